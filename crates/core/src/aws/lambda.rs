@@ -1,0 +1,49 @@
+//! Asynchronous invocation of the producer (`InvocationType=Event`).
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::Client;
+
+use super::sdk_error;
+use crate::ports::{ProducerInvoker, ProducerJob};
+use crate::{Error, Result};
+
+/// Lambda's limit for an asynchronous invocation payload.
+pub const MAX_ASYNC_PAYLOAD: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct LambdaProducer {
+    client: Client,
+    function: String,
+}
+
+impl LambdaProducer {
+    pub fn new(client: Client, function: impl Into<String>) -> Self {
+        LambdaProducer { client, function: function.into() }
+    }
+}
+
+impl ProducerInvoker for LambdaProducer {
+    async fn invoke(&self, job: &ProducerJob) -> Result<()> {
+        let payload = serde_json::to_vec(job).map_err(|e| Error::Invalid(format!("producer job: {e}")))?;
+        if payload.len() > MAX_ASYNC_PAYLOAD {
+            return Err(Error::Invalid(format!(
+                "producer job is {} bytes, over Lambda's {MAX_ASYNC_PAYLOAD}-byte async limit",
+                payload.len()
+            )));
+        }
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| sdk_error("lambda", e))?;
+        match out.status_code() {
+            202 => Ok(()),
+            other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! AWS adapters for the ports, shared by the function crates.
+
+pub mod lambda;
+pub mod meetings;
+pub mod secrets;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::Error;
+
+/// Region, credentials and (locally) `AWS_ENDPOINT_URL` from the environment.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Maps an SDK failure to retryable (throttling, 5xx, network, timeouts) or permanent.
+pub(crate) fn sdk_error<E>(dependency: &'static str, err: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or_default();
+            status >= 500
+                || status == 429
+                || code.contains("Throttl")
+                || code == "ProvisionedThroughputExceededException"
+                || code == "RequestLimitExceeded"
+                || code == "TooManyRequestsException"
+        }
+        _ => false,
+    };
+    let message = DisplayErrorContext(&err).to_string();
+    if retryable {
+        Error::retryable(dependency, message)
+    } else {
+        Error::permanent(dependency, message)
+    }
+}

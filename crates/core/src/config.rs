@@ -1,0 +1,153 @@
+//! Configuration read once per cold start: names and URLs from the environment,
+//! secrets from AWS Secrets Manager (see [`crate::aws::secrets`]).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use crate::secret::SecretString;
+use crate::Error;
+
+/// Reads configuration from a key/value source (the process environment in production,
+/// a map in tests).
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Env { vars: std::env::vars().collect() }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+    }
+
+    /// A variable that must be set and non-empty.
+    pub fn required(&self, name: &str) -> Result<String, Error> {
+        match self.vars.get(name).map(|v| v.trim()) {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => Err(Error::Config(format!("environment variable {name} is not set"))),
+        }
+    }
+
+    /// A variable that may be absent or empty.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    /// A parsed variable with a default when absent; malformed values are an error, not the default.
+    pub fn parse_or<T: FromStr>(&self, name: &str, default: T) -> Result<T, Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|e| Error::Config(format!("environment variable {name}={v:?} is invalid: {e}"))),
+        }
+    }
+}
+
+/// The deployment's secret: a JSON object of string values stored once in Secrets Manager.
+#[derive(Clone)]
+pub struct Secrets {
+    /// Secret id (ARN or name), used only to name the secret in errors.
+    source: String,
+    values: HashMap<String, SecretString>,
+}
+
+impl Secrets {
+    /// Parses the secret's JSON text. Non-string values are refused so that a typo in a
+    /// deploy cannot silently turn into an empty credential.
+    pub fn from_json(source: impl Into<String>, json: &str) -> Result<Self, Error> {
+        let source = source.into();
+        let raw: HashMap<String, serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| Error::Config(format!("secret `{source}` is not a JSON object: {}", e.classify_name())))?;
+        let mut values = HashMap::with_capacity(raw.len());
+        for (k, v) in raw {
+            match v {
+                serde_json::Value::String(s) => {
+                    values.insert(k, SecretString::new(s));
+                }
+                serde_json::Value::Null => {}
+                _ => return Err(Error::Config(format!("secret `{source}` key `{k}` is not a string"))),
+            }
+        }
+        Ok(Secrets { source, values })
+    }
+
+    /// A key that must be present and non-empty.
+    pub fn require(&self, key: &str) -> Result<SecretString, Error> {
+        self.optional(key)
+            .ok_or_else(|| Error::MissingSecret { secret: self.source.clone(), key: key.to_owned() })
+    }
+
+    /// A key that may be absent or empty (an optional credential).
+    pub fn optional(&self, key: &str) -> Option<SecretString> {
+        self.values.get(key).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+/// Keys of the deployment secret, one place so template, README and code agree.
+pub mod keys {
+    pub const ZOOM_WEBHOOK_SECRET: &str = "zoom_webhook_secret_token";
+    pub const ZOOM_S2S_ACCOUNT_ID: &str = "zoom_s2s_account_id";
+    pub const ZOOM_S2S_CLIENT_ID: &str = "zoom_s2s_client_id";
+    pub const ZOOM_S2S_CLIENT_SECRET: &str = "zoom_s2s_client_secret";
+    pub const SYMBL_APP_ID: &str = "symbl_app_id";
+    pub const SYMBL_APP_SECRET: &str = "symbl_app_secret";
+    pub const SYMBL_WEBHOOK_TOKEN: &str = "symbl_webhook_token";
+    pub const SMTP_USERNAME: &str = "smtp_username";
+    pub const SMTP_PASSWORD: &str = "smtp_password";
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    // Only the category: serde's messages can quote the secret's text.
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "not an object of strings",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_required_and_defaults() {
+        let env = Env::from_pairs([("A", "x"), ("EMPTY", " "), ("N", "12"), ("BAD", "x1")]);
+        assert_eq!(env.required("A").unwrap(), "x");
+        assert!(env.required("EMPTY").unwrap_err().to_string().contains("EMPTY"));
+        assert!(env.required("NOPE").unwrap_err().to_string().contains("NOPE"));
+        assert_eq!(env.parse_or("N", 5u32).unwrap(), 12);
+        assert_eq!(env.parse_or("MISSING", 5u32).unwrap(), 5);
+        assert!(env.parse_or("BAD", 5u32).is_err());
+    }
+
+    #[test]
+    fn missing_secret_key_is_named_and_value_never_shown() {
+        let s = Secrets::from_json("arn:aws:secretsmanager:x", r#"{"zoom_webhook_secret_token":"s3cr3t","empty":""}"#)
+            .unwrap();
+        assert_eq!(s.require(keys::ZOOM_WEBHOOK_SECRET).unwrap().expose(), "s3cr3t");
+        let err = s.require("symbl_app_id").unwrap_err().to_string();
+        assert!(err.contains("symbl_app_id") && err.contains("arn:aws:secretsmanager:x"), "{err}");
+        assert!(s.require("empty").is_err());
+        assert!(s.optional("empty").is_none());
+    }
+
+    #[test]
+    fn malformed_secret_does_not_echo_its_text() {
+        let err = Secrets::from_json("id", "{\"k\": s3cr3t").err().unwrap().to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(Secrets::from_json("id", r#"{"k": 1}"#).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! One error type for the pipeline, with "retry later" and "never works" kept apart,
+//! because every caller has to choose between a retry and a dead letter.
+
+use std::fmt;
+
+/// Whether repeating the same operation later can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Throttling, timeouts, 5xx, a dependency that is down: try again later.
+    Retryable,
+    /// Bad input, missing configuration, 4xx: retrying gives the same answer.
+    Permanent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration that is absent or malformed; fixed by a deploy, not by a retry.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// A key that the deployment's secret does not hold. Names the key, never a value.
+    #[error("secret `{secret}` has no key `{key}`")]
+    MissingSecret { secret: String, key: String },
+
+    /// A call to a dependency (AWS, Zoom, Symbl, SMTP) failed.
+    #[error("{dependency}: {message}")]
+    Dependency {
+        dependency: &'static str,
+        message: String,
+        retry: Retry,
+    },
+
+    /// Input that can never be processed as given.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn retryable(dependency: &'static str, message: impl fmt::Display) -> Self {
+        Error::Dependency { dependency, message: message.to_string(), retry: Retry::Retryable }
+    }
+
+    pub fn permanent(dependency: &'static str, message: impl fmt::Display) -> Self {
+        Error::Dependency { dependency, message: message.to_string(), retry: Retry::Permanent }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Dependency { retry, .. } => *retry,
+            Error::Config(_) | Error::MissingSecret { .. } | Error::Invalid(_) => Retry::Permanent,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.retry() == Retry::Retryable
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_is_explicit() {
+        assert!(Error::retryable("dynamodb", "throttled").is_retryable());
+        assert!(!Error::permanent("lambda", "no such function").is_retryable());
+        assert!(!Error::Config("x".into()).is_retryable());
+        let e = Error::MissingSecret { secret: "arn:s".into(), key: "zoom_webhook_secret".into() };
+        assert!(!e.is_retryable());
+        assert_eq!(e.to_string(), "secret `arn:s` has no key `zoom_webhook_secret`");
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything Zoom: the webhook model, its signature, participant names and the
+//! download-host allow list (contract sections a to f).
+
+pub mod hosts;
+pub mod names;
+pub mod signature;
+pub mod webhook;
+
+pub use hosts::HostAllowList;
+pub use signature::{SignatureError, WebhookVerifier};
+pub use webhook::{ParticipantAudioFile, RecordingCompleted, RecordingFile, RecordingObject, ZoomEvent};
