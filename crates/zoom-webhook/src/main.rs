@@ -1,1 +1,32 @@
-fn main(){}
+//! zoom-webhook: Zoom's front door. Composition root only; the logic is in `handler`.
+
+mod config;
+mod handler;
+mod http_io;
+
+use lambda_http::{run, service_fn, Error};
+use zoom_symbl_core::aws::{lambda::LambdaProducer, meetings::DynamoMeetings, sdk_config, secrets};
+use zoom_symbl_core::config::Env;
+use zoom_symbl_core::{telemetry, timefmt};
+
+use crate::config::Settings;
+use crate::handler::ZoomWebhook;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let settings = Settings::from_env(&Env::from_process())?;
+    let aws = sdk_config().await;
+    let secrets = secrets::load(&aws, &settings.secrets_id).await?;
+    let handler = ZoomWebhook {
+        verifier: settings.verifier(&secrets)?,
+        allowed_hosts: settings.allowed_hosts.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        claims: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &settings.meetings_table),
+        producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &settings.producer_function),
+        clock: timefmt::unix_now,
+    };
+    let handler = &handler;
+    run(service_fn(move |req| async move { Ok::<_, Error>(http_io::respond(handler.handle(http_io::incoming(req)).await)) }))
+        .await
+}

@@ -1,0 +1,311 @@
+//! The webhook logic, generic over the meeting-claim store and the producer invoker.
+
+use http::HeaderMap;
+use serde_json::{json, Value};
+use tracing::{error, info, info_span, warn, Instrument};
+use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, ProducerInvoker, ProducerJob};
+use zoom_symbl_core::timefmt::now_rfc3339;
+use zoom_symbl_core::zoom::{HostAllowList, RecordingCompleted, WebhookVerifier, ZoomEvent};
+
+/// A request as the handler sees it: headers (case-insensitive by construction) and raw body bytes.
+pub struct Incoming {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Reply { status: 200, body }
+    }
+
+    fn error(status: u16, message: &str) -> Self {
+        Reply { status, body: json!({ "error": message }) }
+    }
+}
+
+pub struct ZoomWebhook<C, P> {
+    pub verifier: WebhookVerifier,
+    pub allowed_hosts: HostAllowList,
+    pub max_body_bytes: usize,
+    pub claims: C,
+    pub producer: P,
+    /// Unix seconds; injected so tests can pin time.
+    pub clock: fn() -> i64,
+}
+
+impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
+    pub async fn handle(&self, req: Incoming) -> Reply {
+        let tracking_id = header(&req.headers, "x-zm-trackingid").map(str::to_owned);
+        let span = info_span!("zoom_webhook", zoom_tracking_id = tracking_id.as_deref().unwrap_or(""));
+        self.handle_inner(req, tracking_id).instrument(span).await
+    }
+
+    async fn handle_inner(&self, req: Incoming, tracking_id: Option<String>) -> Reply {
+        if req.body.len() > self.max_body_bytes {
+            warn!(bytes = req.body.len(), limit = self.max_body_bytes, "refused oversized body");
+            return Reply::error(413, "request body too large");
+        }
+        if let Err(e) = self.verifier.verify(
+            header(&req.headers, "x-zm-request-timestamp"),
+            header(&req.headers, "x-zm-signature"),
+            &req.body,
+            (self.clock)(),
+        ) {
+            warn!(reason = %e, "refused unverified webhook");
+            return Reply::error(401, "invalid or missing signature");
+        }
+        let event = match ZoomEvent::parse(&req.body) {
+            Ok(event) => event,
+            Err(e) => {
+                warn!(error = %e, "refused malformed webhook");
+                return Reply::error(400, "malformed webhook body");
+            }
+        };
+        match event {
+            ZoomEvent::UrlValidation { plain_token } => {
+                info!("answered endpoint.url_validation");
+                let encrypted = self.verifier.encrypt_token(&plain_token);
+                Reply::ok(json!({ "plainToken": plain_token, "encryptedToken": encrypted }))
+            }
+            ZoomEvent::Other { event } => {
+                info!(event = %event, "ignored event type");
+                Reply::ok(json!({ "status": "ignored", "event": event }))
+            }
+            ZoomEvent::RecordingCompleted(rec) => self.recording_completed(*rec, tracking_id).await,
+        }
+    }
+
+    async fn recording_completed(&self, rec: RecordingCompleted, tracking_id: Option<String>) -> Reply {
+        let object = &rec.payload.object;
+        let key = MeetingKey::from_uuid(&object.uuid);
+        let span = info_span!("recording_completed", meeting_uuid = %object.uuid, meeting_key = %key);
+        async {
+            for url in object.download_urls() {
+                if let Err(reason) = self.allowed_hosts.check(url) {
+                    // The URL's path may carry an opaque credential; log only why it was refused.
+                    warn!(%reason, "refused recording.completed with a disallowed download URL");
+                    return Reply::error(400, "download URL is not https on an allowed host");
+                }
+            }
+            let claim = MeetingClaim {
+                key: key.clone(),
+                uuid: object.uuid.clone(),
+                meeting_id: object.id.clone(),
+                topic: object.topic.clone(),
+                host_email: object.host_email.clone(),
+                event_ts: rec.event_ts,
+                claim_id: uuid::Uuid::new_v4().to_string(),
+                received_at: now_rfc3339(),
+                tracking_id: tracking_id.clone(),
+            };
+            match self.claims.claim(&claim).await {
+                Ok(ClaimOutcome::Claimed) => {}
+                Ok(ClaimOutcome::AlreadyClaimed) => {
+                    info!("duplicate delivery; meeting already claimed");
+                    return Reply::ok(json!({ "status": "duplicate" }));
+                }
+                Err(e) => {
+                    error!(error = %e, retryable = e.is_retryable(), "could not claim meeting; Zoom will retry");
+                    return Reply::error(503, "temporarily unable to accept the recording");
+                }
+            }
+            let job = ProducerJob {
+                meeting_key: key.to_string(),
+                claim_id: claim.claim_id.clone(),
+                received_at: claim.received_at.clone(),
+                tracking_id,
+                event: rec.clone(),
+            };
+            if let Err(e) = self.producer.invoke(&job).await {
+                error!(error = %e, retryable = e.is_retryable(), "producer invoke failed; releasing claim so Zoom's retry is accepted");
+                if let Err(release) = self.claims.release(&claim).await {
+                    // The claim stays; the retry will be seen as a duplicate. Loud, so an operator can re-drive.
+                    error!(error = %release, "could not release claim after failed invoke");
+                }
+                return Reply::error(503, "temporarily unable to start processing");
+            }
+            if let Err(e) = self.claims.mark_dispatched(&claim).await {
+                // The producer has the job; the record's status catches up when it writes.
+                warn!(error = %e, "could not mark meeting dispatched");
+            }
+            info!(participants = object.participant_audio_files.as_ref().map_or(0, Vec::len), "meeting accepted; producer invoked");
+            Reply::ok(json!({ "status": "accepted" }))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use http::HeaderValue;
+    use zoom_symbl_core::ports::ProducerJob;
+    use zoom_symbl_core::secret::SecretString;
+    use zoom_symbl_core::{Error, Result};
+
+    use super::*;
+
+    const SECRET: &str = "zm_test_secret_token_123";
+    const NOW: i64 = 1_701_461_200;
+
+    #[derive(Default)]
+    struct MemClaims {
+        items: Mutex<Vec<MeetingClaim>>,
+        dispatched: Mutex<Vec<String>>,
+        fail: bool,
+    }
+
+    impl MeetingClaims for MemClaims {
+        async fn claim(&self, c: &MeetingClaim) -> Result<ClaimOutcome> {
+            if self.fail {
+                return Err(Error::retryable("dynamodb", "throttled"));
+            }
+            let mut items = self.items.lock().unwrap();
+            if items.iter().any(|i| i.key == c.key) {
+                return Ok(ClaimOutcome::AlreadyClaimed);
+            }
+            items.push(c.clone());
+            Ok(ClaimOutcome::Claimed)
+        }
+        async fn release(&self, c: &MeetingClaim) -> Result<()> {
+            self.items.lock().unwrap().retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
+            Ok(())
+        }
+        async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
+            self.dispatched.lock().unwrap().push(c.claim_id.clone());
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct MemProducer {
+        jobs: Mutex<Vec<ProducerJob>>,
+        fail: bool,
+    }
+
+    impl ProducerInvoker for MemProducer {
+        async fn invoke(&self, job: &ProducerJob) -> Result<()> {
+            if self.fail {
+                return Err(Error::retryable("lambda", "503"));
+            }
+            self.jobs.lock().unwrap().push(job.clone());
+            Ok(())
+        }
+    }
+
+    fn webhook(claims: MemClaims, producer: MemProducer) -> ZoomWebhook<MemClaims, MemProducer> {
+        ZoomWebhook {
+            verifier: WebhookVerifier::new(SecretString::new(SECRET), 300).unwrap(),
+            allowed_hosts: HostAllowList::default(),
+            max_body_bytes: 1 << 20,
+            claims,
+            producer,
+            clock: || NOW,
+        }
+    }
+
+    fn signed(body: &str, ts: i64) -> Incoming {
+        let v = WebhookVerifier::new(SecretString::new(SECRET), 300).unwrap();
+        let ts = ts.to_string();
+        let mut headers = HeaderMap::new();
+        // Mixed case on purpose: header lookup must not depend on it.
+        headers.insert("X-Zm-Request-Timestamp", HeaderValue::from_str(&ts).unwrap());
+        headers.insert("X-ZM-SIGNATURE", HeaderValue::from_str(&v.sign(&ts, body.as_bytes())).unwrap());
+        Incoming { headers, body: body.as_bytes().to_vec() }
+    }
+
+    fn sample() -> String {
+        include_str!("../../../events/zoom-recording-completed.json").to_owned()
+    }
+
+    #[tokio::test]
+    async fn url_validation_contract_vector() {
+        let body = r#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1701461195123}"#;
+        let reply = webhook(MemClaims::default(), MemProducer::default()).handle(signed(body, 1701461195)).await;
+        assert_eq!(
+            reply,
+            Reply::ok(json!({
+                "plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+                "encryptedToken": "672785779fef03b9e9983134331e00b156084d3cd0f8a20356b85a57fe7d61df"
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn recording_completed_claims_and_invokes_once() {
+        let hook = webhook(MemClaims::default(), MemProducer::default());
+        let reply = hook.handle(signed(&sample(), NOW)).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let again = hook.handle(signed(&sample(), NOW)).await;
+        assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })));
+        let jobs = hook.producer.jobs.lock().unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].meeting_key, MeetingKey::from_uuid("tFpXbu/pQ9+zPgGteb/Krw==").to_string());
+        assert!(jobs[0].event.download_token.is_some());
+        assert_eq!(hook.claims.items.lock().unwrap().len(), 1);
+        assert_eq!(hook.claims.dispatched.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_invoke_releases_claim_and_asks_for_retry() {
+        let hook = webhook(MemClaims::default(), MemProducer { fail: true, ..Default::default() });
+        let reply = hook.handle(signed(&sample(), NOW)).await;
+        assert_eq!(reply.status, 503);
+        assert!(hook.claims.items.lock().unwrap().is_empty(), "claim must be released");
+        assert!(hook.claims.dispatched.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn claim_store_down_asks_for_retry_and_invokes_nothing() {
+        let hook = webhook(MemClaims { fail: true, ..Default::default() }, MemProducer::default());
+        assert_eq!(hook.handle(signed(&sample(), NOW)).await.status, 503);
+        assert!(hook.producer.jobs.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn refusals() {
+        let hook = webhook(MemClaims::default(), MemProducer::default());
+        // forged signature
+        let mut forged = signed(&sample(), NOW);
+        forged.body = sample().replace("Q3 planning sync", "Q4").into_bytes();
+        assert_eq!(hook.handle(forged).await.status, 401);
+        // missing headers
+        assert_eq!(hook.handle(Incoming { headers: HeaderMap::new(), body: sample().into_bytes() }).await.status, 401);
+        // stale
+        assert_eq!(hook.handle(signed(&sample(), NOW - 301)).await.status, 401);
+        // malformed JSON under a valid signature
+        assert_eq!(hook.handle(signed("{\"event\":", NOW)).await.status, 400);
+        // oversized
+        let big = format!("{{\"event\":\"x\",\"pad\":\"{}\"}}", "a".repeat(1 << 20));
+        assert_eq!(hook.handle(signed(&big, NOW)).await.status, 413);
+        // other event types are acknowledged
+        let other = hook.handle(signed(r#"{"event":"meeting.started","payload":{}}"#, NOW)).await;
+        assert_eq!(other.status, 200);
+        assert!(hook.producer.jobs.lock().unwrap().is_empty());
+        assert!(hook.claims.items.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn disallowed_download_hosts_are_refused_before_any_claim() {
+        let hook = webhook(MemClaims::default(), MemProducer::default());
+        for bad in ["https://evil.example.com/rec/webhook_download/p1-opaque", "http://us02web.zoom.us/rec/webhook_download/p1-opaque"] {
+            let body = sample().replace("https://us02web.zoom.us/rec/webhook_download/p1-opaque", bad);
+            assert_eq!(hook.handle(signed(&body, NOW)).await.status, 400, "{bad}");
+        }
+        assert!(hook.claims.items.lock().unwrap().is_empty());
+        assert!(hook.producer.jobs.lock().unwrap().is_empty());
+    }
+}
