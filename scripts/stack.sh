@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The local AWS stack: ministack on localhost, the template deployed to it.
+#   stack.sh up       start ministack (reuses a healthy one, replaces a dead one)
+#   stack.sh deploy   sam build for the host architecture + sam deploy; writes .local/stack.json
+#   stack.sh down     stop ministack
+#   stack.sh status   print health and the deployed outputs
+source "$(dirname "$0")/lib.sh"
+PIDFILE="$LOCAL/ministack.pid"
+
+healthy() { curl -sf "$ENDPOINT/_ministack/health" >/dev/null 2>&1; }
+
+up() {
+  if healthy; then log "ministack already running on $ENDPOINT"; return 0; fi
+  if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    log "ministack (pid $(cat "$PIDFILE")) is not answering; restarting it"
+    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    sleep 1
+  fi
+  log "starting ministack on $ENDPOINT (log: .local/ministack.log)"
+  # AWS_ENDPOINT_URL is inherited by every Lambda process ministack starts, so the
+  # functions' AWS SDK talks to the local stack instead of real AWS.
+  GATEWAY_PORT="$MINISTACK_PORT" AWS_ENDPOINT_URL="$ENDPOINT" \
+    nohup "$VENV/ministack/bin/ministack" >"$LOCAL/ministack.log" 2>&1 &
+  echo $! >"$PIDFILE"
+  for _ in $(seq 1 60); do
+    if healthy; then return 0; fi
+    sleep 0.5
+  done
+  echo "ministack did not become healthy; see .local/ministack.log" >&2
+  tail -n 30 "$LOCAL/ministack.log" >&2 || true
+  return 1
+}
+
+down() {
+  if [[ -f "$PIDFILE" ]]; then
+    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    rm -f "$PIDFILE"
+  fi
+  # Function processes ministack started outlive it; they belong to no one now.
+  pkill -f "ministack-provided-code-${MINISTACK_PORT}" 2>/dev/null || true
+  log "ministack stopped"
+}
+
+# Local-only secret values, generated once per checkout and kept out of git (.local/).
+local_secret() { # name
+  local f="$LOCAL/secret-$1"
+  [[ -s "$f" ]] || (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$f")
+  cat "$f"
+}
+
+deploy() {
+  up
+  local arch; arch="$(host_arch)"
+  local zoom_secret; zoom_secret="$(local_secret zoom-webhook)"
+  local params=(
+    "Architecture=$arch"
+    "ZoomWebhookSecretToken=$zoom_secret"
+    "ZoomAllowedHosts=zoom.us,zoom.com,zoomgov.com,localhost"
+  )
+  log "sam build ($arch, debug profile: the local stack runs native host binaries)"
+  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
+      --parameter-overrides "Architecture=$arch" >"$LOCAL/sam-build.log" 2>&1) \
+    || { tail -n 40 "$LOCAL/sam-build.log" >&2; return 1; }
+  log "sam deploy to $ENDPOINT (stack $STACK_NAME)"
+  (cd "$ROOT" && AWS_ENDPOINT_URL="$ENDPOINT" "$VENV/sam/bin/sam" deploy \
+      --template-file .aws-sam/build/template.yaml --stack-name "$STACK_NAME" --resolve-s3 \
+      --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-confirm-changeset \
+      --no-fail-on-empty-changeset --region us-east-1 \
+      --parameter-overrides "${params[@]}" >"$LOCAL/sam-deploy.log" 2>&1) \
+    || { tail -n 40 "$LOCAL/sam-deploy.log" >&2; return 1; }
+  write_outputs
+}
+
+write_outputs() {
+  ZOOM_SECRET="$(local_secret zoom-webhook)" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
+    "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/stack.json.tmp"
+  mv "$LOCAL/stack.json.tmp" "$LOCAL/stack.json"
+  log "stack outputs in .local/stack.json"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  deploy) deploy ;;
+  outputs) write_outputs ;;
+  status) healthy && echo "ministack: healthy on $ENDPOINT" || echo "ministack: not running"; cat "$LOCAL/stack.json" 2>/dev/null || true ;;
+  *) echo "usage: $0 up|deploy|down|status|outputs" >&2; exit 2 ;;
+esac
