@@ -7,6 +7,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod meeting;
 pub mod ports;
 pub mod secret;
 pub mod telemetry;

@@ -55,3 +55,53 @@ pub struct ProducerJob {
 pub trait ProducerInvoker: Send + Sync {
     fn invoke(&self, job: &ProducerJob) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Streaming object storage (S3 in production).
+pub trait ObjectStore: Send + Sync {
+    /// Streams `body` into `bucket/key`, returning the bytes written. Memory stays bounded
+    /// whatever the size.
+    fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        body: R,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    fn presign_get(&self, bucket: &str, key: &str, ttl: std::time::Duration)
+        -> impl Future<Output = Result<String>> + Send;
+}
+
+/// The message the producer queues for the consumer: the meeting record is the payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub meeting_key: String,
+    pub produced_at: String,
+}
+
+pub trait WorkQueue: Send + Sync {
+    fn enqueue(&self, item: &WorkItem) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where a retried or concurrent producer invocation stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProductionStart {
+    /// We hold the lease; produce (again, if an earlier attempt died).
+    Produce { attempt: u32 },
+    /// Audio exists but the consumer was not told yet.
+    EnqueueOnly,
+    /// Queued (or further along): nothing to do.
+    AlreadyDone,
+    /// Another invocation holds a live lease.
+    Busy,
+}
+
+/// The producer's view of the meetings table.
+pub trait MeetingStore: Send + Sync {
+    fn begin_production(&self, key: &MeetingKey, lease_secs: u64)
+        -> impl Future<Output = Result<ProductionStart>> + Send;
+    fn save_produced(&self, key: &MeetingKey, audio: &crate::meeting::ProducedAudio)
+        -> impl Future<Output = Result<()>> + Send;
+    fn mark_queued(&self, key: &MeetingKey) -> impl Future<Output = Result<()>> + Send;
+    fn mark_failed(&self, key: &MeetingKey, reason: &str) -> impl Future<Output = Result<()>> + Send;
+}

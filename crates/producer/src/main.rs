@@ -1,7 +1,59 @@
-//! The `producer` Lambda. Its behaviour belongs to issue #3; until then the
-//! binary refuses to start so that nothing downstream mistakes it for success.
+//! producer: one meeting's audio, from Zoom to a merged multichannel file in S3.
+//! Composition root only; the work is in `handler`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("producer: not implemented yet (issue #3); refusing to start");
-    std::process::ExitCode::FAILURE
+mod config;
+mod download;
+mod ffmpeg;
+mod handler;
+mod merge;
+mod plan;
+mod wav;
+mod zoom_api;
+
+use std::time::Duration;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use zoom_symbl_core::aws::{meetings::DynamoMeetings, objects::S3Objects, queue::SqsQueue, sdk_config, secrets};
+use zoom_symbl_core::config::Env;
+use zoom_symbl_core::ports::ProducerJob;
+use zoom_symbl_core::telemetry;
+
+use crate::config::Config;
+use crate::handler::Producer;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env(&Env::from_process())?;
+    let aws = sdk_config().await;
+    let secrets = secrets::load(&aws, &config.secrets_id).await?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()?;
+    let producer = Producer {
+        store: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &config.meetings_table),
+        objects: S3Objects::new(&aws),
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url),
+        downloader: download::Downloader::new(
+            http.clone(),
+            config.allowed_hosts.clone(),
+            config.download_attempts,
+            Duration::from_millis(500),
+        ),
+        zoom: zoom_api::ZoomApi {
+            http,
+            oauth_url: config.oauth_url.clone(),
+            default_api_base: config.api_base.clone(),
+            allowed: config.allowed_hosts.clone(),
+            credentials: Config::s2s(&secrets)?,
+        },
+        ffmpeg: ffmpeg::Ffmpeg::locate(config.ffmpeg_path.clone()),
+        settings: config.settings,
+    };
+    let producer = &producer;
+    run(service_fn(move |event: LambdaEvent<ProducerJob>| async move {
+        producer.handle(event.payload).await.map(|outcome| format!("{outcome:?}"))
+    }))
+    .await
 }

@@ -4,9 +4,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::sdk_error;
-use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
-use crate::timefmt::now_rfc3339;
-use crate::Result;
+use crate::keys::MeetingKey;
+use crate::meeting::ProducedAudio;
+use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
+use crate::timefmt::{now_rfc3339, unix_now};
+use crate::{Error, Result};
 
 /// Partition key attribute of the meetings table.
 pub const PK: &str = "meeting_key";
@@ -15,6 +17,10 @@ pub const PK: &str = "meeting_key";
 pub mod status {
     pub const RECEIVED: &str = "received";
     pub const DISPATCHED: &str = "dispatched";
+    pub const PRODUCING: &str = "producing";
+    pub const PRODUCED: &str = "produced";
+    pub const QUEUED: &str = "queued";
+    pub const FAILED: &str = "failed";
 }
 
 #[derive(Clone)]
@@ -26,6 +32,30 @@ pub struct DynamoMeetings {
 impl DynamoMeetings {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoMeetings { client, table: table.into() }
+    }
+}
+
+fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoMeetings {
+    async fn status_of(&self, key: &MeetingKey) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .consistent_read(true)
+            .projection_expression("#st")
+            .expression_attribute_names("#st", "status")
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(out.item.and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
     }
 }
 
@@ -106,6 +136,145 @@ impl MeetingClaims for DynamoMeetings {
             // The producer may already have moved the meeting on; that is progress, not an error.
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+}
+
+impl MeetingStore for DynamoMeetings {
+    async fn begin_production(&self, key: &MeetingKey, lease_secs: u64) -> Result<ProductionStart> {
+        let now = unix_now();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(
+                "SET #st = :producing, lease_until = :lease, attempt = if_not_exists(attempt, :zero) + :one, \
+                 updated_at = :now, production_started_at = :now",
+            )
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :failed) \
+                 OR (#st = :producing AND lease_until < :epoch)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":dispatched", s(status::DISPATCHED))
+            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs as i64).to_string()))
+            .expression_attribute_values(":epoch", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let attempt = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("attempt"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                Ok(ProductionStart::Produce { attempt })
+            }
+            Err(e) if conditional_failed(&e) => Ok(match self.status_of(key).await?.as_deref() {
+                Some(status::PRODUCED) => ProductionStart::EnqueueOnly,
+                Some(status::PRODUCING) => ProductionStart::Busy,
+                _ => ProductionStart::AlreadyDone,
+            }),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn save_produced(&self, key: &MeetingKey, audio: &ProducedAudio) -> Result<()> {
+        let audio_attr: AttributeValue =
+            serde_dynamo::to_attribute_value(audio).map_err(|e| Error::Invalid(format!("meeting record: {e}")))?;
+        let now = now_rfc3339();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(
+                "SET #st = :produced, audio = :audio, topic = :topic, host_email = :host, start_time = :start, \
+                 duration_secs = :dur, #mode = :mode, produced_at = :now, updated_at = :now \
+                 REMOVE lease_until, failure_reason",
+            )
+            .condition_expression("#st = :producing")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":audio", audio_attr)
+            .expression_attribute_values(":topic", s(&audio.topic))
+            .expression_attribute_values(":host", s(&audio.host_email))
+            .expression_attribute_values(":start", s(&audio.start_time))
+            .expression_attribute_values(":dur", AttributeValue::N(format!("{:.3}", audio.duration_secs)))
+            .expression_attribute_values(
+                ":mode",
+                serde_dynamo::to_attribute_value(audio.mode).map_err(|e| Error::Invalid(e.to_string()))?,
+            )
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await
+            .map_err(|e| {
+                if conditional_failed(&e) {
+                    Error::retryable("dynamodb", "lost the production lease to another invocation")
+                } else {
+                    sdk_error("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn mark_queued(&self, key: &MeetingKey) -> Result<()> {
+        let now = now_rfc3339();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression("SET #st = :queued, queued_at = :now, updated_at = :now")
+            .condition_expression("#st = :produced")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":queued", s(status::QUEUED))
+            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            // Already moved on (the consumer may be faster than us): fine.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            other => other.map(|_| ()).map_err(|e| sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn mark_failed(&self, key: &MeetingKey, reason: &str) -> Result<()> {
+        let now = now_rfc3339();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression("SET #st = :failed, failure_reason = :reason, failed_at = :now, updated_at = :now REMOVE lease_until")
+            .condition_expression("attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :producing, :failed)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":dispatched", s(status::DISPATCHED))
+            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            // A later stage owns the meeting; a stale failure must not overwrite it.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            other => other.map(|_| ()).map_err(|e| sdk_error("dynamodb", e)),
         }
     }
 }

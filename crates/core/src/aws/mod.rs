@@ -2,6 +2,8 @@
 
 pub mod lambda;
 pub mod meetings;
+pub mod objects;
+pub mod queue;
 pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};

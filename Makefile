@@ -1,0 +1,46 @@
+# zoom-symbl: local stack, tests and demo. Everything installs itself on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help tools up deploy down status lint unit e2e test demo bench-webhook clean-local
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+tools: ## install pinned tools (.venv/) and ffmpeg
+	@scripts/tools.sh
+
+up: tools ## start the local AWS stack (ministack)
+	@scripts/stack.sh up
+
+deploy: tools ## build the functions and deploy template.yaml to the local stack
+	@scripts/stack.sh deploy
+
+down: ## stop the local stack
+	@scripts/stack.sh down
+
+status: ## local stack health and outputs
+	@scripts/stack.sh status
+
+lint: tools ## template checks and clippy
+	.venv/sam/bin/sam validate --lint
+	.venv/sam/bin/cfn-lint template.yaml
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: ## unit and handler tests (no stack needed)
+	$(CARGO) test --workspace
+
+e2e: deploy ## end-to-end tests against the deployed local stack
+	$(CARGO) test -p e2e -- --test-threads 4
+
+test: lint unit e2e ## everything CI runs
+
+demo: deploy ## run the pipeline locally on a generated meeting
+	@scripts/demo.sh
+
+bench-webhook: deploy ## zoom-webhook latency on the local stack
+	$(CARGO) run -q -p e2e --bin webhook-latency -- 200
+
+clean-local: down ## forget local state (.local/, .aws-sam/)
+	rm -rf .local .aws-sam

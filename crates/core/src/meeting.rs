@@ -1,0 +1,59 @@
+//! The meeting record the producer writes and the later stages read.
+
+use serde::{Deserialize, Serialize};
+
+/// How the meeting's audio reaches Symbl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioMode {
+    /// One channel per participant; Symbl recognises each channel separately.
+    Multichannel,
+    /// Exactly one participant track: sent as is, mono.
+    SingleParticipant,
+    /// No per-participant files (account setting off): the mixed track, diarized by Symbl.
+    MixedDiarization,
+}
+
+/// One participant track as found in the event, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Participant {
+    /// 1-based channel in the merged file; `None` when the track could not be used.
+    pub channel: Option<u16>,
+    pub name: String,
+    pub file_id: String,
+    pub recording_start: String,
+    pub recording_end: String,
+    /// Archived original in the input bucket.
+    pub original_key: Option<String>,
+    pub bytes: Option<u64>,
+    /// Why the track is missing from the merge, if it is.
+    pub failure: Option<String>,
+}
+
+/// What the producer made of a meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProducedAudio {
+    pub mode: AudioMode,
+    pub topic: String,
+    pub host_email: String,
+    pub start_time: String,
+    /// From the earliest track start to the latest track end.
+    pub duration_secs: f64,
+    pub participants: Vec<Participant>,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub merged_bucket: String,
+    pub merged_key: String,
+    pub merged_format: String,
+    pub merged_bytes: u64,
+    /// Small playable mono file for Symbl's summary page.
+    pub mixdown_key: String,
+    pub originals_prefix: String,
+}
+
+impl ProducedAudio {
+    /// `channelMetadata` order: channel k is the k-th participant that made it into the merge.
+    pub fn speakers(&self) -> impl Iterator<Item = (u16, &str)> {
+        self.participants.iter().filter_map(|p| p.channel.map(|c| (c, p.name.as_str())))
+    }
+}

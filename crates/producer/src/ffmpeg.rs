@@ -1,0 +1,169 @@
+//! Running ffmpeg: where it is, the arguments for each role, and a checked exit with the
+//! tail of its stderr.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use zoom_symbl_core::Error;
+
+/// The layer puts ffmpeg here in Lambda.
+const LAYER_PATH: &str = "/opt/bin/ffmpeg";
+const STDERR_TAIL: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct Ffmpeg {
+    pub path: PathBuf,
+}
+
+impl Ffmpeg {
+    /// `FFMPEG_PATH` if set, else the layer's binary, else `ffmpeg` on `PATH` (local stack).
+    pub fn locate(explicit: Option<String>) -> Self {
+        let path = explicit.map(PathBuf::from).unwrap_or_else(|| {
+            let layer = PathBuf::from(LAYER_PATH);
+            if layer.exists() { layer } else { PathBuf::from("ffmpeg") }
+        });
+        Ffmpeg { path }
+    }
+
+    /// Spawns ffmpeg with the given arguments; stdout always piped, stdin piped when asked.
+    pub fn spawn(&self, role: &'static str, args: &[String], stdin: bool) -> Result<Running, Error> {
+        let mut child = Command::new(&self.path)
+            .args(args)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::Config(format!("cannot run {}: {e}", self.path.display())))?;
+        let stderr = child.stderr.take().map(|mut err| {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                let _ = err.read_to_end(&mut all).await;
+                let from = all.len().saturating_sub(STDERR_TAIL);
+                String::from_utf8_lossy(&all[from..]).into_owned()
+            })
+        });
+        Ok(Running { role, child, stderr })
+    }
+}
+
+/// A running ffmpeg whose stderr is being collected.
+pub struct Running {
+    pub role: &'static str,
+    pub child: Child,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Running {
+    /// Waits for the exit; a failure carries the stderr tail (logged, and kept in the error).
+    pub async fn finish(mut self) -> Result<(), Error> {
+        let status = self.child.wait().await.map_err(|e| Error::retryable("ffmpeg", e))?;
+        let tail = match self.stderr.take() {
+            Some(h) => h.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if status.success() {
+            if !tail.trim().is_empty() {
+                tracing::debug!(role = self.role, stderr = %tail.trim(), "ffmpeg finished with messages");
+            }
+            return Ok(());
+        }
+        // Inputs are presigned URLs: never let one reach a log line or an error.
+        let tail = redact_urls(tail.trim());
+        tracing::error!(role = self.role, %status, stderr = %tail, "ffmpeg failed");
+        Err(Error::retryable("ffmpeg", format!("{} exited with {status}: {tail}", self.role)))
+    }
+
+    /// Stops a process whose remaining output is not needed.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn common() -> Vec<String> {
+    ["-nostdin", "-hide_banner", "-loglevel", "error"].map(String::from).to_vec()
+}
+
+/// First audio stream of `source`, forced to mono and resampled, as raw s16le on stdout.
+pub fn decoder_args(source: &str, sample_rate: u32) -> Vec<String> {
+    let mut a = common();
+    a.extend(["-i", source, "-map", "0:a:0", "-vn", "-ac", "1", "-ar"].map(String::from));
+    a.push(sample_rate.to_string());
+    a.extend(["-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"].map(String::from));
+    a
+}
+
+/// Interleaved s16le on stdin to FLAC on stdout, with a layout that names no speakers.
+pub fn flac_encoder_args(channels: u16, sample_rate: u32) -> Vec<String> {
+    let mut a = common();
+    a.extend(["-f", "s16le", "-ar"].map(String::from));
+    a.push(sample_rate.to_string());
+    a.push("-ch_layout".into());
+    a.push(format!("{channels}c"));
+    a.extend(["-i", "pipe:0", "-c:a", "flac", "-f", "flac", "pipe:1"].map(String::from));
+    a
+}
+
+/// Mono s16le on stdin to a small MP3 on stdout (the summary page's player).
+pub fn mp3_encoder_args(sample_rate: u32) -> Vec<String> {
+    let mut a = common();
+    a.extend(["-f", "s16le", "-ac", "1", "-ar"].map(String::from));
+    a.push(sample_rate.to_string());
+    a.extend(["-i", "pipe:0", "-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3", "pipe:1"].map(String::from));
+    a
+}
+
+/// Replaces query strings of URLs (presigned signatures, tokens) with `?…`.
+pub fn redact_urls(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| match (word.contains("://"), word.find('?')) {
+            (true, Some(q)) => {
+                let tail = &word[q..];
+                let ws = tail.len() - tail.trim_end().len();
+                format!("{}?…{}", &word[..q], &tail[tail.len() - ws..])
+            }
+            _ => word.to_owned(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_forces_mono_and_rate() {
+        let a = decoder_args("https://b.s3/x.m4a?sig=1", 16_000).join(" ");
+        assert!(a.contains("-i https://b.s3/x.m4a?sig=1 -map 0:a:0 -vn -ac 1 -ar 16000 -f s16le"), "{a}");
+        assert!(a.ends_with("pipe:1"));
+    }
+
+    #[test]
+    fn encoders() {
+        let f = flac_encoder_args(5, 16_000).join(" ");
+        assert!(f.contains("-f s16le -ar 16000 -ch_layout 5c -i pipe:0 -c:a flac"), "{f}");
+        let m = mp3_encoder_args(16_000).join(" ");
+        assert!(m.contains("-ac 1 -ar 16000 -i pipe:0 -c:a libmp3lame"), "{m}");
+    }
+
+    #[test]
+    fn urls_lose_their_query() {
+        assert_eq!(
+            redact_urls("http://h/b/k.m4a?X-Amz-Signature=abc: Server returned 403\nnext"),
+            "http://h/b/k.m4a?… Server returned 403\nnext"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
+
+    #[tokio::test]
+    async fn failure_carries_the_stderr_tail() {
+        let ff = Ffmpeg::locate(None);
+        let run = ff.spawn("decoder", &decoder_args("/nonexistent/input.m4a", 16_000), false).unwrap();
+        let err = run.finish().await.unwrap_err().to_string();
+        assert!(err.contains("decoder exited") && err.contains("No such file"), "{err}");
+    }
+}
