@@ -6,6 +6,10 @@ LOCAL="$ROOT/.local"
 MINISTACK_PORT="${MINISTACK_PORT:-4566}"
 ENDPOINT="http://localhost:${MINISTACK_PORT}"
 STACK_NAME="${STACK_NAME:-zoom-symbl-local}"
+# The Zoom sandbox's fixed port on the local stack: the deployed producer's OAuth and API
+# URLs point at it.
+SANDBOX_PORT="${SANDBOX_PORT:-8443}"
+SANDBOX_CA_DIR="$LOCAL/sandbox-ca"
 mkdir -p "$LOCAL"
 
 # Dummy credentials for the local stack only; never real ones.

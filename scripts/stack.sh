@@ -16,10 +16,12 @@ up() {
     kill "$(cat "$PIDFILE")" 2>/dev/null || true
     sleep 1
   fi
+  trust_sandbox
   log "starting ministack on $ENDPOINT (log: .local/ministack.log)"
-  # AWS_ENDPOINT_URL is inherited by every Lambda process ministack starts, so the
-  # functions' AWS SDK talks to the local stack instead of real AWS.
-  GATEWAY_PORT="$MINISTACK_PORT" AWS_ENDPOINT_URL="$ENDPOINT" \
+  # Every Lambda process ministack starts inherits its environment: AWS_ENDPOINT_URL points
+  # the functions' AWS SDK at the local stack, SSL_CERT_FILE makes them trust the Zoom
+  # sandbox's CA as well as the system's.
+  GATEWAY_PORT="$MINISTACK_PORT" AWS_ENDPOINT_URL="$ENDPOINT" SSL_CERT_FILE="$LOCAL/ca-bundle.pem" \
     nohup "$VENV/ministack/bin/ministack" >"$LOCAL/ministack.log" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 60); do
@@ -29,6 +31,14 @@ up() {
   echo "ministack did not become healthy; see .local/ministack.log" >&2
   tail -n 30 "$LOCAL/ministack.log" >&2 || true
   return 1
+}
+
+# The sandbox CA is made once per checkout; the bundle adds it to the system's roots.
+trust_sandbox() {
+  (cd "$ROOT" && cargo build -q -p zoom-sandbox)
+  "$ROOT/target/debug/zoom-sandbox" ca --cert-dir "$SANDBOX_CA_DIR" >/dev/null
+  local system=/etc/ssl/certs/ca-certificates.crt
+  { [[ -f "$system" ]] && cat "$system"; cat "$SANDBOX_CA_DIR/cert.pem"; } >"$LOCAL/ca-bundle.pem"
 }
 
 down() {
@@ -56,9 +66,15 @@ deploy() {
     "Architecture=$arch"
     "ZoomWebhookSecretToken=$zoom_secret"
     "ZoomAllowedHosts=zoom.us,zoom.com,zoomgov.com,localhost"
+    "ZoomOAuthUrl=https://localhost:$SANDBOX_PORT/oauth/token"
+    "ZoomApiBase=https://localhost:$SANDBOX_PORT"
+    # The sandbox's own fixed S2S credentials (not secrets: they open nothing but the sandbox).
+    "ZoomS2SAccountId=sandbox-account"
+    "ZoomS2SClientId=sandbox-client-id"
+    "ZoomS2SClientSecret=sandbox-client-secret"
   )
   log "sam build ($arch, debug profile: the local stack runs native host binaries)"
-  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
+  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
       --parameter-overrides "Architecture=$arch" >"$LOCAL/sam-build.log" 2>&1) \
     || { tail -n 40 "$LOCAL/sam-build.log" >&2; return 1; }
   log "sam deploy to $ENDPOINT (stack $STACK_NAME)"
@@ -72,7 +88,7 @@ deploy() {
 }
 
 write_outputs() {
-  ZOOM_SECRET="$(local_secret zoom-webhook)" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
+  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
     "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/stack.json.tmp"
   mv "$LOCAL/stack.json.tmp" "$LOCAL/stack.json"
   log "stack outputs in .local/stack.json"

@@ -23,4 +23,6 @@ print(json.dumps({
     "zoom_webhook_url": f"{api}/zoom/webhook",
     # Local, generated secret (never a real credential); tests sign webhooks with it.
     "zoom_webhook_secret": os.environ["ZOOM_SECRET"],
+    "zoom_sandbox_port": int(os.environ["SANDBOX_PORT"]),
+    "zoom_sandbox_ca_dir": os.environ["SANDBOX_CA_DIR"],
 }, indent=2))

@@ -5,13 +5,20 @@
 //! `template.yaml` to the local stack first; without `.local/stack.json` every test
 //! fails with a message saying so, rather than passing vacuously.
 
+pub mod audio;
+
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use serde_json::Value;
+use zoom_sandbox::webhook::send_signed;
+use zoom_sandbox::{GeneratedMeeting, MeetingSpec, Sandbox, SandboxConfig};
+use zoom_symbl_core::keys::MeetingKey;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stack {
@@ -20,6 +27,8 @@ pub struct Stack {
     pub outputs: std::collections::HashMap<String, String>,
     pub zoom_webhook_url: String,
     pub zoom_webhook_secret: String,
+    pub zoom_sandbox_port: u16,
+    pub zoom_sandbox_ca_dir: PathBuf,
 }
 
 impl Stack {
@@ -54,6 +63,116 @@ impl Stack {
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.aws().await)
     }
+
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.aws().await).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.aws().await)
+    }
+
+    /// The meeting's record, read consistently.
+    pub async fn meeting(&self, uuid: &str) -> Option<Item> {
+        self.dynamodb()
+            .await
+            .get_item()
+            .table_name(self.output("MeetingsTableName"))
+            .key("meeting_key", AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem on the meetings table")
+            .item
+    }
+
+    /// Waits until the meeting's status is one of `wanted`, returning the record.
+    pub async fn meeting_in(&self, uuid: &str, wanted: &[&str], deadline: Duration) -> Result<Item> {
+        eventually(&format!("meeting status in {wanted:?}"), deadline, || async {
+            Ok(self.meeting(uuid).await.filter(|m| wanted.contains(&attr_s(m, "status").unwrap_or(""))))
+        })
+        .await
+    }
+
+    /// Work-queue messages for this meeting, peeked (not consumed), counted by message id.
+    pub async fn work_items(&self, uuid: &str) -> Result<usize> {
+        let key = MeetingKey::from_uuid(uuid);
+        let sqs = self.sqs().await;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..6 {
+            let out = sqs
+                .receive_message()
+                .queue_url(self.output("WorkQueueUrl"))
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+            for m in out.messages() {
+                let body: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
+                if body["meeting_key"] == key.as_str() {
+                    seen.insert(m.message_id().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        Ok(seen.len())
+    }
+
+    pub async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
+        let out = self.s3().await.get_object().bucket(bucket).key(key).send().await?;
+        Ok(out.body.collect().await?.into_bytes().to_vec())
+    }
+}
+
+pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+pub fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// The producer's record of the meeting's audio, as JSON.
+pub fn audio_of(item: &Item) -> Value {
+    serde_dynamo::from_attribute_value(item.get("audio").cloned().expect("record has no audio")).expect("audio attribute")
+}
+
+/// One Zoom sandbox per test binary, on the port the deployed producer's OAuth and API URLs
+/// name, trusted by the functions through the local stack's CA bundle. It runs on its own
+/// thread so it outlives each test's runtime.
+pub fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let stack = Stack::load();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let mut config = SandboxConfig::local(&stack.zoom_sandbox_ca_dir);
+                config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.zoom_sandbox_port));
+                config.webhook_secret = stack.zoom_webhook_secret.clone();
+                let sandbox = Sandbox::start(config).await;
+                let _ = tx.send(sandbox);
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("sandbox thread").unwrap_or_else(|e| panic!("Zoom sandbox failed to start: {e:#}"))
+    })
+}
+
+/// Generates the meeting's audio with ffmpeg and registers it with the sandbox.
+pub async fn record(spec: MeetingSpec) -> GeneratedMeeting {
+    let dir = std::env::temp_dir().join(format!("zs-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let meeting = spec.generate(&dir).await.expect("generating meeting audio");
+    sandbox().add_meeting(&meeting);
+    meeting
+}
+
+/// Sends the sandbox's signed recording.completed for the meeting to the deployed webhook.
+pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).expect("event JSON");
+    let (status, text) = send_signed(&http(), &stack.zoom_webhook_url, &stack.zoom_webhook_secret, &bytes, unix_now())
+        .await
+        .expect("POST to the zoom webhook");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 pub fn http() -> reqwest::Client {

@@ -1,15 +1,12 @@
 //! zoom-webhook on the deployed local stack, driven through its API Gateway URL the way
 //! Zoom drives it.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use anyhow::Result;
-use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{eventually, http, sample_recording_completed, unix_now, Stack};
+use e2e::{attr_s, deliver, http, record, sample_recording_completed, sandbox, unix_now, Stack};
 use serde_json::Value;
 use zoom_sandbox::webhook::{send_signed, url_validation_body};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_sandbox::MeetingSpec;
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::zoom::WebhookVerifier;
 
@@ -75,77 +72,28 @@ async fn disallowed_download_hosts_are_refused_and_nothing_is_claimed() {
     }
 }
 
-/// One test owns the producer's failure queue, so no other test consumes its messages.
 #[tokio::test]
-async fn recording_completed_claims_the_meeting_and_invokes_the_producer_exactly_once() {
+async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_once() {
     let stack = Stack::load();
-    let (uuid, event) = sample_recording_completed();
-    let key = MeetingKey::from_uuid(&uuid);
-    let body = serde_json::to_vec(&event).unwrap();
+    let meeting = record(MeetingSpec::staggered(2, 12.0)).await;
+    let uuid = meeting.spec.uuid.clone();
+    let event = sandbox().recording_completed(&meeting, &sandbox().default_download_token());
 
-    let (status, reply) = post(&stack, &body, unix_now()).await;
+    let (status, reply) = deliver(&stack, &event).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("accepted")), "{reply}");
-
     let item = meeting_item(&stack, &uuid).await.expect("claim written");
-    assert_eq!(item.get("uuid").and_then(|v| v.as_s().ok()).map(String::as_str), Some(uuid.as_str()));
-    assert_eq!(item.get("topic").and_then(|v| v.as_s().ok()).map(String::as_str), Some("Q3 planning sync"));
-    assert_eq!(item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str), Some("dispatched"));
+    assert_eq!(attr_s(&item, "uuid"), Some(uuid.as_str()));
+    assert_eq!(attr_s(&item, "topic"), Some(meeting.spec.topic.as_str()));
 
     // A duplicate delivery (Zoom retries) is acknowledged and starts nothing.
-    let (status, reply) = post(&stack, &body, unix_now()).await;
+    let (status, reply) = deliver(&stack, &event).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")), "{reply}");
 
-    // The producer received the job: until its own issue lands it refuses to start, so the
-    // async invocation's failure destination keeps the event, which shows what it was given.
-    let first = eventually("the producer invocation", Duration::from_secs(90), || producer_jobs(&stack, &key))
-        .await
-        .unwrap();
-    let payload = &first[0];
-    assert_eq!(payload["event"]["payload"]["object"]["uuid"], uuid.as_str());
-    assert_eq!(payload["event"]["download_token"], event["download_token"]);
-    // Give a second (wrong) invoke time to surface, then count.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    assert_eq!(producer_jobs(&stack, &key).await.unwrap().map_or(0, |v| v.len()), 1, "the producer was invoked more than once");
+    // The producer ran once: the meeting is queued exactly once for the consumer.
+    stack.meeting_in(&uuid, &["queued"], Duration::from_secs(240)).await.unwrap();
+    assert_eq!(stack.work_items(&uuid).await.unwrap(), 1);
 }
 
-async fn meeting_item(stack: &Stack, uuid: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    stack
-        .dynamodb()
-        .await
-        .get_item()
-        .table_name(stack.output("MeetingsTableName"))
-        .key("meeting_key", AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("GetItem")
-        .item
-}
-
-/// Producer jobs for this meeting found in the producer's failure queue (peeked, not consumed).
-async fn producer_jobs(stack: &Stack, key: &MeetingKey) -> Result<Option<Vec<Value>>> {
-    let sqs = stack.sqs().await;
-    let mut seen = HashSet::new();
-    let mut jobs = Vec::new();
-    for _ in 0..5 {
-        let out = sqs
-            .receive_message()
-            .queue_url(stack.output("ProducerFailureQueueUrl"))
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await?;
-        for m in out.messages() {
-            let Some(id) = m.message_id() else { continue };
-            let record: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-            let payload = match &record["requestPayload"] {
-                Value::String(s) => serde_json::from_str(s)?,
-                other => other.clone(),
-            };
-            if payload["meeting_key"] == key.as_str() && seen.insert(id.to_owned()) {
-                jobs.push(payload);
-            }
-        }
-    }
-    Ok((!jobs.is_empty()).then_some(jobs))
+async fn meeting_item(stack: &Stack, uuid: &str) -> Option<e2e::Item> {
+    stack.meeting(uuid).await
 }

@@ -8,7 +8,7 @@ pub mod server;
 pub mod webhook;
 
 mod payload;
-mod tls;
+pub mod tls;
 mod tokens;
 
 pub use meeting::{GeneratedMeeting, GeneratedTrack, MeetingSpec, ParticipantSpec};

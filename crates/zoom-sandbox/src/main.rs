@@ -18,6 +18,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create (or keep) the sandbox CA in DIR, so trust stores can include it up front.
+    Ca {
+        #[arg(long)]
+        cert_dir: std::path::PathBuf,
+    },
     /// Serve downloads, OAuth and the recordings API until killed.
     Serve {
         #[command(flatten)]
@@ -93,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
+        Command::Ca { cert_dir } => {
+            let (_, _, path) = zoom_sandbox::tls::load_or_create_ca(&cert_dir)?;
+            println!("{}", path.display());
+        }
         Command::Serve { server } => {
             let sandbox = Sandbox::start(server.config(None)?).await?;
             println!("{}", json!({ "base_url": sandbox.base_url, "ca_pem": sandbox.ca_pem_path }));
