@@ -58,6 +58,17 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What Lambda records for a failed invocation: the retry class as the error type.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        let error_type = match e.retry() {
+            Retry::Retryable => "Retryable",
+            Retry::Permanent => "Permanent",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,16 +81,5 @@ mod tests {
         let e = Error::MissingSecret { secret: "arn:s".into(), key: "zoom_webhook_secret".into() };
         assert!(!e.is_retryable());
         assert_eq!(e.to_string(), "secret `arn:s` has no key `zoom_webhook_secret`");
-    }
-}
-
-/// What Lambda records for a failed invocation: the retry class as the error type.
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(e: Error) -> Self {
-        let error_type = match e.retry() {
-            Retry::Retryable => "Retryable",
-            Retry::Permanent => "Permanent",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
 }

@@ -417,6 +417,157 @@ mod tests {
         assert!(select_sources(&o).is_err());
     }
 
+    mod ports {
+        use std::sync::Mutex;
+
+        use zoom_symbl_core::keys::MeetingKey;
+        use zoom_symbl_core::meeting::ProducedAudio;
+        use zoom_symbl_core::ports::{MeetingStore, ObjectStore, ProductionStart, WorkItem, WorkQueue};
+        use zoom_symbl_core::Result;
+
+        pub struct MemStore {
+            pub start: ProductionStart,
+            pub events: Mutex<Vec<String>>,
+        }
+
+        impl MeetingStore for MemStore {
+            async fn begin_production(&self, _: &MeetingKey, _: u64) -> Result<ProductionStart> {
+                Ok(self.start.clone())
+            }
+            async fn save_produced(&self, _: &MeetingKey, _: &ProducedAudio) -> Result<()> {
+                self.events.lock().unwrap().push("produced".into());
+                Ok(())
+            }
+            async fn mark_queued(&self, _: &MeetingKey) -> Result<()> {
+                self.events.lock().unwrap().push("queued".into());
+                Ok(())
+            }
+            async fn mark_failed(&self, _: &MeetingKey, reason: &str) -> Result<()> {
+                self.events.lock().unwrap().push(format!("failed: {reason}"));
+                Ok(())
+            }
+        }
+
+        /// Refuses every call: the paths under test must not reach storage.
+        pub struct NoObjects;
+
+        impl ObjectStore for NoObjects {
+            async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, _: &str, _: &str, _: R) -> Result<u64> {
+                panic!("unexpected upload")
+            }
+            async fn presign_get(&self, _: &str, _: &str, _: std::time::Duration) -> Result<String> {
+                panic!("unexpected presign")
+            }
+        }
+
+        #[derive(Default)]
+        pub struct MemQueue(pub Mutex<Vec<WorkItem>>);
+
+        impl WorkQueue for MemQueue {
+            async fn enqueue(&self, item: &WorkItem) -> Result<()> {
+                self.0.lock().unwrap().push(item.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn producer(start: ProductionStart, s2s: bool) -> Producer<ports::MemStore, ports::NoObjects, ports::MemQueue> {
+        let http = reqwest::Client::new();
+        Producer {
+            store: ports::MemStore { start, events: Default::default() },
+            objects: ports::NoObjects,
+            queue: Default::default(),
+            downloader: Downloader::new(http.clone(), Default::default(), 1, Duration::from_millis(1)),
+            zoom: ZoomApi {
+                http,
+                // A closed local port: a mint attempt fails at once and reaches nothing.
+                oauth_url: "https://localhost:1/oauth/token".into(),
+                default_api_base: "https://localhost:1".into(),
+                allowed: zoom_symbl_core::zoom::HostAllowList::parse("localhost"),
+                credentials: s2s.then(|| crate::zoom_api::S2sCredentials {
+                    account_id: "a".into(),
+                    client_id: "c".into(),
+                    client_secret: SecretString::new("s"),
+                }),
+            },
+            ffmpeg: Ffmpeg::locate(None),
+            settings: Settings {
+                input_bucket: "in".into(),
+                output_bucket: "out".into(),
+                sample_rate: 16_000,
+                format: OutputFormat::Wav,
+                download_concurrency: 2,
+                lease_secs: 60,
+                presign_ttl: Duration::from_secs(60),
+            },
+        }
+    }
+
+    /// The contract sample as a job; `token` replaces its download token (which expired in 2024).
+    fn job(token: Option<&str>) -> ProducerJob {
+        let ZoomEvent::RecordingCompleted(mut ev) =
+            ZoomEvent::parse(include_bytes!("../../../events/zoom-recording-completed.json")).unwrap()
+        else {
+            panic!()
+        };
+        if let Some(t) = token {
+            ev.download_token = Some(SecretString::new(t));
+        }
+        ProducerJob {
+            meeting_key: MeetingKey::from_uuid(&ev.payload.object.uuid).to_string(),
+            claim_id: "c".into(),
+            received_at: "2026-01-01T00:00:00Z".into(),
+            tracking_id: None,
+            event: *ev,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_token_without_s2s_fails_the_meeting_with_its_reason() {
+        let p = producer(ProductionStart::Produce { attempt: 1 }, false);
+        let err = p.handle(job(None)).await.unwrap_err();
+        assert!(!err.is_retryable());
+        let events = p.store.events.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].starts_with("failed: ") && events[0].contains("no Zoom Server-to-Server OAuth credentials"), "{events:?}");
+        assert!(p.queue.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn expired_token_with_s2s_tries_to_mint_and_records_why_it_could_not() {
+        let p = producer(ProductionStart::Produce { attempt: 1 }, true);
+        let expired = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjEwMDB9.sig"; // exp 1000
+        let err = p.handle(job(Some(expired))).await.unwrap_err();
+        assert!(err.to_string().contains("zoom oauth"), "{err}");
+        assert!(p.store.events.lock().unwrap()[0].starts_with("failed: "));
+    }
+
+    #[tokio::test]
+    async fn retried_invocations_do_no_work_twice() {
+        let done = producer(ProductionStart::AlreadyDone, false);
+        assert_eq!(done.handle(job(Some("t"))).await.unwrap(), Outcome::AlreadyDone);
+        assert!(done.queue.0.lock().unwrap().is_empty());
+
+        let busy = producer(ProductionStart::Busy, false);
+        assert_eq!(busy.handle(job(Some("t"))).await.unwrap(), Outcome::InProgressElsewhere);
+        assert!(busy.queue.0.lock().unwrap().is_empty());
+
+        // Produced before a crash, not yet queued: queue it, once, without producing again.
+        let half = producer(ProductionStart::EnqueueOnly, false);
+        assert_eq!(half.handle(job(Some("t"))).await.unwrap(), Outcome::Queued);
+        assert_eq!(half.queue.0.lock().unwrap().len(), 1);
+        assert_eq!(*half.store.events.lock().unwrap(), ["queued"]);
+    }
+
+    #[tokio::test]
+    async fn a_job_for_another_meeting_is_refused() {
+        let p = producer(ProductionStart::Produce { attempt: 1 }, false);
+        let mut j = job(Some("t"));
+        j.meeting_key = MeetingKey::from_uuid("other").to_string();
+        assert!(p.handle(j).await.is_err());
+        assert!(p.store.events.lock().unwrap().is_empty());
+    }
+
     #[test]
     fn ids_are_safe_in_keys() {
         assert_eq!(safe_id("a1a1-0001_x"), "a1a1-0001_x");

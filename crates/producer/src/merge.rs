@@ -68,8 +68,8 @@ where
         }
         for i in 0..len {
             let mut sum = 0i32;
-            for k in 0..n {
-                let s = chan[k][i];
+            for (k, samples) in chan.iter().enumerate() {
+                let s = samples[i];
                 sum += s as i32;
                 let at = (i * n + k) * 2;
                 frames_out[at..at + 2].copy_from_slice(&s.to_le_bytes());
