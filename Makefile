@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help tools up deploy down status lint unit e2e test demo bench-webhook clean-local
+.PHONY: help tools up deploy down status lint unit e2e test demo bench-webhook bench-producer clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,8 +28,8 @@ lint: tools ## template checks and clippy
 	.venv/sam/bin/cfn-lint template.yaml
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: ## unit and handler tests (no stack needed)
-	$(CARGO) test --workspace
+unit: ## unit and handler tests (no stack needed; the workspace's default members)
+	$(CARGO) test
 
 e2e: deploy ## end-to-end tests against the deployed local stack
 	$(CARGO) test -p e2e -- --test-threads 4
@@ -41,6 +41,9 @@ demo: deploy ## run the pipeline locally on a generated meeting
 
 bench-webhook: deploy ## zoom-webhook latency on the local stack
 	$(CARGO) run -q -p e2e --bin webhook-latency -- 200
+
+bench-producer: deploy ## producer on an 8-participant, 60-minute meeting (N=8 MINUTES=60 to change)
+	$(CARGO) run -q -p e2e --release --bin producer-bench -- $${N:-8} $${MINUTES:-60}
 
 clean-local: down ## forget local state (.local/, .aws-sam/)
 	rm -rf .local .aws-sam
