@@ -10,6 +10,7 @@ STACK_NAME="${STACK_NAME:-zoom-symbl-local}"
 # URLs point at it.
 SANDBOX_PORT="${SANDBOX_PORT:-8443}"
 SANDBOX_CA_DIR="$LOCAL/sandbox-ca"
+SYMBL_SANDBOX_PORT="${SYMBL_SANDBOX_PORT:-8444}"
 mkdir -p "$LOCAL"
 
 # Dummy credentials for the local stack only; never real ones.

@@ -72,6 +72,11 @@ deploy() {
     "ZoomS2SAccountId=sandbox-account"
     "ZoomS2SClientId=sandbox-client-id"
     "ZoomS2SClientSecret=sandbox-client-secret"
+    # The Symbl sandbox and its fixed local credentials.
+    "SymblBaseUrl=http://127.0.0.1:$SYMBL_SANDBOX_PORT"
+    "SymblAppId=sandbox-app-id"
+    "SymblAppSecret=sandbox-app-secret"
+    "LocalStackPort=$MINISTACK_PORT"
   )
   log "sam build ($arch, debug profile: the local stack runs native host binaries)"
   (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
@@ -88,7 +93,7 @@ deploy() {
 }
 
 write_outputs() {
-  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
+  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SYMBL_SANDBOX_PORT="$SYMBL_SANDBOX_PORT" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
     "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/stack.json.tmp"
   mv "$LOCAL/stack.json.tmp" "$LOCAL/stack.json"
   log "stack outputs in .local/stack.json"

@@ -24,5 +24,6 @@ print(json.dumps({
     # Local, generated secret (never a real credential); tests sign webhooks with it.
     "zoom_webhook_secret": os.environ["ZOOM_SECRET"],
     "zoom_sandbox_port": int(os.environ["SANDBOX_PORT"]),
+    "symbl_sandbox_port": int(os.environ["SYMBL_SANDBOX_PORT"]),
     "zoom_sandbox_ca_dir": os.environ["SANDBOX_CA_DIR"],
 }, indent=2))

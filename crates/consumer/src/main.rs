@@ -1,7 +1,45 @@
-//! The `consumer` Lambda. Its behaviour belongs to issue #4; until then the
-//! binary refuses to start so that nothing downstream mistakes it for success.
+//! consumer: submits produced meetings to Symbl within the account's concurrency limit.
+//! Composition root only; the work is in `handler`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("consumer: not implemented yet (issue #4); refusing to start");
-    std::process::ExitCode::FAILURE
+mod config;
+mod handler;
+mod request;
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use zoom_symbl_core::aws::{objects::S3Objects, queue::SqsQueue, sdk_config, secrets, semaphore::DynamoSemaphore, submissions::DynamoSubmissions};
+use zoom_symbl_core::config::{keys, Env};
+use zoom_symbl_core::symbl::SymblClient;
+use zoom_symbl_core::telemetry;
+
+use crate::config::Config;
+use crate::handler::Consumer;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env(&Env::from_process())?;
+    let aws = sdk_config().await;
+    let secrets = secrets::load(&aws, &config.secrets_id).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let consumer = Consumer {
+        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table),
+        semaphore: DynamoSemaphore::new(dynamodb, &config.semaphore_table, "symbl-jobs", config.concurrency_limit),
+        symbl: SymblClient::new(
+            &config.symbl_base_url,
+            secrets.require(keys::SYMBL_APP_ID)?.expose(),
+            secrets.require(keys::SYMBL_APP_SECRET)?,
+            Duration::from_secs(30),
+        )?,
+        objects: S3Objects::new(&aws),
+        redelivery: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url),
+        settings: config.settings(&secrets)?,
+    };
+    let consumer = &consumer;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(consumer.handle_batch(event.payload).await)
+    }))
+    .await
 }

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod meeting;
 pub mod ports;
 pub mod secret;
+pub mod symbl;
 pub mod telemetry;
 pub mod timefmt;
 pub mod zoom;

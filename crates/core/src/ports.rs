@@ -105,3 +105,108 @@ pub trait MeetingStore: Send + Sync {
     fn mark_queued(&self, key: &MeetingKey) -> impl Future<Output = Result<()>> + Send;
     fn mark_failed(&self, key: &MeetingKey, reason: &str) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Result of asking the concurrency semaphore for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotGrant {
+    Granted,
+    /// This holder already has a slot (a redelivered message after a crash).
+    AlreadyHeld,
+    /// Every slot is taken by a live lease.
+    Full,
+}
+
+/// The account-wide Symbl concurrency limit, with leases that expire so a lost slot heals.
+pub trait Semaphore: Send + Sync {
+    fn acquire(&self, holder: &str, lease_until: i64) -> impl Future<Output = Result<SlotGrant>> + Send;
+    fn extend(&self, holder: &str, lease_until: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Releases the holder's slot; `false` when it held none (already released): exactly once.
+    fn release(&self, holder: &str) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The consumer's view of a meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedMeeting {
+    pub status: String,
+    pub audio: Option<crate::meeting::ProducedAudio>,
+    pub job_id: Option<String>,
+}
+
+/// A submitted Symbl job, keyed by job id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmittedJob {
+    pub job_id: String,
+    pub conversation_id: String,
+    pub meeting_key: String,
+    pub submitted_at: String,
+    /// Unix seconds after which the reconciler polls Symbl for it.
+    pub deadline: i64,
+}
+
+pub trait SubmissionStore: Send + Sync {
+    fn load(&self, key: &MeetingKey) -> impl Future<Output = Result<Option<QueuedMeeting>>> + Send;
+    /// Records the job (once, even if Symbl's `scheduled` webhook created its row first) and
+    /// moves the meeting to `submitted`.
+    fn record_submission(&self, job: &SubmittedJob) -> impl Future<Output = Result<()>> + Send;
+    fn fail_submission(&self, key: &MeetingKey, reason: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where meetings go for insights (Symbl today; a second provider would implement this).
+pub trait InsightsProvider: Send + Sync {
+    fn submit(
+        &self,
+        req: &crate::symbl::SubmitAudio,
+    ) -> impl Future<Output = Result<crate::symbl::Submitted, crate::symbl::SymblError>> + Send;
+
+    fn job_status(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<crate::symbl::JobStatus, crate::symbl::SymblError>> + Send;
+}
+
+/// The meeting's end state once its Symbl job is terminal.
+pub trait MeetingOutcomes: Send + Sync {
+    fn job_finished(
+        &self,
+        meeting_key: &str,
+        status: crate::symbl::JobStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Puts a received message back on the queue after a delay (SQS visibility timeout).
+pub trait RedeliveryDelay: Send + Sync {
+    fn delay(&self, receipt_handle: &str, secs: i32) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A Symbl job as the status path sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub job_id: String,
+    pub meeting_key: String,
+    pub conversation_id: String,
+    pub status: crate::symbl::JobStatus,
+    pub deadline: i64,
+}
+
+/// The jobs table, for the status path (symbl-webhook, notifier, reconciler).
+pub trait JobStore: Send + Sync {
+    fn get(&self, job_id: &str) -> impl Future<Output = Result<Option<JobView>>> + Send;
+    /// Moves a job forward to a non-terminal status; earlier or equal statuses change nothing.
+    fn advance(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
+    /// Makes the job terminal, once: `true` for the caller that did it.
+    fn finish(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
+    /// Jobs past their deadline that are not terminal (for the reconciler).
+    fn overdue(&self, now: i64) -> impl Future<Output = Result<Vec<JobView>>> + Send;
+}
+
+/// What symbl-webhook and the reconciler hand the notifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub job_id: String,
+    pub status: crate::symbl::JobStatus,
+    pub source: String,
+}
+
+pub trait NotifierInvoker: Send + Sync {
+    fn invoke(&self, event: &StatusEvent) -> impl Future<Output = Result<()>> + Send;
+}

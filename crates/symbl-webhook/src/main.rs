@@ -1,7 +1,40 @@
-//! The `symbl-webhook` Lambda. Its behaviour belongs to issue #5; until then the
-//! binary refuses to start so that nothing downstream mistakes it for success.
+//! symbl-webhook: Symbl's job-status callbacks. Composition root only.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("symbl-webhook: not implemented yet (issue #5); refusing to start");
-    std::process::ExitCode::FAILURE
+mod handler;
+
+use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
+use zoom_symbl_core::aws::{jobs::DynamoJobs, lambda::LambdaNotifier, sdk_config, secrets};
+use zoom_symbl_core::config::{keys, Env};
+use zoom_symbl_core::telemetry;
+
+use crate::handler::{Incoming, SymblWebhook};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let env = Env::from_process();
+    let aws = sdk_config().await;
+    let secrets = secrets::load(&aws, &env.required("SECRETS_ARN")?).await?;
+    let hook = SymblWebhook {
+        token: secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?,
+        jobs: DynamoJobs::new(aws_sdk_dynamodb::Client::new(&aws), env.required("JOBS_TABLE")?),
+        notifier: LambdaNotifier::new(aws_sdk_lambda::Client::new(&aws), env.required("NOTIFIER_FUNCTION")?),
+    };
+    let hook = &hook;
+    run(service_fn(move |req: Request| async move {
+        let token = req.query_string_parameters_ref().and_then(|q| q.first("t")).map(str::to_owned);
+        let body = match req.into_body() {
+            Body::Text(t) => t.into_bytes(),
+            Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        let reply = hook.handle(Incoming { token, body }).await;
+        Ok::<_, Error>(
+            Response::builder()
+                .status(reply.status)
+                .header("content-type", "application/json")
+                .body(Body::Text(reply.body.to_string()))?,
+        )
+    }))
+    .await
 }

@@ -47,3 +47,35 @@ impl ProducerInvoker for LambdaProducer {
         }
     }
 }
+
+/// Asynchronous invocation of the notifier with a job's status.
+#[derive(Clone)]
+pub struct LambdaNotifier {
+    client: Client,
+    function: String,
+}
+
+impl LambdaNotifier {
+    pub fn new(client: Client, function: impl Into<String>) -> Self {
+        LambdaNotifier { client, function: function.into() }
+    }
+}
+
+impl crate::ports::NotifierInvoker for LambdaNotifier {
+    async fn invoke(&self, event: &crate::ports::StatusEvent) -> Result<()> {
+        let payload = serde_json::to_vec(event).map_err(|e| Error::Invalid(format!("status event: {e}")))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| sdk_error("lambda", e))?;
+        match out.status_code() {
+            202 => Ok(()),
+            other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
+        }
+    }
+}

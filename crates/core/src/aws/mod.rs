@@ -1,9 +1,12 @@
 //! AWS adapters for the ports, shared by the function crates.
 
 pub mod lambda;
+pub mod jobs;
 pub mod meetings;
 pub mod objects;
 pub mod queue;
+pub mod semaphore;
+pub mod submissions;
 pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -3,7 +3,7 @@
 use aws_sdk_sqs::Client;
 
 use super::sdk_error;
-use crate::ports::{WorkItem, WorkQueue};
+use crate::ports::{RedeliveryDelay, WorkItem, WorkQueue};
 use crate::{Error, Result};
 
 #[derive(Clone)]
@@ -25,6 +25,20 @@ impl WorkQueue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs", e))?;
+        Ok(())
+    }
+}
+
+impl RedeliveryDelay for SqsQueue {
+    async fn delay(&self, receipt_handle: &str, secs: i32) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs)
             .send()
             .await
             .map_err(|e| sdk_error("sqs", e))?;

@@ -1,0 +1,56 @@
+//! What the consumer reads at cold start.
+
+use std::time::Duration;
+
+use zoom_symbl_core::config::{keys, Env, Secrets};
+use zoom_symbl_core::Error;
+
+use crate::handler::Settings;
+
+pub struct Config {
+    pub meetings_table: String,
+    pub jobs_table: String,
+    pub semaphore_table: String,
+    pub queue_url: String,
+    pub secrets_id: String,
+    pub symbl_base_url: String,
+    pub concurrency_limit: u32,
+    pub webhook_url: String,
+    pub language: String,
+    pub submit_lease_secs: i64,
+    pub busy_retry_secs: i32,
+    pub error_retry_secs: i32,
+    pub presign_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, Error> {
+        Ok(Config {
+            meetings_table: env.required("MEETINGS_TABLE")?,
+            jobs_table: env.required("JOBS_TABLE")?,
+            semaphore_table: env.required("SEMAPHORE_TABLE")?,
+            queue_url: env.required("WORK_QUEUE_URL")?,
+            secrets_id: env.required("SECRETS_ARN")?,
+            symbl_base_url: env.optional("SYMBL_BASE_URL").unwrap_or_else(|| "https://api.symbl.ai".into()),
+            concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
+            webhook_url: env.required("SYMBL_WEBHOOK_URL")?,
+            language: env.optional("SYMBL_LANGUAGE").unwrap_or_else(|| "en-US".into()),
+            submit_lease_secs: env.parse_or("SUBMIT_LEASE_SECS", 300)?,
+            busy_retry_secs: env.parse_or("BUSY_RETRY_SECS", 120)?,
+            error_retry_secs: env.parse_or("ERROR_RETRY_SECS", 30)?,
+            presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 6 * 3600)?),
+        })
+    }
+
+    pub fn settings(&self, secrets: &Secrets) -> Result<Settings, Error> {
+        Ok(Settings {
+            webhook_url: self.webhook_url.clone(),
+            webhook_token: secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?,
+            language: self.language.clone(),
+            submit_lease_secs: self.submit_lease_secs,
+            busy_retry_secs: self.busy_retry_secs,
+            error_retry_secs: self.error_retry_secs,
+            presign_ttl: self.presign_ttl,
+        })
+    }
+}

@@ -1,0 +1,92 @@
+//! What the consumer asks Symbl to do with a produced meeting.
+
+use zoom_symbl_core::meeting::{AudioMode, ProducedAudio};
+use zoom_symbl_core::symbl::{ChannelSpeaker, SubmitAudio};
+
+/// Multichannel: one recognition per channel, labelled in channel order. Mixed track:
+/// diarization (never both: Symbl lets diarization win). One participant: neither.
+pub fn submit_request(audio: &ProducedAudio, media_url: String, webhook_url: String, language: &str) -> SubmitAudio {
+    let mut req = SubmitAudio {
+        url: media_url,
+        name: Some(if audio.topic.trim().is_empty() { "Zoom meeting".into() } else { audio.topic.clone() }),
+        webhook_url: Some(webhook_url),
+        language_code: Some(language.to_owned()),
+        ..Default::default()
+    };
+    match audio.mode {
+        AudioMode::Multichannel => {
+            req.enable_separate_recognition_per_channel = Some(true);
+            let mut speakers: Vec<_> = audio.speakers().map(|(c, name)| ChannelSpeaker::new(c, name)).collect();
+            speakers.sort_by_key(|s| s.channel);
+            req.channel_metadata = speakers;
+        }
+        AudioMode::MixedDiarization => {
+            req.enable_speaker_diarization = Some(true);
+            let known = audio.participants.len() as u32;
+            if known > 0 {
+                req.diarization_speaker_count = Some(known);
+            }
+        }
+        AudioMode::SingleParticipant => {}
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use zoom_symbl_core::meeting::Participant;
+
+    use super::*;
+
+    fn audio(mode: AudioMode, channels: &[Option<u16>]) -> ProducedAudio {
+        ProducedAudio {
+            mode,
+            topic: "Q3 planning sync".into(),
+            host_email: "host@example.com".into(),
+            start_time: "2024-05-31T18:00:05Z".into(),
+            duration_secs: 60.0,
+            participants: channels
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Participant {
+                    channel: *c,
+                    name: ["Dana Host", "Mary-Jane O'Neil", "李雷"][i].into(),
+                    file_id: format!("f{i}"),
+                    recording_start: String::new(),
+                    recording_end: String::new(),
+                    original_key: None,
+                    bytes: None,
+                    failure: c.is_none().then(|| "HTTP 503".into()),
+                })
+                .collect(),
+            sample_rate: 16_000,
+            channels: channels.iter().flatten().count() as u16,
+            merged_bucket: "out".into(),
+            merged_key: "k".into(),
+            merged_format: "wav".into(),
+            merged_bytes: 1,
+            mixdown_key: "m".into(),
+            originals_prefix: "p".into(),
+        }
+    }
+
+    #[test]
+    fn multichannel_labels_follow_channels_and_skip_failed_tracks() {
+        let req = submit_request(&audio(AudioMode::Multichannel, &[Some(1), None, Some(2)]), "u".into(), "w".into(), "en-US");
+        assert_eq!(req.enable_separate_recognition_per_channel, Some(true));
+        assert_eq!(req.channel_metadata, [ChannelSpeaker::new(1, "Dana Host"), ChannelSpeaker::new(2, "李雷")]);
+        assert_eq!(req.enable_speaker_diarization, None);
+        assert_eq!(req.name.as_deref(), Some("Q3 planning sync"));
+        assert_eq!(req.language_code.as_deref(), Some("en-US"));
+    }
+
+    #[test]
+    fn mixed_track_is_diarized_and_single_is_plain() {
+        let mixed = submit_request(&audio(AudioMode::MixedDiarization, &[None, None]), "u".into(), "w".into(), "es-ES");
+        assert_eq!(mixed.enable_speaker_diarization, Some(true));
+        assert_eq!(mixed.enable_separate_recognition_per_channel, None);
+        assert!(mixed.channel_metadata.is_empty());
+        let single = submit_request(&audio(AudioMode::SingleParticipant, &[Some(1)]), "u".into(), "w".into(), "en-US");
+        assert_eq!((single.enable_speaker_diarization, single.enable_separate_recognition_per_channel), (None, None));
+    }
+}

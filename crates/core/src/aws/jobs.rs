@@ -1,0 +1,155 @@
+//! The jobs table: one item per Symbl job; status only moves forward.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::sdk_error;
+use crate::ports::{JobStore, JobView};
+use crate::symbl::JobStatus;
+use crate::timefmt::now_rfc3339;
+use crate::{Error, Result};
+
+#[derive(Clone)]
+pub struct DynamoJobs {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobs {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoJobs { client, table: table.into() }
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+pub fn status_name(st: JobStatus) -> &'static str {
+    match st {
+        JobStatus::Scheduled => "scheduled",
+        JobStatus::InProgress => "in_progress",
+        JobStatus::Completed => "completed",
+        JobStatus::Failed => "failed",
+    }
+}
+
+fn parse_status(v: &str) -> Option<JobStatus> {
+    serde_json::from_value(serde_json::Value::String(v.to_owned())).ok()
+}
+
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobView> {
+    let text = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned();
+    Some(JobView {
+        job_id: text("job_id")?,
+        // A row created by an early webhook has no meeting yet; such jobs are not ours to act on.
+        meeting_key: text("meeting_key")?,
+        conversation_id: text("conversation_id").unwrap_or_default(),
+        status: text("status").as_deref().and_then(parse_status).unwrap_or(JobStatus::Scheduled),
+        deadline: item.get("deadline").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
+    })
+}
+
+impl JobStore for DynamoJobs {
+    async fn get(&self, job_id: &str) -> Result<Option<JobView>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(out.item.as_ref().and_then(view))
+    }
+
+    async fn advance(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+        if to.is_terminal() {
+            return Err(Error::Invalid("advance() is for non-terminal statuses".into()));
+        }
+        // Allowed predecessors of `to`: strictly earlier statuses.
+        let earlier: &[&str] = match to {
+            JobStatus::InProgress => &["scheduled"],
+            _ => &[],
+        };
+        if earlier.is_empty() {
+            return Ok(false);
+        }
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression("SET #st = :to, updated_at = :now")
+            .condition_expression("attribute_exists(meeting_key) AND #st = :from")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":to", s(status_name(to)))
+            .expression_attribute_values(":from", s(earlier[0]))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn finish(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+        if !to.is_terminal() {
+            return Err(Error::Invalid("finish() is for terminal statuses".into()));
+        }
+        let now = now_rfc3339();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression("SET #st = :to, finished_at = :now, updated_at = :now")
+            .condition_expression("attribute_exists(meeting_key) AND NOT #st IN (:completed, :failed)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":to", s(status_name(to)))
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
+        // A scan: the table holds one small item per job and the reconciler runs every few
+        // minutes; a GSI on status would be the next step at scale.
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("attribute_exists(meeting_key) AND deadline < :now AND NOT #st IN (:completed, :failed)")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":completed", s("completed"))
+                .expression_attribute_values(":failed", s("failed"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb", e))?;
+            out.extend(page.items().iter().filter_map(view));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The consumer's writes: meetings move from `queued` to `submitted`, and Symbl jobs are
+//! recorded in the jobs table keyed by job id.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::meetings::{status, PK};
+use super::sdk_error;
+use crate::keys::MeetingKey;
+use crate::ports::{MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
+use crate::symbl::JobStatus;
+use crate::timefmt::now_rfc3339;
+use crate::{Error, Result};
+
+/// Meeting status once its Symbl job exists.
+pub const SUBMITTED: &str = "submitted";
+
+#[derive(Clone)]
+pub struct DynamoSubmissions {
+    client: Client,
+    meetings_table: String,
+    jobs_table: String,
+}
+
+impl DynamoSubmissions {
+    pub fn new(client: Client, meetings_table: impl Into<String>, jobs_table: impl Into<String>) -> Self {
+        DynamoSubmissions { client, meetings_table: meetings_table.into(), jobs_table: jobs_table.into() }
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl SubmissionStore for DynamoSubmissions {
+    async fn load(&self, key: &MeetingKey) -> Result<Option<QueuedMeeting>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(key.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let audio = match item.get("audio") {
+            Some(a) => Some(
+                serde_dynamo::from_attribute_value(a.clone())
+                    .map_err(|e| Error::Invalid(format!("meeting record's audio is malformed: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Some(QueuedMeeting { status: text("status").unwrap_or_default(), audio, job_id: text("job_id") }))
+    }
+
+    async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
+        let now = now_rfc3339();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.jobs_table)
+            .key("job_id", s(&job.job_id))
+            .update_expression(
+                "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
+                 #st = if_not_exists(#st, :scheduled), updated_at = :now",
+            )
+            .condition_expression("attribute_not_exists(meeting_key)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":m", s(&job.meeting_key))
+            .expression_attribute_values(":c", s(&job.conversation_id))
+            .expression_attribute_values(":at", s(&job.submitted_at))
+            .expression_attribute_values(":d", AttributeValue::N(job.deadline.to_string()))
+            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if conditional_failed(&e) => tracing::info!(job_id = %job.job_id, "job already recorded"),
+            Err(e) => return Err(sdk_error("dynamodb", e)),
+        }
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(&job.meeting_key))
+            .update_expression("SET #st = :submitted, job_id = :j, conversation_id = :c, submitted_at = :at, updated_at = :now")
+            .condition_expression("#st IN (:queued, :produced)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":submitted", s(SUBMITTED))
+            .expression_attribute_values(":queued", s(status::QUEUED))
+            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":j", s(&job.job_id))
+            .expression_attribute_values(":c", s(&job.conversation_id))
+            .expression_attribute_values(":at", s(&job.submitted_at))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // A webhook-driven notifier may already have moved the meeting further.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn fail_submission(&self, key: &MeetingKey, reason: &str) -> Result<()> {
+        let now = now_rfc3339();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(key.as_str()))
+            .update_expression("SET #st = :failed, failure_reason = :r, failed_at = :now, updated_at = :now")
+            .condition_expression("#st IN (:queued, :produced)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":queued", s(status::QUEUED))
+            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":r", s(reason))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+}
+
+/// Meeting statuses after Symbl: its job finished one way or the other.
+pub const TRANSCRIBED: &str = "transcribed";
+
+impl MeetingOutcomes for DynamoSubmissions {
+    async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
+        let (to, reason) = match job {
+            JobStatus::Completed => (TRANSCRIBED, None),
+            JobStatus::Failed => (status::FAILED, Some("Symbl could not process the recording (job failed)")),
+            _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
+        };
+        let now = now_rfc3339();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .condition_expression("#st IN (:queued, :submitted)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":queued", s(status::QUEUED))
+            .expression_attribute_values(":submitted", s(SUBMITTED))
+            .expression_attribute_values(":now", s(&now));
+        req = match reason {
+            Some(r) => req
+                .update_expression("SET #st = :to, failure_reason = :r, failed_at = :now, updated_at = :now")
+                .expression_attribute_values(":r", s(r)),
+            None => req.update_expression("SET #st = :to, transcribed_at = :now, updated_at = :now"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+}

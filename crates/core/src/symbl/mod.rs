@@ -1,0 +1,8 @@
+//! Symbl.ai behind one port ([`crate::ports::InsightsProvider`]): the HTTP client with its
+//! token cache, and the request and response models (contract §g to §k).
+
+pub mod client;
+pub mod model;
+
+pub use client::{SymblClient, SymblError};
+pub use model::{ChannelSpeaker, JobStatus, SubmitAudio, Submitted};

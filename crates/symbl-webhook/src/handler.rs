@@ -1,0 +1,166 @@
+//! Symbl's job-status callbacks: authenticated by the unguessable token in the URL (Symbl
+//! signs nothing), checked against our own jobs, handed to the notifier. Answers fast.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+use zoom_symbl_core::ports::{JobStore, NotifierInvoker, StatusEvent};
+use zoom_symbl_core::secret::SecretString;
+use zoom_symbl_core::symbl::JobStatus;
+
+/// Symbl's callbacks are a few dozen bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub struct Incoming {
+    pub token: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// `{"id"|"jobId": ..., "status": ...}`; anything else in it is ignored.
+#[derive(Debug, Deserialize)]
+struct Callback {
+    #[serde(alias = "jobId")]
+    id: String,
+    status: JobStatus,
+}
+
+pub struct SymblWebhook<J, N> {
+    pub token: SecretString,
+    pub jobs: J,
+    pub notifier: N,
+}
+
+impl<J: JobStore, N: NotifierInvoker> SymblWebhook<J, N> {
+    pub async fn handle(&self, req: Incoming) -> Reply {
+        let presented = req.token.unwrap_or_default();
+        if !bool::from(presented.as_bytes().ct_eq(self.token.expose().as_bytes())) || presented.is_empty() {
+            warn!("refused a Symbl callback without the right token");
+            return error(401, "unauthorized");
+        }
+        if req.body.len() > MAX_BODY_BYTES {
+            return error(413, "request body too large");
+        }
+        let cb: Callback = match serde_json::from_slice(&req.body) {
+            Ok(cb) => cb,
+            Err(e) => {
+                warn!(error = %e, "malformed Symbl callback");
+                return error(400, "malformed callback body");
+            }
+        };
+        if cb.id.is_empty() || cb.id.len() > 128 {
+            return error(400, "malformed job id");
+        }
+        match self.jobs.get(&cb.id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                info!(job_id = %cb.id, status = ?cb.status, "callback for a job we do not know; ignored");
+                return Reply { status: 200, body: json!({ "status": "ignored" }) };
+            }
+            Err(e) => {
+                warn!(error = %e, "jobs table unavailable");
+                return error(503, "temporarily unavailable");
+            }
+        }
+        let event = StatusEvent { job_id: cb.id.clone(), status: cb.status, source: "webhook".into() };
+        if let Err(e) = self.notifier.invoke(&event).await {
+            // The reconciler polls overdue jobs, so a callback lost here is not lost for good.
+            warn!(error = %e, job_id = %cb.id, "could not hand the status to the notifier");
+            return error(503, "temporarily unavailable");
+        }
+        info!(job_id = %cb.id, status = ?cb.status, "status handed to the notifier");
+        Reply { status: 200, body: json!({ "status": "accepted" }) }
+    }
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    Reply { status, body: json!({ "error": message }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use zoom_symbl_core::ports::JobView;
+    use zoom_symbl_core::{Error, Result};
+
+    use super::*;
+
+    struct Jobs;
+    impl JobStore for Jobs {
+        async fn get(&self, job_id: &str) -> Result<Option<JobView>> {
+            Ok((job_id == "known").then(|| JobView {
+                job_id: job_id.into(),
+                meeting_key: "m".into(),
+                conversation_id: "c".into(),
+                status: JobStatus::Scheduled,
+                deadline: 0,
+            }))
+        }
+        async fn advance(&self, _: &str, _: JobStatus) -> Result<bool> {
+            unreachable!()
+        }
+        async fn finish(&self, _: &str, _: JobStatus) -> Result<bool> {
+            unreachable!()
+        }
+        async fn overdue(&self, _: i64) -> Result<Vec<JobView>> {
+            unreachable!()
+        }
+    }
+
+    #[derive(Default)]
+    struct Notifier(Mutex<Vec<StatusEvent>>, bool);
+    impl NotifierInvoker for Notifier {
+        async fn invoke(&self, e: &StatusEvent) -> Result<()> {
+            if self.1 {
+                return Err(Error::retryable("lambda", "down"));
+            }
+            self.0.lock().unwrap().push(e.clone());
+            Ok(())
+        }
+    }
+
+    fn hook(failing: bool) -> SymblWebhook<Jobs, Notifier> {
+        SymblWebhook { token: SecretString::new("tok"), jobs: Jobs, notifier: Notifier(Mutex::default(), failing) }
+    }
+
+    fn req(token: Option<&str>, body: &str) -> Incoming {
+        Incoming { token: token.map(str::to_owned), body: body.as_bytes().to_vec() }
+    }
+
+    #[tokio::test]
+    async fn id_or_job_id_with_extra_fields() {
+        let h = hook(false);
+        assert_eq!(h.handle(req(Some("tok"), r#"{"id":"known","status":"scheduled"}"#)).await.status, 200);
+        assert_eq!(h.handle(req(Some("tok"), r#"{"jobId":"known","status":"completed","x":1}"#)).await.status, 200);
+        let seen = h.notifier.0.lock().unwrap();
+        assert_eq!(seen.iter().map(|e| e.status).collect::<Vec<_>>(), [JobStatus::Scheduled, JobStatus::Completed]);
+    }
+
+    #[tokio::test]
+    async fn refusals() {
+        let h = hook(false);
+        for t in [None, Some(""), Some("tok2"), Some("to")] {
+            assert_eq!(h.handle(req(t, r#"{"id":"known","status":"completed"}"#)).await.status, 401, "{t:?}");
+        }
+        for body in ["", "{", "[]", r#"{"id":"known"}"#, r#"{"id":"known","status":"done"}"#, r#"{"id":5,"status":"completed"}"#] {
+            assert_eq!(h.handle(req(Some("tok"), body)).await.status, 400, "{body}");
+        }
+        let big = format!(r#"{{"id":"known","status":"completed","pad":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(h.handle(req(Some("tok"), &big)).await.status, 413);
+        let unknown = h.handle(req(Some("tok"), r#"{"id":"other","status":"completed"}"#)).await;
+        assert_eq!(unknown, Reply { status: 200, body: json!({"status": "ignored"}) });
+        assert!(h.notifier.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn notifier_down_asks_for_a_retry() {
+        assert_eq!(hook(true).handle(req(Some("tok"), r#"{"id":"known","status":"completed"}"#)).await.status, 503);
+    }
+}
