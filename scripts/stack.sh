@@ -77,6 +77,10 @@ deploy() {
     "SymblAppId=sandbox-app-id"
     "SymblAppSecret=sandbox-app-secret"
     "LocalStackPort=$MINISTACK_PORT"
+    "SymblBusyRetrySeconds=3"
+    # Sandboxes stop with the tests that started them; their unfinished jobs must not hold
+    # slots for half an hour.
+    "SymblJobDeadlineSlackSeconds=60"
   )
   log "sam build ($arch, debug profile: the local stack runs native host binaries)"
   (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \

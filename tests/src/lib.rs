@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use serde_json::Value;
 use zoom_sandbox::webhook::send_signed;
+use symbl_sandbox::{SymblConfig, SymblSandbox};
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec, Sandbox, SandboxConfig};
 use zoom_symbl_core::keys::MeetingKey;
 
@@ -29,6 +30,7 @@ pub struct Stack {
     pub zoom_webhook_secret: String,
     pub zoom_sandbox_port: u16,
     pub zoom_sandbox_ca_dir: PathBuf,
+    pub symbl_sandbox_port: u16,
 }
 
 impl Stack {
@@ -95,27 +97,31 @@ impl Stack {
         .await
     }
 
-    /// Work-queue messages for this meeting, peeked (not consumed), counted by message id.
-    pub async fn work_items(&self, uuid: &str) -> Result<usize> {
-        let key = MeetingKey::from_uuid(uuid);
-        let sqs = self.sqs().await;
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..6 {
-            let out = sqs
-                .receive_message()
-                .queue_url(self.output("WorkQueueUrl"))
-                .max_number_of_messages(10)
-                .visibility_timeout(0)
-                .send()
-                .await?;
-            for m in out.messages() {
-                let body: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-                if body["meeting_key"] == key.as_str() {
-                    seen.insert(m.message_id().unwrap_or_default().to_owned());
-                }
-            }
+    /// Waits until the producer has done its part (the meeting is queued or further along);
+    /// a failed meeting is an error carrying its reason.
+    pub async fn produced(&self, uuid: &str, deadline: Duration) -> Result<Item> {
+        let item = self.meeting_in(uuid, &[PRODUCED_STATES, &["failed"]].concat(), deadline).await?;
+        match attr_s(&item, "status") {
+            Some("failed") => anyhow::bail!("meeting failed: {:?}", attr_s(&item, "failure_reason")),
+            _ => Ok(item),
         }
-        Ok(seen.len())
+    }
+
+    /// Holders of Symbl concurrency slots right now.
+    pub async fn slot_holders(&self) -> Result<Vec<String>> {
+        let out = self
+            .dynamodb()
+            .await
+            .get_item()
+            .table_name(self.output("SemaphoreTableName"))
+            .key("name", AttributeValue::S("symbl-jobs".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("holders").and_then(|h| h.as_m().ok()).map(|m| m.keys().cloned().collect()))
+            .unwrap_or_default())
     }
 
     pub async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
@@ -125,6 +131,15 @@ impl Stack {
 }
 
 pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// Meeting statuses from the producer's success onwards.
+pub const PRODUCED_STATES: &[&str] = &["queued", "submitted", "transcribed"];
+
+/// Symbl sandbox submissions of this meeting's merged audio.
+pub fn submissions_of(uuid: &str) -> Vec<symbl_sandbox::Submission> {
+    let needle = format!("meetings/{}/", MeetingKey::from_uuid(uuid));
+    symbl().submissions().into_iter().filter(|s| s.url.contains(&needle)).collect()
+}
 
 pub fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
@@ -155,6 +170,26 @@ pub fn sandbox() -> &'static Sandbox {
             });
         });
         rx.recv().expect("sandbox thread").unwrap_or_else(|e| panic!("Zoom sandbox failed to start: {e:#}"))
+    })
+}
+
+/// One Symbl sandbox per test binary, on the port the deployed consumer and notifier call.
+pub fn symbl() -> &'static SymblSandbox {
+    static SYMBL: OnceLock<SymblSandbox> = OnceLock::new();
+    SYMBL.get_or_init(|| {
+        let stack = Stack::load();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let mut config = SymblConfig::local();
+                config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.symbl_sandbox_port));
+                config.job_duration_ms = 1500;
+                let _ = tx.send(SymblSandbox::start(config).await);
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("symbl sandbox thread").unwrap_or_else(|e| panic!("Symbl sandbox failed to start: {e:#}"))
     })
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use e2e::audio::{energy, ffprobe, Energy};
-use e2e::{attr_s, audio_of, deliver, record, sandbox, Stack};
+use e2e::{attr_s, audio_of, deliver, record, sandbox, submissions_of, symbl, Stack};
 use serde_json::Value;
 use zoom_sandbox::{Fault, GeneratedMeeting, MeetingSpec};
 
@@ -12,15 +12,20 @@ const PRODUCED: Duration = Duration::from_secs(240);
 
 /// Delivers the meeting and waits for the producer to queue it.
 async fn produce(stack: &Stack, meeting: &GeneratedMeeting, token: &str) -> Value {
+    symbl(); // the consumer downstream submits what the producer queues
     let event = sandbox().recording_completed(meeting, token);
     let (status, reply) = deliver(stack, &event).await;
     assert_eq!(status, 200, "{reply}");
-    let item = match stack.meeting_in(&meeting.spec.uuid, &["queued", "failed"], PRODUCED).await {
-        Ok(item) => item,
+    match stack.produced(&meeting.spec.uuid, PRODUCED).await {
+        Ok(item) => audio_of(&item),
         Err(e) => panic!("{e:#}; record: {:?}", stack.meeting(&meeting.spec.uuid).await),
-    };
-    assert_eq!(attr_s(&item, "status"), Some("queued"), "failure: {:?}", attr_s(&item, "failure_reason"));
-    audio_of(&item)
+    }
+}
+
+/// The meeting reached Symbl exactly once (the consumer downstream of the one queued message).
+async fn submitted_once(stack: &Stack, uuid: &str) {
+    stack.meeting_in(uuid, &["submitted", "transcribed"], PRODUCED).await.unwrap();
+    assert_eq!(submissions_of(uuid).len(), 1);
 }
 
 /// Speech intervals in merged-file time (the file starts at the earliest join).
@@ -127,7 +132,7 @@ async fn three_staggered_participants_each_on_their_own_channel_for_the_whole_me
     let mix_probe = ffprobe(&mix_path.0).unwrap();
     assert_eq!((mix_probe.codec.as_str(), mix_probe.channels), ("mp3", 1));
     assert!((mix_probe.duration_secs - (end - origin)).abs() < 0.2, "mixdown lasts {}", mix_probe.duration_secs);
-    assert_eq!(stack.work_items(&spec.uuid).await.unwrap(), 1);
+    submitted_once(&stack, &spec.uuid).await;
 }
 
 #[tokio::test]
@@ -193,6 +198,10 @@ async fn without_participant_files_the_mixed_track_is_used_for_diarization() {
     assert_eq!(audio["channels"], 1);
     let item = stack.meeting(&meeting.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "mode"), Some("mixed_diarization"));
+    stack.meeting_in(&meeting.spec.uuid, &["submitted", "transcribed"], PRODUCED).await.unwrap();
+    let sub = &submissions_of(&meeting.spec.uuid)[0];
+    assert_eq!(sub.body["enableSpeakerDiarization"], true);
+    assert!(sub.body.get("enableSeparateRecognitionPerChannel").is_none());
 }
 
 #[tokio::test]
@@ -220,5 +229,5 @@ async fn a_duplicate_invocation_queues_the_meeting_once() {
     let reply = String::from_utf8_lossy(out.payload().map(|b| b.as_ref()).unwrap_or_default()).into_owned();
     assert!(out.function_error().is_none(), "{reply}");
     assert!(reply.contains("AlreadyDone"), "{reply}");
-    assert_eq!(stack.work_items(&meeting.spec.uuid).await.unwrap(), 1);
+    submitted_once(&stack, &meeting.spec.uuid).await;
 }

@@ -21,6 +21,7 @@ pub struct Config {
     pub busy_retry_secs: i32,
     pub error_retry_secs: i32,
     pub presign_ttl: Duration,
+    pub deadline_slack_secs: i64,
 }
 
 impl Config {
@@ -39,6 +40,7 @@ impl Config {
             busy_retry_secs: env.parse_or("BUSY_RETRY_SECS", 120)?,
             error_retry_secs: env.parse_or("ERROR_RETRY_SECS", 30)?,
             presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 6 * 3600)?),
+            deadline_slack_secs: env.parse_or("JOB_DEADLINE_SLACK_SECS", 1800)?,
         })
     }
 
@@ -51,6 +53,7 @@ impl Config {
             busy_retry_secs: self.busy_retry_secs,
             error_retry_secs: self.error_retry_secs,
             presign_ttl: self.presign_ttl,
+            deadline_slack_secs: self.deadline_slack_secs,
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct Settings {
     /// When to try again after Symbl or AWS failed transiently.
     pub error_retry_secs: i32,
     pub presign_ttl: Duration,
+    /// A job is overdue after twice the meeting's length plus this.
+    pub deadline_slack_secs: i64,
 }
 
 /// What became of one message.
@@ -160,7 +162,7 @@ where
         info!(job_id = %submitted.job_id, conversation_id = %submitted.conversation_id, "submitted to Symbl");
         // The job holds the slot until it ends; the deadline lets the slot heal if every
         // status webhook is lost.
-        let deadline = unix_now() + (2.0 * audio.duration_secs) as i64 + 1800;
+        let deadline = unix_now() + (2.0 * audio.duration_secs) as i64 + self.settings.deadline_slack_secs;
         let job = SubmittedJob {
             job_id: submitted.job_id.clone(),
             conversation_id: submitted.conversation_id,
