@@ -11,6 +11,8 @@ STACK_NAME="${STACK_NAME:-zoom-symbl-local}"
 SANDBOX_PORT="${SANDBOX_PORT:-8443}"
 SANDBOX_CA_DIR="$LOCAL/sandbox-ca"
 SYMBL_SANDBOX_PORT="${SYMBL_SANDBOX_PORT:-8444}"
+SMTP_PORT="${SMTP_PORT:-2525}"
+MAIL_DIR="$LOCAL/mail"
 mkdir -p "$LOCAL"
 
 # Dummy credentials for the local stack only; never real ones.

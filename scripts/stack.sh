@@ -10,6 +10,7 @@ PIDFILE="$LOCAL/ministack.pid"
 healthy() { curl -sf "$ENDPOINT/_ministack/health" >/dev/null 2>&1; }
 
 up() {
+  smtp_up
   if healthy; then log "ministack already running on $ENDPOINT"; return 0; fi
   if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
     log "ministack (pid $(cat "$PIDFILE")) is not answering; restarting it"
@@ -41,7 +42,26 @@ trust_sandbox() {
   { [[ -f "$system" ]] && cat "$system"; cat "$SANDBOX_CA_DIR/cert.pem"; } >"$LOCAL/ca-bundle.pem"
 }
 
+# The local SMTP server: a real one (aiosmtpd) that keeps what it receives in .local/mail.
+smtp_up() {
+  local pidfile="$LOCAL/smtp.pid"
+  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 0; fi
+  mkdir -p "$MAIL_DIR"
+  nohup "$VENV/ministack/bin/python" "$ROOT/scripts/smtp_sink.py" "$MAIL_DIR" "$SMTP_PORT" >"$LOCAL/smtp.log" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 40); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then return 0; fi
+    sleep 0.25
+  done
+  echo "the SMTP server did not start; see .local/smtp.log" >&2
+  return 1
+}
+
 down() {
+  if [[ -f "$LOCAL/smtp.pid" ]]; then
+    kill "$(cat "$LOCAL/smtp.pid")" 2>/dev/null || true
+    rm -f "$LOCAL/smtp.pid"
+  fi
   if [[ -f "$PIDFILE" ]]; then
     kill "$(cat "$PIDFILE")" 2>/dev/null || true
     rm -f "$PIDFILE"

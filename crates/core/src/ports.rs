@@ -162,6 +162,19 @@ pub trait InsightsProvider: Send + Sync {
         &self,
         job_id: &str,
     ) -> impl Future<Output = Result<crate::symbl::JobStatus, crate::symbl::SymblError>> + Send;
+
+    fn insights(
+        &self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<crate::symbl::RawInsights, crate::symbl::SymblError>> + Send;
+
+    /// Creates the interactive summary page and returns its URL.
+    fn summary_page(
+        &self,
+        conversation_id: &str,
+        media_url: &str,
+        expires_in_secs: u64,
+    ) -> impl Future<Output = Result<String, crate::symbl::SymblError>> + Send;
 }
 
 /// The meeting's end state once its Symbl job is terminal.
@@ -171,6 +184,16 @@ pub trait MeetingOutcomes: Send + Sync {
         meeting_key: &str,
         status: crate::symbl::JobStatus,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The producer's record of the meeting, for the email.
+    fn audio(&self, meeting_key: &str) -> impl Future<Output = Result<Option<crate::meeting::ProducedAudio>>> + Send;
+    /// Where the insights are (S3 keys by name) and the summary page's URL.
+    fn insights_stored(
+        &self,
+        meeting_key: &str,
+        documents: &std::collections::BTreeMap<String, String>,
+        summary_url: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Puts a received message back on the queue after a delay (SQS visibility timeout).
@@ -195,8 +218,22 @@ pub trait JobStore: Send + Sync {
     fn advance(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
     /// Makes the job terminal, once: `true` for the caller that did it.
     fn finish(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
-    /// Jobs past their deadline that are not terminal (for the reconciler).
+    /// Jobs the reconciler must look at: past their deadline and not terminal, or terminal
+    /// with the host's email not yet settled.
     fn overdue(&self, now: i64) -> impl Future<Output = Result<Vec<JobView>>> + Send;
+    /// Claims the right to email the host about this job: `false` when the email was sent,
+    /// failed for good, or another notifier holds a claim younger than `stale_after_secs`.
+    fn claim_email(&self, job_id: &str, claim: &str, stale_after_secs: i64) -> impl Future<Output = Result<bool>> + Send;
+    /// Records how the claimed email ended (sent with its Message-ID, or failed for good).
+    fn email_settled(&self, job_id: &str, claim: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
+    /// Gives a claim back after a temporary failure, so a retry can take it at once.
+    fn release_email_claim(&self, job_id: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailOutcome {
+    Sent { message_id: String },
+    Failed { reason: String },
 }
 
 /// What symbl-webhook and the reconciler hand the notifier.
@@ -209,4 +246,28 @@ pub struct StatusEvent {
 
 pub trait NotifierInvoker: Send + Sync {
     fn invoke(&self, event: &StatusEvent) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An email for the meeting's host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MailError {
+    /// 4xx replies, connection failures, timeouts: try again later.
+    #[error("temporary mail failure: {0}")]
+    Temporary(String),
+    /// 5xx replies, invalid addresses: retrying gives the same answer.
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+pub trait Mailer: Send + Sync {
+    /// Sends and returns the Message-ID.
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = std::result::Result<String, MailError>> + Send;
 }

@@ -2,12 +2,33 @@
 //! Symbl before anything happens, and every terminal status releases the job's concurrency
 //! slot (idempotently: a retry after a crash releases what is still held, nothing more).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::Deserialize;
-use tracing::{info, info_span, warn, Instrument};
-use zoom_symbl_core::ports::{InsightsProvider, JobStore, MeetingOutcomes, Semaphore, StatusEvent};
-use zoom_symbl_core::symbl::JobStatus;
+use tracing::{error, info, info_span, warn, Instrument};
+use zoom_symbl_core::ports::{
+    EmailOutcome, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingOutcomes, ObjectStore, OutgoingEmail,
+    Semaphore, StatusEvent,
+};
+use zoom_symbl_core::symbl::{Insights, JobStatus, SymblError};
 use zoom_symbl_core::timefmt::unix_now;
 use zoom_symbl_core::Error;
+
+use crate::email::{failure_email, insights_email, MeetingFacts};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long the summary page's own link lives (Symbl's `summaryURLExpiresIn`).
+    pub summary_page_ttl_secs: u64,
+    /// How long the page's audio link (a presigned URL of the mixdown) lives.
+    pub media_url_ttl: Duration,
+    /// A claim on the email older than this is taken to be from a notifier that died.
+    pub email_claim_stale_secs: i64,
+    /// Attempts at a temporarily failing SMTP relay within one invocation.
+    pub smtp_attempts: u32,
+    pub smtp_backoff: Duration,
+}
 
 /// What invokes the notifier: a status (from symbl-webhook) or the reconciler's schedule.
 #[derive(Debug, Deserialize)]
@@ -34,14 +55,25 @@ pub enum Outcome {
     Reconciled(usize),
 }
 
-pub struct Notifier<J, S, P, M> {
+pub struct Notifier<J, S, P, M, O, E> {
     pub jobs: J,
     pub semaphore: S,
     pub symbl: P,
     pub meetings: M,
+    pub objects: O,
+    pub mailer: E,
+    pub settings: Settings,
 }
 
-impl<J: JobStore, S: Semaphore, P: InsightsProvider, M: MeetingOutcomes> Notifier<J, S, P, M> {
+impl<J, S, P, M, O, E> Notifier<J, S, P, M, O, E>
+where
+    J: JobStore,
+    S: Semaphore,
+    P: InsightsProvider,
+    M: MeetingOutcomes,
+    O: ObjectStore,
+    E: Mailer,
+{
     pub async fn handle(&self, trigger: Trigger) -> Result<Outcome, Error> {
         match trigger {
             Trigger::Status(event) => self.apply(event).await,
@@ -75,10 +107,103 @@ impl<J: JobStore, S: Semaphore, P: InsightsProvider, M: MeetingOutcomes> Notifie
             }
             self.meetings.job_finished(&job.meeting_key, confirmed).await?;
             info!(status = ?confirmed, first, "job finished");
+            self.email_host(&job, confirmed).await?;
             Ok(Outcome::Finished { status: confirmed, first })
         }
         .instrument(span)
         .await
+    }
+
+    /// Exactly one email per job: claim before sending, record after. A temporary failure
+    /// gives the claim back and fails the invocation, so Lambda (and then the reconciler)
+    /// tries again; a permanent one is recorded and ends it.
+    async fn email_host(&self, job: &JobView, status: JobStatus) -> Result<(), Error> {
+        let claim = uuid::Uuid::new_v4().to_string();
+        if !self.jobs.claim_email(&job.job_id, &claim, self.settings.email_claim_stale_secs).await? {
+            info!("the host's email is sent, failed for good, or being sent by another invocation");
+            return Ok(());
+        }
+        let result = self.compose_and_send(job, status).await;
+        let outcome = match result {
+            Ok(message_id) => EmailOutcome::Sent { message_id },
+            Err(Failure::Permanent(reason)) => {
+                error!(%reason, "the host's email cannot be sent");
+                EmailOutcome::Failed { reason }
+            }
+            Err(Failure::Temporary(e)) => {
+                warn!(error = %e, "the host's email failed for now; giving the claim back for a retry");
+                self.jobs.release_email_claim(&job.job_id, &claim).await?;
+                return Err(e);
+            }
+        };
+        self.jobs.email_settled(&job.job_id, &claim, &outcome).await?;
+        self.meetings.email_settled(&job.meeting_key, &outcome).await?;
+        if let EmailOutcome::Sent { message_id } = &outcome {
+            info!(%message_id, "emailed the host");
+        }
+        Ok(())
+    }
+
+    async fn compose_and_send(&self, job: &JobView, status: JobStatus) -> Result<String, Failure> {
+        let audio = self
+            .meetings
+            .audio(&job.meeting_key)
+            .await
+            .map_err(Failure::Temporary)?
+            .ok_or_else(|| Failure::Permanent("the meeting record has no audio details".into()))?;
+        if audio.host_email.trim().is_empty() {
+            return Err(Failure::Permanent("the meeting has no host email".into()));
+        }
+        let facts = MeetingFacts::of(&audio);
+        let rendered = match status {
+            JobStatus::Completed => {
+                let raw = self.symbl.insights(&job.conversation_id).await.map_err(Failure::symbl)?;
+                let mut documents = BTreeMap::new();
+                let prefix = format!("meetings/{}/insights/", job.meeting_key);
+                for (name, doc) in raw.documents() {
+                    let key = format!("{prefix}{name}.json");
+                    let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Failure::Permanent(e.to_string()))?;
+                    self.objects
+                        .put_stream(&audio.merged_bucket, &key, "application/json", bytes.as_slice())
+                        .await
+                        .map_err(Failure::Temporary)?;
+                    documents.insert(name.to_owned(), key);
+                }
+                let media = self
+                    .objects
+                    .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
+                    .await
+                    .map_err(Failure::Temporary)?;
+                let page = match self.symbl.summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs).await {
+                    Ok(url) => Some(url),
+                    // The insights are worth sending without the page; a transient failure is retried.
+                    Err(e @ (SymblError::RateLimited | SymblError::Unavailable(_))) => return Err(Failure::symbl(e)),
+                    Err(e) => {
+                        warn!(error = %e, "no summary page; emailing without its link");
+                        None
+                    }
+                };
+                self.meetings.insights_stored(&job.meeting_key, &documents, page.as_deref()).await.map_err(Failure::Temporary)?;
+                insights_email(&facts, &Insights::from_raw(&raw), page.as_deref())
+            }
+            _ => failure_email(&facts, "Symbl could not process the recording (the transcription job failed)."),
+        };
+        let email = OutgoingEmail { to: audio.host_email.clone(), subject: rendered.subject, text: rendered.text, html: rendered.html };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.mailer.send(&email).await {
+                Ok(id) => return Ok(id),
+                Err(MailError::Permanent(reason)) => return Err(Failure::Permanent(reason)),
+                Err(MailError::Temporary(reason)) if attempt >= self.settings.smtp_attempts => {
+                    return Err(Failure::Temporary(Error::retryable("smtp", reason)));
+                }
+                Err(MailError::Temporary(reason)) => {
+                    warn!(%reason, attempt, "SMTP refused for now; retrying");
+                    tokio::time::sleep(self.settings.smtp_backoff * attempt).await;
+                }
+            }
+        }
     }
 
     /// Jobs past their deadline without a terminal status: ask Symbl, then take the same
@@ -87,6 +212,12 @@ impl<J: JobStore, S: Semaphore, P: InsightsProvider, M: MeetingOutcomes> Notifie
         let overdue = self.jobs.overdue(unix_now()).await?;
         let mut driven = 0;
         for job in overdue {
+            if job.status.is_terminal() {
+                // Finished, but the host's email is still owed.
+                self.apply(StatusEvent { job_id: job.job_id.clone(), status: job.status, source: "reconciler".into() }).await?;
+                driven += 1;
+                continue;
+            }
             let status = match self.symbl.job_status(&job.job_id).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -105,25 +236,44 @@ impl<J: JobStore, S: Semaphore, P: InsightsProvider, M: MeetingOutcomes> Notifie
     }
 }
 
+enum Failure {
+    Temporary(Error),
+    Permanent(String),
+}
+
+impl Failure {
+    fn symbl(e: SymblError) -> Self {
+        match e {
+            SymblError::RateLimited | SymblError::Unavailable(_) => Failure::Temporary(e.into()),
+            other => Failure::Permanent(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    use serde_json::json;
+    use zoom_symbl_core::meeting::{AudioMode, Participant, ProducedAudio};
     use zoom_symbl_core::ports::{JobView, SlotGrant};
-    use zoom_symbl_core::symbl::{SubmitAudio, Submitted, SymblError};
+    use zoom_symbl_core::symbl::{RawInsights, SubmitAudio, Submitted};
     use zoom_symbl_core::Result;
 
     use super::*;
 
     #[derive(Default)]
-    struct Jobs(Mutex<HashMap<String, JobView>>);
+    struct Jobs {
+        jobs: Mutex<HashMap<String, JobView>>,
+        email: Mutex<HashMap<String, (String, String)>>, // job -> (state, claim)
+    }
     impl JobStore for Jobs {
         async fn get(&self, id: &str) -> Result<Option<JobView>> {
-            Ok(self.0.lock().unwrap().get(id).cloned())
+            Ok(self.jobs.lock().unwrap().get(id).cloned())
         }
         async fn advance(&self, id: &str, to: JobStatus) -> Result<bool> {
-            let mut m = self.0.lock().unwrap();
+            let mut m = self.jobs.lock().unwrap();
             let j = m.get_mut(id).unwrap();
             Ok(if j.status == JobStatus::Scheduled && to == JobStatus::InProgress {
                 j.status = to;
@@ -133,7 +283,7 @@ mod tests {
             })
         }
         async fn finish(&self, id: &str, to: JobStatus) -> Result<bool> {
-            let mut m = self.0.lock().unwrap();
+            let mut m = self.jobs.lock().unwrap();
             let j = m.get_mut(id).unwrap();
             Ok(if j.status.is_terminal() {
                 false
@@ -143,7 +293,38 @@ mod tests {
             })
         }
         async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
-            Ok(self.0.lock().unwrap().values().filter(|j| j.deadline < now && !j.status.is_terminal()).cloned().collect())
+            let email = self.email.lock().unwrap();
+            Ok(self
+                .jobs
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|j| {
+                    (j.deadline < now && !j.status.is_terminal())
+                        || (j.status.is_terminal() && email.get(&j.job_id).is_none_or(|(s, _)| s == "sending"))
+                })
+                .cloned()
+                .collect())
+        }
+        async fn claim_email(&self, id: &str, claim: &str, _: i64) -> Result<bool> {
+            let mut e = self.email.lock().unwrap();
+            if e.contains_key(id) {
+                return Ok(false);
+            }
+            e.insert(id.into(), ("sending".into(), claim.into()));
+            Ok(true)
+        }
+        async fn email_settled(&self, id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
+            let state = if matches!(outcome, EmailOutcome::Sent { .. }) { "sent" } else { "failed" };
+            self.email.lock().unwrap().insert(id.into(), (state.into(), claim.into()));
+            Ok(())
+        }
+        async fn release_email_claim(&self, id: &str, claim: &str) -> Result<()> {
+            let mut e = self.email.lock().unwrap();
+            if e.get(id).is_some_and(|(s, c)| s == "sending" && c == claim) {
+                e.remove(id);
+            }
+            Ok(())
         }
     }
 
@@ -173,24 +354,122 @@ mod tests {
         async fn job_status(&self, _: &str) -> Result<JobStatus, SymblError> {
             Ok(self.0)
         }
+        async fn insights(&self, _: &str) -> Result<RawInsights, SymblError> {
+            Ok(RawInsights {
+                summary: json!({"summary": [{"text": "We agreed <b>things</b>."}]}),
+                topics: json!({"topics": [{"text": "launch"}]}),
+                questions: json!({"questions": []}),
+                action_items: json!({"actionItems": [{"text": "Ship it.", "assignee": {"name": "Dana"}}]}),
+                follow_ups: json!({"followUps": []}),
+            })
+        }
+        async fn summary_page(&self, conversation: &str, _: &str, _: u64) -> Result<String, SymblError> {
+            Ok(format!("https://meetinginsights.symbl.ai/meeting/#/{conversation}"))
+        }
     }
 
     #[derive(Default)]
-    struct Meetings(Mutex<Vec<(String, JobStatus)>>);
+    struct Meetings {
+        finished: Mutex<Vec<(String, JobStatus)>>,
+        emailed: Mutex<Vec<EmailOutcome>>,
+    }
     impl MeetingOutcomes for Meetings {
         async fn job_finished(&self, key: &str, st: JobStatus) -> Result<()> {
-            self.0.lock().unwrap().push((key.into(), st));
+            self.finished.lock().unwrap().push((key.into(), st));
+            Ok(())
+        }
+        async fn audio(&self, _: &str) -> Result<Option<ProducedAudio>> {
+            Ok(Some(ProducedAudio {
+                mode: AudioMode::Multichannel,
+                topic: "Weekly sync".into(),
+                host_email: "host@example.com".into(),
+                start_time: "2024-05-31T18:00:05Z".into(),
+                duration_secs: 600.0,
+                participants: vec![Participant {
+                    channel: Some(1),
+                    name: "Dana".into(),
+                    file_id: "f".into(),
+                    recording_start: String::new(),
+                    recording_end: String::new(),
+                    original_key: None,
+                    bytes: None,
+                    failure: None,
+                }],
+                sample_rate: 16_000,
+                channels: 1,
+                merged_bucket: "out".into(),
+                merged_key: "k".into(),
+                merged_format: "wav".into(),
+                merged_bytes: 1,
+                mixdown_key: "mix.mp3".into(),
+                originals_prefix: "p".into(),
+            }))
+        }
+        async fn insights_stored(&self, _: &str, docs: &BTreeMap<String, String>, url: Option<&str>) -> Result<()> {
+            assert_eq!(docs.len(), 5);
+            assert!(url.is_some());
+            Ok(())
+        }
+        async fn email_settled(&self, _: &str, outcome: &EmailOutcome) -> Result<()> {
+            self.emailed.lock().unwrap().push(outcome.clone());
             Ok(())
         }
     }
 
-    fn notifier(symbl: JobStatus, deadline: i64) -> Notifier<Jobs, Slots, Symbl, Meetings> {
+    #[derive(Default)]
+    struct Objects(Mutex<Vec<String>>);
+    impl ObjectStore for Objects {
+        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, key: &str, _: &str, _: R) -> Result<u64> {
+            self.0.lock().unwrap().push(key.into());
+            Ok(1)
+        }
+        async fn presign_get(&self, b: &str, k: &str, _: Duration) -> Result<String> {
+            Ok(format!("https://{b}/{k}?sig"))
+        }
+    }
+
+    /// Answers from a script: each send takes the next answer (Ok when the script runs out).
+    #[derive(Default)]
+    struct Mail {
+        script: Mutex<Vec<MailError>>,
+        sent: Mutex<Vec<OutgoingEmail>>,
+    }
+    impl Mailer for Mail {
+        async fn send(&self, e: &OutgoingEmail) -> std::result::Result<String, MailError> {
+            let next = self.script.lock().unwrap().pop();
+            match next {
+                Some(err) => Err(err),
+                None => {
+                    self.sent.lock().unwrap().push(e.clone());
+                    Ok("<id@zoom-symbl>".into())
+                }
+            }
+        }
+    }
+
+    type Subject = Notifier<Jobs, Slots, Symbl, Meetings, Objects, Mail>;
+
+    fn notifier(symbl: JobStatus, deadline: i64) -> Subject {
         let jobs = Jobs::default();
-        jobs.0.lock().unwrap().insert(
+        jobs.jobs.lock().unwrap().insert(
             "j".into(),
             JobView { job_id: "j".into(), meeting_key: "m".into(), conversation_id: "c".into(), status: JobStatus::Scheduled, deadline },
         );
-        Notifier { jobs, semaphore: Slots(Mutex::new(vec!["m".into(), "other".into()])), symbl: Symbl(symbl), meetings: Meetings::default() }
+        Notifier {
+            jobs,
+            semaphore: Slots(Mutex::new(vec!["m".into(), "other".into()])),
+            symbl: Symbl(symbl),
+            meetings: Meetings::default(),
+            objects: Objects::default(),
+            mailer: Mail::default(),
+            settings: Settings {
+                summary_page_ttl_secs: 0,
+                media_url_ttl: Duration::from_secs(60),
+                email_claim_stale_secs: 600,
+                smtp_attempts: 2,
+                smtp_backoff: Duration::from_millis(1),
+            },
+        }
     }
 
     fn ev(status: JobStatus) -> Trigger {
@@ -198,7 +477,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn duplicates_and_out_of_order_statuses_finish_once_and_release_once() {
+    async fn duplicates_and_out_of_order_statuses_finish_once_release_once_and_email_once() {
         let n = notifier(JobStatus::Completed, i64::MAX);
         assert_eq!(n.handle(ev(JobStatus::InProgress)).await.unwrap(), Outcome::Advanced(true));
         assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::Finished { status: JobStatus::Completed, first: true });
@@ -206,7 +485,13 @@ mod tests {
         // A late in_progress changes nothing.
         assert_eq!(n.handle(ev(JobStatus::InProgress)).await.unwrap(), Outcome::Advanced(false));
         assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
-        assert_eq!(n.jobs.0.lock().unwrap()["j"].status, JobStatus::Completed);
+        assert_eq!(n.jobs.jobs.lock().unwrap()["j"].status, JobStatus::Completed);
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "host@example.com");
+        assert_eq!(sent[0].subject, "Meeting insights: Weekly sync");
+        assert!(sent[0].html.contains("We agreed &lt;b&gt;things&lt;/b&gt;.") && sent[0].html.contains("https://meetinginsights.symbl.ai/meeting/#/c"));
+        assert_eq!(n.objects.0.lock().unwrap().len(), 5, "five insight documents stored");
     }
 
     #[tokio::test]
@@ -214,22 +499,50 @@ mod tests {
         let n = notifier(JobStatus::InProgress, i64::MAX);
         assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::NotTerminalYet(JobStatus::InProgress));
         assert_eq!(n.semaphore.0.lock().unwrap().len(), 2);
-        assert!(n.meetings.0.lock().unwrap().is_empty());
+        assert!(n.meetings.finished.lock().unwrap().is_empty());
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
-    async fn symbl_is_believed_over_the_webhook() {
+    async fn a_failed_job_releases_its_slot_and_tells_the_host() {
         let n = notifier(JobStatus::Failed, i64::MAX);
         assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::Finished { status: JobStatus::Failed, first: true });
-        assert_eq!(*n.meetings.0.lock().unwrap(), [("m".to_string(), JobStatus::Failed)]);
+        assert_eq!(*n.meetings.finished.lock().unwrap(), [("m".to_string(), JobStatus::Failed)]);
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent[0].subject, "We could not process: Weekly sync");
+        assert!(n.objects.0.lock().unwrap().is_empty(), "no insights for a failed job");
     }
 
     #[tokio::test]
-    async fn the_reconciler_drives_overdue_jobs_through_the_same_path() {
+    async fn smtp_down_for_a_while_is_retried_and_then_sent_once() {
+        let n = notifier(JobStatus::Completed, i64::MAX);
+        *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()); 2];
+        assert!(n.handle(ev(JobStatus::Completed)).await.unwrap_err().is_retryable());
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
+        // Lambda's retry (or the reconciler) comes back: the claim was given back.
+        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_smtp_refusal_is_recorded_not_retried() {
+        let n = notifier(JobStatus::Completed, i64::MAX);
+        *n.mailer.script.lock().unwrap() = vec![MailError::Permanent("550 no such user".into())];
+        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        assert_eq!(*n.meetings.emailed.lock().unwrap(), [EmailOutcome::Failed { reason: "550 no such user".into() }]);
+        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_reconciler_drives_overdue_jobs_and_owed_emails_through_the_same_path() {
         let n = notifier(JobStatus::Completed, 0);
         let schedule: Trigger = serde_json::from_str(r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#).unwrap();
         assert_eq!(n.handle(schedule).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
         let again: Trigger = serde_json::from_str(r#"{"detail-type":"Scheduled Event"}"#).unwrap();
         assert_eq!(n.handle(again).await.unwrap(), Outcome::Reconciled(0));
     }

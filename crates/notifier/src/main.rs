@@ -1,17 +1,22 @@
-//! notifier: applies Symbl job statuses (from symbl-webhook) and reconciles overdue jobs (on
-//! a schedule). Composition root only.
+//! notifier: applies Symbl job statuses (from symbl-webhook), emails the host, and reconciles
+//! overdue jobs (on a schedule). Composition root only.
 
+mod email;
 mod handler;
+mod smtp;
 
 use std::time::Duration;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use zoom_symbl_core::aws::{jobs::DynamoJobs, sdk_config, secrets, semaphore::DynamoSemaphore, submissions::DynamoSubmissions};
+use zoom_symbl_core::aws::{
+    jobs::DynamoJobs, objects::S3Objects, sdk_config, secrets, semaphore::DynamoSemaphore, submissions::DynamoSubmissions,
+};
 use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::symbl::SymblClient;
 use zoom_symbl_core::telemetry;
 
-use crate::handler::{Notifier, Trigger};
+use crate::handler::{Notifier, Settings, Trigger};
+use crate::smtp::{Security, SmtpMailer};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,6 +25,10 @@ async fn main() -> Result<(), Error> {
     let aws = sdk_config().await;
     let secrets = secrets::load(&aws, &env.required("SECRETS_ARN")?).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let smtp_credentials = match (secrets.optional(keys::SMTP_USERNAME), secrets.optional(keys::SMTP_PASSWORD)) {
+        (Some(user), Some(password)) => Some((user.expose().to_owned(), password)),
+        _ => None,
+    };
     let notifier = Notifier {
         jobs: DynamoJobs::new(dynamodb.clone(), env.required("JOBS_TABLE")?),
         semaphore: DynamoSemaphore::new(
@@ -35,6 +44,21 @@ async fn main() -> Result<(), Error> {
             Duration::from_secs(30),
         )?,
         meetings: DynamoSubmissions::new(dynamodb, env.required("MEETINGS_TABLE")?, env.required("JOBS_TABLE")?),
+        objects: S3Objects::new(&aws),
+        mailer: SmtpMailer::new(
+            &env.required("SMTP_HOST")?,
+            env.parse_or("SMTP_PORT", 587)?,
+            env.parse_or("SMTP_SECURITY", Security::StartTls)?,
+            smtp_credentials,
+            &env.required("SMTP_FROM")?,
+        )?,
+        settings: Settings {
+            summary_page_ttl_secs: env.parse_or("SUMMARY_PAGE_TTL_SECS", 30 * 24 * 3600)?,
+            media_url_ttl: Duration::from_secs(env.parse_or("MEDIA_URL_TTL_SECS", 7 * 24 * 3600)?),
+            email_claim_stale_secs: env.parse_or("EMAIL_CLAIM_STALE_SECS", 900)?,
+            smtp_attempts: env.parse_or("SMTP_ATTEMPTS", 3)?,
+            smtp_backoff: Duration::from_secs(2),
+        },
     };
     let notifier = &notifier;
     run(service_fn(move |event: LambdaEvent<Trigger>| async move {

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::sdk_error;
-use crate::ports::{JobStore, JobView};
+use crate::ports::{EmailOutcome, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
@@ -24,6 +24,8 @@ impl DynamoJobs {
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
+
+const EMAIL_SENDING: &str = "sending";
 
 pub fn status_name(st: JobStatus) -> &'static str {
     match st {
@@ -126,6 +128,79 @@ impl JobStore for DynamoJobs {
         }
     }
 
+    async fn claim_email(&self, job_id: &str, claim: &str, stale_after_secs: i64) -> Result<bool> {
+        let now = crate::timefmt::unix_now();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression("SET email_state = :sending, email_claim = :claim, email_claimed_at = :now")
+            .condition_expression(
+                "attribute_exists(meeting_key) AND (attribute_not_exists(email_state) \
+                 OR (email_state = :sending AND email_claimed_at < :stale))",
+            )
+            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":claim", s(claim))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":stale", AttributeValue::N((now - stale_after_secs).to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn email_settled(&self, job_id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
+        let (state, detail_name, detail) = match outcome {
+            EmailOutcome::Sent { message_id } => ("sent", "email_message_id", message_id.as_str()),
+            EmailOutcome::Failed { reason } => ("failed", "email_failure", reason.as_str()),
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression("SET email_state = :state, #detail = :detail, email_settled_at = :now")
+            .condition_expression("email_claim = :claim")
+            .expression_attribute_names("#detail", detail_name)
+            .expression_attribute_values(":state", s(state))
+            .expression_attribute_values(":detail", s(detail))
+            .expression_attribute_values(":claim", s(claim))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => {
+                tracing::warn!(job_id, "email claim was taken over before it settled");
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn release_email_claim(&self, job_id: &str, claim: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression("REMOVE email_state, email_claim, email_claimed_at")
+            .condition_expression("email_claim = :claim AND email_state = :sending")
+            .expression_attribute_values(":claim", s(claim))
+            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
     async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
         // A scan: the table holds one small item per job and the reconciler runs every few
         // minutes; a GSI on status would be the next step at scale.
@@ -136,8 +211,12 @@ impl JobStore for DynamoJobs {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("attribute_exists(meeting_key) AND deadline < :now AND NOT #st IN (:completed, :failed)")
+                .filter_expression(
+                    "attribute_exists(meeting_key) AND ((deadline < :now AND NOT #st IN (:completed, :failed)) \
+                     OR (#st IN (:completed, :failed) AND (attribute_not_exists(email_state) OR email_state = :sending)))",
+                )
                 .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":sending", s(EMAIL_SENDING))
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .expression_attribute_values(":completed", s("completed"))
                 .expression_attribute_values(":failed", s("failed"))

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::Client;
 use super::meetings::{status, PK};
 use super::sdk_error;
 use crate::keys::MeetingKey;
-use crate::ports::{MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
+use crate::meeting::ProducedAudio;
+use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
@@ -139,6 +140,54 @@ impl SubmissionStore for DynamoSubmissions {
 pub const TRANSCRIBED: &str = "transcribed";
 
 impl MeetingOutcomes for DynamoSubmissions {
+    async fn audio(&self, meeting_key: &str) -> Result<Option<ProducedAudio>> {
+        let key = MeetingKey::parse(meeting_key)?;
+        Ok(self.load(&key).await?.and_then(|m| m.audio))
+    }
+
+    async fn insights_stored(
+        &self,
+        meeting_key: &str,
+        documents: &std::collections::BTreeMap<String, String>,
+        summary_url: Option<&str>,
+    ) -> Result<()> {
+        let docs = AttributeValue::M(documents.iter().map(|(k, v)| (k.clone(), s(v))).collect());
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .expression_attribute_values(":docs", docs)
+            .expression_attribute_values(":now", s(&now_rfc3339()));
+        req = match summary_url {
+            Some(url) => req
+                .update_expression("SET insights = :docs, summary_url = :url, updated_at = :now")
+                .expression_attribute_values(":url", s(url)),
+            None => req.update_expression("SET insights = :docs, updated_at = :now"),
+        };
+        req.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> Result<()> {
+        let (state, detail) = match outcome {
+            EmailOutcome::Sent { message_id } => ("sent", message_id.as_str()),
+            EmailOutcome::Failed { reason } => ("failed", reason.as_str()),
+        };
+        self.client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .update_expression("SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now")
+            .expression_attribute_values(":state", s(state))
+            .expression_attribute_values(":detail", s(detail))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
     async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
         let (to, reason) = match job {
             JobStatus::Completed => (TRANSCRIBED, None),

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::insights::RawInsights;
 use super::model::{JobStatus, SubmitAudio, Submitted, TokenResponse};
 use crate::secret::SecretString;
 use crate::Error;
@@ -92,6 +93,41 @@ impl SymblClient {
         Ok(job.status)
     }
 
+    /// `GET /v1/conversations/{id}/{what}` with real query parameters.
+    pub async fn conversation(&self, conversation_id: &str, what: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, SymblError> {
+        let url = format!("{}/v1/conversations/{conversation_id}/{what}", self.base_url);
+        self.authorized(|token| self.http.get(&url).query(query).bearer_auth(token), "conversation").await
+    }
+
+    /// Summary, topics (with sentiment), questions, action items and follow-ups.
+    pub async fn insights(&self, conversation_id: &str) -> Result<RawInsights, SymblError> {
+        let (summary, topics, questions, action_items, follow_ups) = tokio::try_join!(
+            self.conversation(conversation_id, "summary", &[]),
+            self.conversation(conversation_id, "topics", &[("sentiment", "true")]),
+            self.conversation(conversation_id, "questions", &[]),
+            self.conversation(conversation_id, "action-items", &[]),
+            self.conversation(conversation_id, "follow-ups", &[]),
+        )?;
+        Ok(RawInsights { summary, topics, questions, action_items, follow_ups })
+    }
+
+    /// `POST /v1/conversations/{id}/experiences` for the `video-summary` page; its URL.
+    pub async fn video_summary(&self, conversation_id: &str, media_url: &str, expires_in_secs: u64) -> Result<String, SymblError> {
+        #[derive(Deserialize)]
+        struct Experience {
+            url: String,
+        }
+        let url = format!("{}/v1/conversations/{conversation_id}/experiences", self.base_url);
+        let body = serde_json::json!({
+            "name": "video-summary",
+            "videoUrl": media_url,
+            "summaryURLExpiresIn": expires_in_secs,
+            "readOnly": true,
+        });
+        let exp: Experience = self.authorized(|token| self.http.post(&url).bearer_auth(token).json(&body), "conversation").await?;
+        Ok(exp.url)
+    }
+
     /// Sends with the cached token; after a 401, once more with a fresh one.
     async fn authorized<T, F>(&self, build: F, what: &'static str) -> Result<T, SymblError>
     where
@@ -149,6 +185,14 @@ impl crate::ports::InsightsProvider for SymblClient {
 
     async fn job_status(&self, job_id: &str) -> Result<JobStatus, SymblError> {
         SymblClient::job_status(self, job_id).await
+    }
+
+    async fn insights(&self, conversation_id: &str) -> Result<RawInsights, SymblError> {
+        SymblClient::insights(self, conversation_id).await
+    }
+
+    async fn summary_page(&self, conversation_id: &str, media_url: &str, expires_in_secs: u64) -> Result<String, SymblError> {
+        self.video_summary(conversation_id, media_url, expires_in_secs).await
     }
 }
 

@@ -2,7 +2,9 @@
 //! token cache, and the request and response models (contract §g to §k).
 
 pub mod client;
+pub mod insights;
 pub mod model;
 
 pub use client::{SymblClient, SymblError};
+pub use insights::{Insights, RawInsights};
 pub use model::{ChannelSpeaker, JobStatus, SubmitAudio, Submitted};

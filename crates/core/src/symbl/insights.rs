@@ -1,0 +1,126 @@
+//! Conversation insights as Symbl returns them (kept raw for storage) and the lenient,
+//! typed view the email is rendered from (contract §j: every field optional).
+
+use serde_json::Value;
+
+/// The five insight documents, exactly as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawInsights {
+    pub summary: Value,
+    pub topics: Value,
+    pub questions: Value,
+    pub action_items: Value,
+    pub follow_ups: Value,
+}
+
+impl RawInsights {
+    /// (file stem, document) pairs, for storage.
+    pub fn documents(&self) -> [(&'static str, &Value); 5] {
+        [
+            ("summary", &self.summary),
+            ("topics", &self.topics),
+            ("questions", &self.questions),
+            ("action-items", &self.action_items),
+            ("follow-ups", &self.follow_ups),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Insights {
+    pub summary: Vec<String>,
+    pub topics: Vec<Topic>,
+    pub questions: Vec<Question>,
+    pub action_items: Vec<Action>,
+    pub follow_ups: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topic {
+    pub text: String,
+    /// Symbl's suggested sentiment (positive, neutral, negative), when asked for.
+    pub sentiment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub text: String,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub text: String,
+    pub assignee: Option<String>,
+    pub due_by: Option<String>,
+    pub from: Option<String>,
+}
+
+fn items<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    doc.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn name_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|o| text(o, "name"))
+}
+
+fn action(v: &Value) -> Option<Action> {
+    Some(Action {
+        text: text(v, "text")?,
+        assignee: name_of(v, "assignee"),
+        due_by: text(v, "dueBy"),
+        from: name_of(v, "from"),
+    })
+}
+
+impl Insights {
+    pub fn from_raw(raw: &RawInsights) -> Self {
+        Insights {
+            summary: items(&raw.summary, "summary").filter_map(|v| text(v, "text")).collect(),
+            topics: items(&raw.topics, "topics")
+                .filter_map(|v| {
+                    Some(Topic {
+                        text: text(v, "text")?,
+                        sentiment: v.get("sentiment").and_then(|s| text(s, "suggested")),
+                    })
+                })
+                .collect(),
+            questions: items(&raw.questions, "questions")
+                .filter_map(|v| Some(Question { text: text(v, "text")?, from: name_of(v, "from") }))
+                .collect(),
+            action_items: items(&raw.action_items, "actionItems").filter_map(action).collect(),
+            follow_ups: items(&raw.follow_ups, "followUps").filter_map(action).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn contract_shapes_and_missing_fields() {
+        let raw = RawInsights {
+            summary: json!({"summary": [{"id": "1", "text": "Dana and Mary-Jane agreed.", "messageRefs": []}, {"id": "2"}]}),
+            topics: json!({"topics": [{"text": "launch review", "sentiment": {"polarity": {"score": 0.3}, "suggested": "positive"}}, {"text": "scope"}]}),
+            questions: json!({"questions": [{"text": "Can we ship later?", "from": {"name": "Dana Host"}}]}),
+            action_items: json!({"actionItems": [{"text": "Send the scope.", "assignee": {"name": "Mary-Jane"}, "dueBy": "2024-06-07T07:00:00.000Z", "from": {"name": "Mary-Jane O'Neil"}}]}),
+            follow_ups: json!({"followUps": [{"text": "Meet the customer.", "from": {}, "assignee": {}}]}),
+        };
+        let i = Insights::from_raw(&raw);
+        assert_eq!(i.summary, ["Dana and Mary-Jane agreed."]);
+        assert_eq!(i.topics[0].sentiment.as_deref(), Some("positive"));
+        assert_eq!(i.topics[1].sentiment, None);
+        assert_eq!(i.questions[0].from.as_deref(), Some("Dana Host"));
+        assert_eq!(i.action_items[0].assignee.as_deref(), Some("Mary-Jane"));
+        assert_eq!(i.follow_ups[0], Action { text: "Meet the customer.".into(), assignee: None, due_by: None, from: None });
+        let empty = RawInsights { summary: json!({}), topics: json!(null), questions: json!([]), action_items: json!({"actionItems": 5}), follow_ups: json!({}) };
+        assert_eq!(Insights::from_raw(&empty), Insights::default());
+    }
+}

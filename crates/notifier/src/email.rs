@@ -1,0 +1,275 @@
+//! The host's email: a plain-text part and an HTML part a person is glad to receive. Every
+//! string that came from Zoom or Symbl is escaped; links must be http(s).
+
+use std::fmt::Write;
+
+use zoom_symbl_core::meeting::ProducedAudio;
+use zoom_symbl_core::symbl::insights::{Action, Insights};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What the email says about the meeting itself.
+pub struct MeetingFacts<'a> {
+    pub topic: &'a str,
+    pub start_time: &'a str,
+    pub duration_secs: f64,
+    pub participants: Vec<&'a str>,
+}
+
+impl<'a> MeetingFacts<'a> {
+    pub fn of(audio: &'a ProducedAudio) -> Self {
+        MeetingFacts {
+            topic: audio.topic.as_str(),
+            start_time: audio.start_time.as_str(),
+            duration_secs: audio.duration_secs,
+            participants: audio.participants.iter().map(|p| p.name.as_str()).collect(),
+        }
+    }
+
+    fn title(&self) -> &str {
+        if self.topic.trim().is_empty() { "your Zoom meeting" } else { self.topic.trim() }
+    }
+
+    fn when(&self) -> String {
+        let date = time::OffsetDateTime::parse(self.start_time, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| t.format(time::macros::format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC")).ok())
+            .unwrap_or_else(|| self.start_time.to_owned());
+        format!("{date} · {} min", (self.duration_secs / 60.0).round().max(1.0))
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link target only if it is http(s); anything else (javascript:, data:) is dropped.
+fn safe_url(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| escape(url.trim()))
+}
+
+fn action_line(a: &Action) -> String {
+    let mut s = a.text.clone();
+    match (&a.assignee, &a.due_by) {
+        (Some(who), Some(due)) => write!(s, " — {who}, due {}", short_date(due)).ok(),
+        (Some(who), None) => write!(s, " — {who}").ok(),
+        (None, Some(due)) => write!(s, " — due {}", short_date(due)).ok(),
+        (None, None) => None,
+    };
+    s
+}
+
+fn short_date(s: &str) -> String {
+    s.get(..10).unwrap_or(s).to_owned()
+}
+
+const STYLE_SECTION: &str = "margin:24px 0 8px;font-size:16px;color:#1f2937;";
+const STYLE_LI: &str = "margin:0 0 6px;line-height:1.5;";
+
+pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> Rendered {
+    let subject = format!("Meeting insights: {}", m.title());
+    let mut text = format!("{}\n{}\nParticipants: {}\n\n", m.title(), m.when(), m.participants.join(", "));
+    if let Some(url) = page_url {
+        let _ = write!(text, "Interactive summary: {url}\n\n");
+    }
+    let mut section = |title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            let _ = writeln!(text, "{title}");
+            for l in lines {
+                let _ = writeln!(text, "- {l}");
+            }
+            text.push('\n');
+        }
+    };
+    section("Summary", ins.summary.clone());
+    section("Action items", ins.action_items.iter().map(action_line).collect());
+    section("Follow-ups", ins.follow_ups.iter().map(action_line).collect());
+    section(
+        "Questions",
+        ins.questions.iter().map(|q| q.from.as_ref().map_or(q.text.clone(), |f| format!("{} ({f})", q.text))).collect(),
+    );
+    section(
+        "Topics",
+        ins.topics.iter().map(|t| t.sentiment.as_ref().map_or(t.text.clone(), |s| format!("{} ({s})", t.text))).collect(),
+    );
+    text.push_str("Sent by zoom-symbl for the meeting's host.\n");
+
+    let mut html = page_start(m);
+    if let Some(href) = page_url.and_then(safe_url) {
+        let _ = write!(
+            html,
+            "<p style=\"margin:20px 0;\"><a href=\"{href}\" style=\"background:#2563eb;color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600;\">Open the interactive summary</a></p>"
+        );
+    }
+    if !ins.summary.is_empty() {
+        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">Summary</h2>");
+        for p in &ins.summary {
+            let _ = write!(html, "<p style=\"margin:0 0 10px;line-height:1.6;\">{}</p>", escape(p));
+        }
+    }
+    let list = |html: &mut String, title: &str, items: Vec<String>| {
+        if items.is_empty() {
+            return;
+        }
+        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">{title}</h2><ul style=\"padding-left:20px;margin:0;\">");
+        for i in items {
+            let _ = write!(html, "<li style=\"{STYLE_LI}\">{i}</li>");
+        }
+        html.push_str("</ul>");
+    };
+    let action_html = |a: &Action| {
+        let mut s = escape(&a.text);
+        let mut meta = Vec::new();
+        if let Some(who) = &a.assignee {
+            meta.push(format!("<strong>{}</strong>", escape(who)));
+        }
+        if let Some(due) = &a.due_by {
+            meta.push(format!("due {}", escape(&short_date(due))));
+        }
+        if !meta.is_empty() {
+            let _ = write!(s, " <span style=\"color:#6b7280;\">— {}</span>", meta.join(", "));
+        }
+        s
+    };
+    list(&mut html, "Action items", ins.action_items.iter().map(action_html).collect());
+    list(&mut html, "Follow-ups", ins.follow_ups.iter().map(action_html).collect());
+    list(
+        &mut html,
+        "Questions",
+        ins.questions
+            .iter()
+            .map(|q| match &q.from {
+                Some(f) => format!("{} <span style=\"color:#6b7280;\">— {}</span>", escape(&q.text), escape(f)),
+                None => escape(&q.text),
+            })
+            .collect(),
+    );
+    if !ins.topics.is_empty() {
+        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">Topics</h2><p style=\"line-height:2;\">");
+        for t in &ins.topics {
+            let color = match t.sentiment.as_deref() {
+                Some("positive") => "#dcfce7",
+                Some("negative") => "#fee2e2",
+                _ => "#f3f4f6",
+            };
+            let _ = write!(html, "<span style=\"background:{color};border-radius:12px;padding:3px 10px;margin-right:6px;white-space:nowrap;\">{}</span>", escape(&t.text));
+        }
+        html.push_str("</p>");
+    }
+    html.push_str(PAGE_END);
+    Rendered { subject, text, html }
+}
+
+pub fn failure_email(m: &MeetingFacts, reason: &str) -> Rendered {
+    let subject = format!("We could not process: {}", m.title());
+    let text = format!(
+        "{}\n{}\n\nThe recording of this meeting could not be turned into insights.\nReason: {reason}\n\nThe recording itself is unaffected in Zoom.\n",
+        m.title(),
+        m.when()
+    );
+    let mut html = page_start(m);
+    let _ = write!(
+        html,
+        "<p style=\"line-height:1.6;\">The recording of this meeting could not be turned into insights.</p><p style=\"line-height:1.6;color:#6b7280;\">Reason: {}</p><p style=\"line-height:1.6;\">The recording itself is unaffected in Zoom.</p>",
+        escape(reason)
+    );
+    html.push_str(PAGE_END);
+    Rendered { subject, text, html }
+}
+
+fn page_start(m: &MeetingFacts) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
+         <body style=\"margin:0;background:#f3f4f6;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#111827;\">\
+         <div style=\"max-width:640px;margin:0 auto;padding:24px;\"><div style=\"background:#ffffff;border-radius:10px;padding:28px;\">\
+         <h1 style=\"margin:0 0 4px;font-size:22px;\">{title}</h1>\
+         <p style=\"margin:0;color:#6b7280;\">{when}</p>\
+         <p style=\"margin:6px 0 0;color:#6b7280;\">Participants: {people}</p>",
+        title = escape(m.title()),
+        when = escape(&m.when()),
+        people = escape(&m.participants.join(", ")),
+    )
+}
+
+const PAGE_END: &str = "</div><p style=\"color:#9ca3af;font-size:12px;text-align:center;margin-top:16px;\">Sent by zoom-symbl for the meeting's host.</p></div></body></html>";
+
+#[cfg(test)]
+mod tests {
+    use zoom_symbl_core::symbl::insights::{Question, Topic};
+
+    use super::*;
+
+    fn facts<'a>(topic: &'a str, people: Vec<&'a str>) -> MeetingFacts<'a> {
+        MeetingFacts { topic, start_time: "2024-05-31T18:00:05Z", duration_secs: 2524.0, participants: people }
+    }
+
+    fn insights() -> Insights {
+        Insights {
+            summary: vec!["Dana and Mary-Jane agreed to move the review.".into()],
+            topics: vec![Topic { text: "launch <script>alert(1)</script>".into(), sentiment: Some("positive".into()) }],
+            questions: vec![Question { text: "Can we ship later?".into(), from: Some("Dana Host".into()) }],
+            action_items: vec![Action {
+                text: "Send the revised scope.".into(),
+                assignee: Some("Mary-Jane".into()),
+                due_by: Some("2024-06-07T07:00:00.000Z".into()),
+                from: None,
+            }],
+            follow_ups: vec![Action { text: "Meet the customer.".into(), assignee: None, due_by: None, from: None }],
+        }
+    }
+
+    #[test]
+    fn both_parts_carry_every_section() {
+        let r = insights_email(&facts("Q3 planning sync", vec!["Dana Host", "李雷"]), &insights(), Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"));
+        assert_eq!(r.subject, "Meeting insights: Q3 planning sync");
+        for part in [&r.text, &r.html] {
+            for needle in ["Q3 planning sync", "31 May 2024, 18:00 UTC · 42 min", "李雷", "Dana and Mary-Jane agreed", "Send the revised scope.", "Mary-Jane", "2024-06-07", "Meet the customer.", "Can we ship later?"] {
+                assert!(part.contains(needle), "{needle} missing from {part}");
+            }
+        }
+        assert!(r.html.contains("<a href=\"https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true\""));
+        assert!(r.text.contains("Interactive summary: https://meetinginsights.symbl.ai/"));
+    }
+
+    #[test]
+    fn untrusted_strings_are_escaped() {
+        let r = insights_email(&facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]), &insights(), Some("javascript:alert(1)"));
+        assert!(!r.html.contains("<script>") && !r.html.contains("<img"), "{}", r.html);
+        assert!(r.html.contains("launch &lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(r.html.contains("O&#39;Neil &amp; &quot;Co&quot;"));
+        assert!(!r.html.contains("javascript:"), "non-http links are dropped");
+        // Plain text stays as written.
+        assert!(r.text.contains("launch <script>alert(1)</script> (positive)"));
+    }
+
+    #[test]
+    fn failure_email_says_why() {
+        let r = failure_email(&facts("", vec![]), "Symbl could not process the recording <job failed>");
+        assert_eq!(r.subject, "We could not process: your Zoom meeting");
+        assert!(r.text.contains("Reason: Symbl could not process the recording <job failed>"));
+        assert!(r.html.contains("Reason: Symbl could not process the recording &lt;job failed&gt;"));
+    }
+
+    #[test]
+    fn escape_covers_the_five() {
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+}
