@@ -211,9 +211,13 @@ pub struct JobView {
     pub deadline: i64,
 }
 
-/// The jobs table, for the status path (symbl-webhook, notifier, reconciler).
-pub trait JobStore: Send + Sync {
+/// Looking a job up: all that symbl-webhook needs.
+pub trait JobLookup: Send + Sync {
     fn get(&self, job_id: &str) -> impl Future<Output = Result<Option<JobView>>> + Send;
+}
+
+/// The jobs table, for the notifier and its reconciler.
+pub trait JobStore: JobLookup {
     /// Moves a job forward to a non-terminal status; earlier or equal statuses change nothing.
     fn advance(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
     /// Makes the job terminal, once: `true` for the caller that did it.

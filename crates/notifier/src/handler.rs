@@ -257,7 +257,7 @@ mod tests {
 
     use serde_json::json;
     use zoom_symbl_core::meeting::{AudioMode, Participant, ProducedAudio};
-    use zoom_symbl_core::ports::{JobView, SlotGrant};
+    use zoom_symbl_core::ports::{JobLookup, JobView, SlotGrant};
     use zoom_symbl_core::symbl::{RawInsights, SubmitAudio, Submitted};
     use zoom_symbl_core::Result;
 
@@ -268,10 +268,12 @@ mod tests {
         jobs: Mutex<HashMap<String, JobView>>,
         email: Mutex<HashMap<String, (String, String)>>, // job -> (state, claim)
     }
-    impl JobStore for Jobs {
+    impl JobLookup for Jobs {
         async fn get(&self, id: &str) -> Result<Option<JobView>> {
             Ok(self.jobs.lock().unwrap().get(id).cloned())
         }
+    }
+    impl JobStore for Jobs {
         async fn advance(&self, id: &str, to: JobStatus) -> Result<bool> {
             let mut m = self.jobs.lock().unwrap();
             let j = m.get_mut(id).unwrap();

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::sdk_error;
-use crate::ports::{EmailOutcome, JobStore, JobView};
+use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
@@ -56,7 +56,7 @@ fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobV
     })
 }
 
-impl JobStore for DynamoJobs {
+impl JobLookup for DynamoJobs {
     async fn get(&self, job_id: &str) -> Result<Option<JobView>> {
         let out = self
             .client
@@ -69,7 +69,9 @@ impl JobStore for DynamoJobs {
             .map_err(|e| sdk_error("dynamodb", e))?;
         Ok(out.item.as_ref().and_then(view))
     }
+}
 
+impl JobStore for DynamoJobs {
     async fn advance(&self, job_id: &str, to: JobStatus) -> Result<bool> {
         if to.is_terminal() {
             return Err(Error::Invalid("advance() is for non-terminal statuses".into()));
