@@ -1,26 +1,87 @@
 #!/usr/bin/env bash
-# The pipeline on the local stack: the Zoom sandbox records a 3-person meeting, sends the
-# signed recording.completed webhook to the deployed zoom-webhook, and we show what happened.
+# The whole pipeline on the local stack: the Zoom sandbox records a 3-person meeting and sends
+# the signed recording.completed webhook; the Symbl sandbox plays Symbl; the host's email
+# lands in the local SMTP server and is printed here, with where the audio and insights are.
 source "$(dirname "$0")/lib.sh"
 STACK_JSON="$LOCAL/stack.json"
 [[ -f "$STACK_JSON" ]] || { echo "no deployed stack; run: make deploy" >&2; exit 1; }
-url="$("$VENV/ministack/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["zoom_webhook_url"])' "$STACK_JSON")"
+PY="$VENV/ministack/bin/python"
+url="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["zoom_webhook_url"])' "$STACK_JSON")"
 
-log "Zoom sandbox: recording a 3-participant meeting and sending recording.completed to $url"
-cargo build -q -p zoom-sandbox
-ZOOM_WEBHOOK_SECRET="$(cat "$LOCAL/secret-zoom-webhook")" \
-  "$ROOT/target/debug/zoom-sandbox" record --participants 3 --duration-secs 60 \
-  --webhook-url "$url" --data-dir "$LOCAL/demo" --cert-dir "$LOCAL/demo" --exit-after-secs 20 | tee "$LOCAL/demo/record.json"
+(cd "$ROOT" && cargo build -q -p zoom-sandbox -p symbl-sandbox)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
 
-log "meeting record in DynamoDB"
-STACK_JSON="$STACK_JSON" "$VENV/ministack/bin/python" - <<'PY'
-import json, os, boto3
-s = json.load(open(os.environ["STACK_JSON"]))
-ddb = boto3.client("dynamodb", endpoint_url=s["endpoint"], region_name=s["region"],
+log "Symbl sandbox on 127.0.0.1:$SYMBL_SANDBOX_PORT"
+"$ROOT/target/debug/symbl-sandbox" serve --bind "127.0.0.1:$SYMBL_SANDBOX_PORT" --app-secret sandbox-app-secret \
+  >"$LOCAL/symbl-sandbox.log" 2>&1 &
+pids+=($!)
+
+mkdir -p "$LOCAL/demo"
+started="$(date +%s.%N)"
+log "Zoom sandbox: recording a 3-participant meeting, sending recording.completed to $url"
+ZOOM_WEBHOOK_SECRET="$(cat "$LOCAL/secret-zoom-webhook")" ZOOM_S2S_ACCOUNT_ID=sandbox-account \
+  ZOOM_S2S_CLIENT_ID=sandbox-client-id ZOOM_S2S_CLIENT_SECRET=sandbox-client-secret \
+  "$ROOT/target/debug/zoom-sandbox" record --bind "127.0.0.1:$SANDBOX_PORT" --cert-dir "$SANDBOX_CA_DIR" \
+  --participants 3 --duration-secs 60 --webhook-url "$url" --data-dir "$LOCAL/demo" \
+  >"$LOCAL/demo/record.json" 2>"$LOCAL/zoom-sandbox.log" &
+pids+=($!)
+
+STACK_JSON="$STACK_JSON" STARTED="$started" RECORD="$LOCAL/demo/record.json" MAIL_DIR="$MAIL_DIR" "$PY" - <<'PY'
+import email, email.policy, glob, json, os, sys, time
+
+import boto3
+
+stack = json.load(open(os.environ["STACK_JSON"]))
+started = float(os.environ["STARTED"])
+deadline = time.time() + 300
+
+def wait(what, probe):
+    while time.time() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    sys.exit(f"gave up waiting for {what}; see .local/*.log and `make status`")
+
+record = wait("the Zoom sandbox", lambda: open(os.environ["RECORD"]).read().strip())
+record = json.loads(record.splitlines()[0])
+print(f"webhook answered {record['webhook_status']}: {record['webhook_response']}")
+uuid = record["uuid"]
+
+ddb = boto3.client("dynamodb", endpoint_url=stack["endpoint"], region_name=stack["region"],
                    aws_access_key_id="test", aws_secret_access_key="test")
-items = ddb.scan(TableName=s["outputs"]["MeetingsTableName"])["Items"]
-items.sort(key=lambda i: i.get("received_at", {}).get("S", ""))
-if not items:
-    raise SystemExit("no meeting was recorded")
-print(json.dumps({k: list(v.values())[0] for k, v in items[-1].items()}, indent=2, ensure_ascii=False))
+import base64
+key = base64.urlsafe_b64encode(uuid.encode()).decode().rstrip("=")
+
+def meeting():
+    item = ddb.get_item(TableName=stack["outputs"]["MeetingsTableName"], Key={"meeting_key": {"S": key}},
+                        ConsistentRead=True).get("Item")
+    return item
+
+def emailed():
+    m = meeting()
+    return m if m and m.get("email_status") else None
+
+m = wait("the host's email", emailed)
+elapsed = time.time() - started
+mails = sorted(glob.glob(os.path.join(os.environ["MAIL_DIR"], "*.eml")), key=os.path.getmtime)
+msg = email.message_from_bytes(open(mails[-1], "rb").read(), policy=email.policy.default)
+print("\n================ the host's email ================")
+for h in ("From", "To", "Subject", "Content-Type"):
+    print(f"{h}: {msg[h]}")
+print()
+print(msg.get_body(preferencelist=("plain",)).get_content())
+print("==================================================\n")
+audio = m["audio"]["M"]
+print(f"meeting status:   {m['status']['S']} (email {m['email_status']['S']})")
+print(f"merged audio:     s3://{audio['merged_bucket']['S']}/{audio['merged_key']['S']} "
+      f"({audio['channels']['N']} channels, {float(audio['duration_secs']['N']):.0f} s)")
+print(f"mixdown:          s3://{audio['merged_bucket']['S']}/{audio['mixdown_key']['S']}")
+for name, k in sorted(m.get("insights", {}).get("M", {}).items()):
+    print(f"insights {name + ':':<16}s3://{audio['merged_bucket']['S']}/{k['S']}")
+print(f"summary page:     {m.get('summary_url', {}).get('S', '-')}")
+print(f"the email file:   {mails[-1]}")
+print(f"\nfrom Zoom's webhook to the host's email: {elapsed:.1f} s")
 PY

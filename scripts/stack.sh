@@ -101,6 +101,12 @@ deploy() {
     # Sandboxes stop with the tests that started them; their unfinished jobs must not hold
     # slots for half an hour.
     "SymblJobDeadlineSlackSeconds=60"
+    'ReconcileSchedule="rate(2 minutes)"'
+    # The local SMTP server (plain SMTP on loopback, no credentials).
+    "SmtpHost=127.0.0.1"
+    "SmtpPort=$SMTP_PORT"
+    "SmtpSecurity=none"
+    "SmtpFrom=insights@zoom-symbl.local"
   )
   log "sam build ($arch, debug profile: the local stack runs native host binaries)"
   (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
@@ -117,7 +123,7 @@ deploy() {
 }
 
 write_outputs() {
-  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SYMBL_SANDBOX_PORT="$SYMBL_SANDBOX_PORT" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
+  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SYMBL_SANDBOX_PORT="$SYMBL_SANDBOX_PORT" MAIL_DIR="$MAIL_DIR" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
     "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/stack.json.tmp"
   mv "$LOCAL/stack.json.tmp" "$LOCAL/stack.json"
   log "stack outputs in .local/stack.json"

@@ -14,8 +14,12 @@ make_venv() { # name requirements-file
 make_venv ministack requirements-ministack.txt
 make_venv sam requirements-sam.txt
 
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-  log "installing ffmpeg (apt-get)"
+# ffmpeg for the producer and the sandboxes; Chromium renders the email in one test.
+missing=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -31,6 +31,7 @@ pub struct Stack {
     pub zoom_sandbox_port: u16,
     pub zoom_sandbox_ca_dir: PathBuf,
     pub symbl_sandbox_port: u16,
+    pub mail_dir: PathBuf,
 }
 
 impl Stack {
@@ -131,6 +132,78 @@ impl Stack {
 }
 
 pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// A message the local SMTP server accepted.
+pub struct Mail {
+    pub raw: Vec<u8>,
+    pub to: String,
+    pub subject: String,
+    pub content_type: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Stack {
+    /// Every message in the local SMTP server whose subject contains `needle`.
+    pub fn mails(&self, needle: &str) -> Vec<Mail> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            if !e.file_name().to_string_lossy().ends_with(".eml") || e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(raw) = std::fs::read(e.path()) else { continue };
+            let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+            use mail_parser::MimeHeaders;
+            let subject = msg.subject().unwrap_or_default().to_owned();
+            if !subject.contains(needle) {
+                continue;
+            }
+            let to = msg
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_owned();
+            let content_type = msg
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()))
+                .unwrap_or_default();
+            let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+            let html = msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default();
+            out.push(Mail { raw, to, subject, content_type, text, html });
+        }
+        out
+    }
+
+    /// symbl-webhook's URL on the local stack (without its token).
+    pub fn symbl_webhook_url(&self) -> String {
+        self.zoom_webhook_url.replace("/zoom/webhook", "/symbl/webhook")
+    }
+
+    pub async fn job(&self, job_id: &str) -> Option<Item> {
+        self.dynamodb()
+            .await
+            .get_item()
+            .table_name(self.output("JobsTableName"))
+            .key("job_id", AttributeValue::S(job_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem on the jobs table")
+            .item
+    }
+
+    /// A knob file in the SMTP server's directory (`.refuse`: answer 421).
+    pub fn smtp_knob(&self, name: &str, on: bool) {
+        let path = self.mail_dir.join(name);
+        if on {
+            std::fs::write(&path, b"").expect("creating SMTP knob");
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
 
 /// Meeting statuses from the producer's success onwards.
 pub const PRODUCED_STATES: &[&str] = &["queued", "submitted", "transcribed"];

@@ -141,7 +141,10 @@ where
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
-        let webhook = format!("{}?t={}", self.settings.webhook_url, self.settings.webhook_token.expose());
+        let webhook = match webhook_url(&self.settings.webhook_url, &self.settings.webhook_token) {
+            Ok(url) => url,
+            Err(reason) => return Disposition::Failed(reason),
+        };
         let req = submit_request(audio, media, webhook, &self.settings.language);
         let submitted = match self.symbl.submit(&req).await {
             Ok(s) => s,
@@ -198,8 +201,38 @@ where
     }
 }
 
+/// symbl-webhook's URL with the token as a properly encoded `t` query parameter.
+fn webhook_url(base: &str, token: &SecretString) -> Result<String, String> {
+    let mut url = url::Url::parse(base).map_err(|e| format!("SYMBL_WEBHOOK_URL is not a URL: {e}"))?;
+    url.query_pairs_mut().append_pair("t", token.expose());
+    Ok(url.into())
+}
+
 fn failure(id: String) -> BatchItemFailure {
     let mut f = BatchItemFailure::default();
     f.item_identifier = id;
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_batch_parses() {
+        let batch: SqsEvent = serde_json::from_str(include_str!("../../../events/consumer-sqs-batch.json")).unwrap();
+        let item: WorkItem = serde_json::from_str(batch.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(MeetingKey::parse(&item.meeting_key).unwrap().uuid(), "tFpXbu/pQ9+zPgGteb/Krw==");
+    }
+
+    #[test]
+    fn the_token_survives_any_characters() {
+        let token = SecretString::new("a&b#c+d/e=f g%");
+        let url = webhook_url("https://api.example/Prod/symbl/webhook", &token).unwrap();
+        let parsed = url::Url::parse(&url).unwrap();
+        assert_eq!(parsed.path(), "/Prod/symbl/webhook");
+        let t: Vec<_> = parsed.query_pairs().collect();
+        assert_eq!(t, [("t".into(), "a&b#c+d/e=f g%".into())]);
+        assert!(webhook_url("not a url", &token).is_err());
+    }
 }

@@ -550,6 +550,14 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_events_parse() {
+        let status: Trigger = serde_json::from_str(include_str!("../../../events/notifier-status.json")).unwrap();
+        assert!(matches!(status, Trigger::Status(StatusEvent { status: JobStatus::Completed, .. })));
+        let schedule: Trigger = serde_json::from_str(include_str!("../../../events/notifier-schedule.json")).unwrap();
+        assert!(matches!(schedule, Trigger::Schedule(_)));
+    }
+
+    #[test]
     fn anything_else_is_refused() {
         assert!(serde_json::from_str::<Trigger>(r#"{"job_id":"j"}"#).is_err());
         assert!(serde_json::from_str::<Trigger>(r#"{"job_id":"j","status":"done","source":"x"}"#).is_err());

@@ -53,7 +53,8 @@ async fn main() -> Result<(), Error> {
             &env.required("SMTP_FROM")?,
         )?,
         settings: Settings {
-            summary_page_ttl_secs: env.parse_or("SUMMARY_PAGE_TTL_SECS", 30 * 24 * 3600)?,
+            // Symbl reads 0 as "never expires".
+            summary_page_ttl_secs: env.parse_or::<u64>("SUMMARY_PAGE_DAYS", 30)? * 24 * 3600,
             media_url_ttl: Duration::from_secs(env.parse_or("MEDIA_URL_TTL_SECS", 7 * 24 * 3600)?),
             email_claim_stale_secs: env.parse_or("EMAIL_CLAIM_STALE_SECS", 900)?,
             smtp_attempts: env.parse_or("SMTP_ATTEMPTS", 3)?,

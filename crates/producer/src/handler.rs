@@ -569,6 +569,12 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_invocation_parses() {
+        let job: ProducerJob = serde_json::from_str(include_str!("../../../events/producer-job.json")).unwrap();
+        assert_eq!(job.meeting_key, MeetingKey::from_uuid(&job.event.payload.object.uuid).to_string());
+    }
+
+    #[test]
     fn ids_are_safe_in_keys() {
         assert_eq!(safe_id("a1a1-0001_x"), "a1a1-0001_x");
         assert_eq!(safe_id("../../etc"), "etc");

@@ -17,6 +17,18 @@ pub struct Incoming {
     pub body: Vec<u8>,
 }
 
+/// The `t` query parameter (decoded) and the body bytes of an API Gateway request.
+pub fn incoming(req: lambda_http::Request) -> Incoming {
+    use lambda_http::RequestExt;
+    let token = req.query_string_parameters_ref().and_then(|q| q.first("t")).map(str::to_owned);
+    let body = match req.into_body() {
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    Incoming { token, body }
+}
+
 #[derive(Debug, PartialEq)]
 pub struct Reply {
     pub status: u16,
@@ -148,6 +160,17 @@ mod tests {
         let unknown = h.handle(req(Some("tok"), r#"{"id":"other","status":"completed"}"#)).await;
         assert_eq!(unknown, Reply { status: 200, body: json!({"status": "ignored"}) });
         assert!(h.notifier.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_sample_api_gateway_request_is_authenticated_and_parsed() {
+        let req = lambda_http::request::from_str(include_str!("../../../events/symbl-webhook-apigw.json")).unwrap();
+        let incoming = incoming(req);
+        assert_eq!(incoming.token.as_deref(), Some("sample-token"));
+        let mut h = hook(false);
+        h.token = SecretString::new("sample-token");
+        // Its job is not one of ours: acknowledged and ignored.
+        assert_eq!(h.handle(incoming).await, Reply { status: 200, body: json!({"status": "ignored"}) });
     }
 
     #[tokio::test]

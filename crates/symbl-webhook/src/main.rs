@@ -2,12 +2,12 @@
 
 mod handler;
 
-use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
+use lambda_http::{run, service_fn, Body, Error, Request, Response};
 use zoom_symbl_core::aws::{jobs::DynamoJobs, lambda::LambdaNotifier, sdk_config, secrets};
 use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::telemetry;
 
-use crate::handler::{Incoming, SymblWebhook};
+use crate::handler::SymblWebhook;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,13 +22,7 @@ async fn main() -> Result<(), Error> {
     };
     let hook = &hook;
     run(service_fn(move |req: Request| async move {
-        let token = req.query_string_parameters_ref().and_then(|q| q.first("t")).map(str::to_owned);
-        let body = match req.into_body() {
-            Body::Text(t) => t.into_bytes(),
-            Body::Binary(b) => b,
-            _ => Vec::new(),
-        };
-        let reply = hook.handle(Incoming { token, body }).await;
+        let reply = hook.handle(handler::incoming(req)).await;
         Ok::<_, Error>(
             Response::builder()
                 .status(reply.status)

@@ -232,6 +232,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_api_gateway_request_is_answered() {
+        let req = lambda_http::request::from_str(include_str!("../../../events/zoom-webhook-apigw.json")).unwrap();
+        let mut hook = webhook(MemClaims::default(), MemProducer::default());
+        hook.clock = || 1_701_461_195;
+        let reply = hook.handle(crate::http_io::incoming(req)).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["encryptedToken"], "672785779fef03b9e9983134331e00b156084d3cd0f8a20356b85a57fe7d61df");
+    }
+
+    #[tokio::test]
     async fn url_validation_contract_vector() {
         let body = r#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1701461195123}"#;
         let reply = webhook(MemClaims::default(), MemProducer::default()).handle(signed(body, 1701461195)).await;
