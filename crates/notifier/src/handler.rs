@@ -94,6 +94,10 @@ where
             if !event.status.is_terminal() {
                 return Ok(Outcome::Advanced(self.jobs.advance(&job.job_id, event.status).await?));
             }
+            if job.status.is_terminal() {
+                // Confirmed when it ended; a repeat only makes sure nothing is left undone.
+                return self.finish(&job, job.status).await;
+            }
             // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
             let confirmed = self.symbl.job_status(&job.job_id).await.map_err(Error::from)?;
             if !confirmed.is_terminal() {
@@ -101,17 +105,23 @@ where
                 self.jobs.advance(&job.job_id, confirmed).await?;
                 return Ok(Outcome::NotTerminalYet(confirmed));
             }
-            let first = self.jobs.finish(&job.job_id, confirmed).await?;
-            if self.semaphore.release(&job.meeting_key).await? {
-                info!(meeting_key = %job.meeting_key, "released the concurrency slot");
-            }
-            self.meetings.job_finished(&job.meeting_key, confirmed).await?;
-            info!(status = ?confirmed, first, "job finished");
-            self.email_host(&job, confirmed).await?;
-            Ok(Outcome::Finished { status: confirmed, first })
+            self.finish(&job, confirmed).await
         }
         .instrument(span)
         .await
+    }
+
+    /// A confirmed terminal status: the job ends once, its slot is released (idempotently),
+    /// the meeting records the outcome and the host is told.
+    async fn finish(&self, job: &JobView, status: JobStatus) -> Result<Outcome, Error> {
+        let first = self.jobs.finish(&job.job_id, status).await?;
+        if self.semaphore.release(&job.meeting_key).await? {
+            info!(meeting_key = %job.meeting_key, "released the concurrency slot");
+        }
+        self.meetings.job_finished(&job.meeting_key, status).await?;
+        info!(?status, first, "job finished");
+        self.email_host(job, status).await?;
+        Ok(Outcome::Finished { status, first })
     }
 
     /// Exactly one email per job: claim before sending, record after. A temporary failure
@@ -211,28 +221,31 @@ where
     pub async fn reconcile(&self) -> Result<Outcome, Error> {
         let overdue = self.jobs.overdue(unix_now()).await?;
         let mut driven = 0;
+        // One job that cannot be settled now must not hold up the others.
         for job in overdue {
-            if job.status.is_terminal() {
-                // Finished, but the host's email is still owed.
-                self.apply(StatusEvent { job_id: job.job_id.clone(), status: job.status, source: "reconciler".into() }).await?;
-                driven += 1;
-                continue;
-            }
-            let status = match self.symbl.job_status(&job.job_id).await {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(job_id = %job.job_id, error = %e, "could not poll an overdue job");
-                    continue;
-                }
-            };
-            if status.is_terminal() {
-                self.apply(StatusEvent { job_id: job.job_id.clone(), status, source: "reconciler".into() }).await?;
-                driven += 1;
-            } else {
-                info!(job_id = %job.job_id, ?status, "overdue job still running at Symbl");
+            let span = info_span!("job", job_id = %job.job_id, source = "reconciler");
+            match self.reconcile_one(&job).instrument(span).await {
+                Ok(true) => driven += 1,
+                Ok(false) => {}
+                Err(e) => warn!(job_id = %job.job_id, error = %e, "could not settle an overdue job; next round"),
             }
         }
         Ok(Outcome::Reconciled(driven))
+    }
+
+    async fn reconcile_one(&self, job: &JobView) -> Result<bool, Error> {
+        // Finished and confirmed earlier, but the host's email is still owed.
+        if job.status.is_terminal() {
+            self.finish(job, job.status).await?;
+            return Ok(true);
+        }
+        let status = self.symbl.job_status(&job.job_id).await.map_err(Error::from)?;
+        if !status.is_terminal() {
+            info!(?status, "overdue job still running at Symbl");
+            return Ok(false);
+        }
+        self.finish(job, status).await?;
+        Ok(true)
     }
 }
 
