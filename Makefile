@@ -43,7 +43,7 @@ bench-webhook: deploy ## zoom-webhook latency on the local stack
 	$(CARGO) run -q -p e2e --bin webhook-latency -- 200
 
 bench-producer: deploy ## producer on an 8-participant, 60-minute meeting (N=8 MINUTES=60 to change)
-	$(CARGO) run -q -p e2e --release --bin producer-bench -- $${N:-8} $${MINUTES:-60}
+	$(CARGO) run -q -p e2e --bin producer-bench -- $${N:-8} $${MINUTES:-60}
 
 clean-local: down ## forget local state (.local/, .aws-sam/)
 	rm -rf .local .aws-sam

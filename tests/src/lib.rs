@@ -223,26 +223,37 @@ pub fn audio_of(item: &Item) -> Value {
     serde_dynamo::from_attribute_value(item.get("audio").cloned().expect("record has no audio")).expect("audio attribute")
 }
 
+/// Starts a server on a thread of its own, so it outlives each test's runtime, and keeps it
+/// for the whole test binary.
+fn background<T, F, Fut>(start: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let _ = tx.send(start().await);
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("server thread").unwrap_or_else(|e| panic!("server failed to start: {e:#}"))
+}
+
 /// One Zoom sandbox per test binary, on the port the deployed producer's OAuth and API URLs
-/// name, trusted by the functions through the local stack's CA bundle. It runs on its own
-/// thread so it outlives each test's runtime.
+/// name, trusted by the functions through the local stack's CA bundle.
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
         let stack = Stack::load();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                let mut config = SandboxConfig::local(&stack.zoom_sandbox_ca_dir);
-                config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.zoom_sandbox_port));
-                config.webhook_secret = stack.zoom_webhook_secret.clone();
-                let sandbox = Sandbox::start(config).await;
-                let _ = tx.send(sandbox);
-                std::future::pending::<()>().await;
-            });
-        });
-        rx.recv().expect("sandbox thread").unwrap_or_else(|e| panic!("Zoom sandbox failed to start: {e:#}"))
+        background(move || async move {
+            let mut config = SandboxConfig::local(&stack.zoom_sandbox_ca_dir);
+            config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.zoom_sandbox_port));
+            config.webhook_secret = stack.zoom_webhook_secret.clone();
+            Sandbox::start(config).await
+        })
     })
 }
 
@@ -251,18 +262,12 @@ pub fn symbl() -> &'static SymblSandbox {
     static SYMBL: OnceLock<SymblSandbox> = OnceLock::new();
     SYMBL.get_or_init(|| {
         let stack = Stack::load();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                let mut config = SymblConfig::local();
-                config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.symbl_sandbox_port));
-                config.job_duration_ms = 1500;
-                let _ = tx.send(SymblSandbox::start(config).await);
-                std::future::pending::<()>().await;
-            });
-        });
-        rx.recv().expect("symbl sandbox thread").unwrap_or_else(|e| panic!("Symbl sandbox failed to start: {e:#}"))
+        background(move || async move {
+            let mut config = SymblConfig::local();
+            config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.symbl_sandbox_port));
+            config.job_duration_ms = 1500;
+            SymblSandbox::start(config).await
+        })
     })
 }
 

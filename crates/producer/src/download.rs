@@ -122,7 +122,7 @@ impl Downloader {
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let mut body = StreamReader::new(stream);
         let mut head = [0u8; 12];
-        let got = read_up_to(&mut body, &mut head).await.map_err(|e| FetchError::Transfer(e.to_string()))?;
+        let got = crate::merge::read_full(&mut body, &mut head).await.map_err(|e| FetchError::Transfer(e.to_string()))?;
         check_container(&head[..got])?;
         let written = objects
             .put_stream(dest.bucket, dest.key, "audio/mp4", (&head[..got]).chain(body))
@@ -142,17 +142,6 @@ pub fn check_container(head: &[u8]) -> Result<(), FetchError> {
     }
     let looks_html = head.iter().skip_while(|b| b.is_ascii_whitespace()).take(1).any(|b| *b == b'<');
     Err(FetchError::NotAudio(if looks_html { "an HTML page instead of audio".into() } else { "not an MP4/M4A container".into() }))
-}
-
-async fn read_up_to<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]).await? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// reqwest's errors print the URL, which may carry a token; keep only the kind.

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::sdk_error;
+use super::{conditional_failed, s, sdk_error};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
@@ -21,10 +21,6 @@ impl DynamoJobs {
     }
 }
 
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
 const EMAIL_SENDING: &str = "sending";
 
 pub fn status_name(st: JobStatus) -> &'static str {
@@ -38,10 +34,6 @@ pub fn status_name(st: JobStatus) -> &'static str {
 
 fn parse_status(v: &str) -> Option<JobStatus> {
     serde_json::from_value(serde_json::Value::String(v.to_owned())).ok()
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobView> {

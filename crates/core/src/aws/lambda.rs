@@ -23,28 +23,32 @@ impl LambdaProducer {
     }
 }
 
+/// Starts `function` with `payload` without waiting for it (`InvocationType=Event`).
+async fn invoke_async<T: serde::Serialize>(client: &Client, function: &str, what: &str, payload: &T) -> Result<()> {
+    let payload = serde_json::to_vec(payload).map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+    if payload.len() > MAX_ASYNC_PAYLOAD {
+        return Err(Error::Invalid(format!(
+            "{what} is {} bytes, over Lambda's {MAX_ASYNC_PAYLOAD}-byte async limit",
+            payload.len()
+        )));
+    }
+    let out = client
+        .invoke()
+        .function_name(function)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .map_err(|e| sdk_error("lambda", e))?;
+    match out.status_code() {
+        202 => Ok(()),
+        other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
+    }
+}
+
 impl ProducerInvoker for LambdaProducer {
     async fn invoke(&self, job: &ProducerJob) -> Result<()> {
-        let payload = serde_json::to_vec(job).map_err(|e| Error::Invalid(format!("producer job: {e}")))?;
-        if payload.len() > MAX_ASYNC_PAYLOAD {
-            return Err(Error::Invalid(format!(
-                "producer job is {} bytes, over Lambda's {MAX_ASYNC_PAYLOAD}-byte async limit",
-                payload.len()
-            )));
-        }
-        let out = self
-            .client
-            .invoke()
-            .function_name(&self.function)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| sdk_error("lambda", e))?;
-        match out.status_code() {
-            202 => Ok(()),
-            other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
-        }
+        invoke_async(&self.client, &self.function, "producer job", job).await
     }
 }
 
@@ -63,19 +67,6 @@ impl LambdaNotifier {
 
 impl crate::ports::NotifierInvoker for LambdaNotifier {
     async fn invoke(&self, event: &crate::ports::StatusEvent) -> Result<()> {
-        let payload = serde_json::to_vec(event).map_err(|e| Error::Invalid(format!("status event: {e}")))?;
-        let out = self
-            .client
-            .invoke()
-            .function_name(&self.function)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| sdk_error("lambda", e))?;
-        match out.status_code() {
-            202 => Ok(()),
-            other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
-        }
+        invoke_async(&self.client, &self.function, "status event", event).await
     }
 }

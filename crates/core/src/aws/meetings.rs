@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::sdk_error;
+use super::{conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
@@ -35,13 +35,6 @@ impl DynamoMeetings {
     }
 }
 
-fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
-}
-
 impl DynamoMeetings {
     async fn status_of(&self, key: &MeetingKey) -> Result<Option<String>> {
         let out = self
@@ -57,10 +50,6 @@ impl DynamoMeetings {
             .map_err(|e| sdk_error("dynamodb", e))?;
         Ok(out.item.and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
     }
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
 }
 
 impl MeetingClaims for DynamoMeetings {

@@ -19,6 +19,21 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// A DynamoDB string attribute.
+pub(crate) fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
+}
+
+/// A DynamoDB number attribute.
+pub(crate) fn n(v: i64) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())
+}
+
+/// Whether a DynamoDB write was refused by its condition: an answer, not a failure.
+pub(crate) fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
 /// Maps an SDK failure to retryable (throttling, 5xx, network, timeouts) or permanent.
 pub(crate) fn sdk_error<E>(dependency: &'static str, err: SdkError<E>) -> Error
 where

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::sdk_error;
+use super::{conditional_failed, n, sdk_error};
 use crate::ports::{Semaphore, SlotGrant};
 use crate::timefmt::unix_now;
 use crate::Result;
@@ -21,14 +21,6 @@ pub struct DynamoSemaphore {
     table: String,
     name: String,
     limit: u32,
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 /// Holders whose lease ended before `now`.

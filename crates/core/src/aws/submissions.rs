@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::meetings::{status, PK};
-use super::sdk_error;
+use super::{conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
@@ -27,14 +27,6 @@ impl DynamoSubmissions {
     pub fn new(client: Client, meetings_table: impl Into<String>, jobs_table: impl Into<String>) -> Self {
         DynamoSubmissions { client, meetings_table: meetings_table.into(), jobs_table: jobs_table.into() }
     }
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 impl SubmissionStore for DynamoSubmissions {
