@@ -37,12 +37,18 @@ async fn main() -> Result<()> {
         bail!("webhook answered {status}: {reply}");
     }
     let function = stack.output("ProducerFunctionName").to_owned();
-    let (mut peak_fn, mut peak_tree, mut peak_tmp, mut cpu) = (0u64, 0u64, 0u64, 0f64);
+    let (mut peak_fn, mut peak_tree, mut peak_tmp) = (0u64, 0u64, 0u64);
+    // Highest CPU time seen per process, function processes and their children apart.
+    let mut cpu: HashMap<u32, (bool, f64)> = HashMap::new();
+    let baseline: HashMap<u32, f64> = processes(&function).into_iter().map(|p| (p.pid, p.cpu_secs)).collect();
     let item = loop {
-        if let Some(tree) = process_tree(&function) {
-            peak_fn = peak_fn.max(tree.root_rss);
-            peak_tree = peak_tree.max(tree.total_rss);
-            cpu = cpu.max(tree.root_cpu_secs);
+        let procs = processes(&function);
+        peak_fn = peak_fn.max(procs.iter().filter(|p| p.root).map(|p| p.rss).sum());
+        peak_tree = peak_tree.max(procs.iter().map(|p| p.rss).sum());
+        for p in &procs {
+            let used = p.cpu_secs - baseline.get(&p.pid).copied().unwrap_or(0.0);
+            let e = cpu.entry(p.pid).or_insert((p.root, 0.0));
+            e.1 = e.1.max(used);
         }
         peak_tmp = peak_tmp.max(dir_bytes(std::path::Path::new("/tmp")).saturating_sub(tmp_before));
         if let Some(item) = stack.meeting(&meeting.spec.uuid).await {
@@ -63,7 +69,8 @@ async fn main() -> Result<()> {
     println!("meeting: {n} participants x {minutes} min ({:.0} s of audio)", audio["duration_secs"].as_f64().unwrap_or(0.0));
     println!("floor (ffmpeg decoding the inputs from local disk to null): {floor:.2} s");
     println!("producer, webhook to queued: {wall:.2} s = {:.2}x the floor", wall / floor);
-    println!("producer CPU time (function process, excluding ffmpeg children): {cpu:.2} s");
+    let cpu_of = |root: bool| cpu.values().filter(|(r, _)| *r == root).map(|(_, c)| c).sum::<f64>();
+    println!("producer CPU time: function {:.2} s, ffmpeg children {:.2} s (sampled every 200 ms)", cpu_of(true), cpu_of(false));
     println!("peak RSS: function {:.1} MiB, function + ffmpeg children {:.1} MiB", mib(peak_fn), mib(peak_tree));
     println!("peak /tmp growth while producing: {:.1} MiB", mib(peak_tmp));
     println!("merged output: {:.1} MiB {}", mib(audio["merged_bytes"].as_u64().unwrap_or(0)), audio["merged_format"]);
@@ -92,43 +99,45 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
-struct Tree {
-    root_rss: u64,
-    total_rss: u64,
-    root_cpu_secs: f64,
+struct Proc {
+    pid: u32,
+    root: bool,
+    rss: u64,
+    cpu_secs: f64,
 }
 
-/// The function's process (found by its AWS_LAMBDA_FUNCTION_NAME) and its descendants.
-fn process_tree(function: &str) -> Option<Tree> {
+/// Every process of the function (found by its AWS_LAMBDA_FUNCTION_NAME; the local stack may
+/// run several) and all their descendants.
+fn processes(function: &str) -> Vec<Proc> {
     let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    let mut root = None;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+    let mut stats: HashMap<u32, Stat> = HashMap::new();
+    let mut roots = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if let Some(ppid) = stat(pid).map(|s| s.ppid) {
-            parent.insert(pid, ppid);
+        let Some(st) = stat(pid) else { continue };
+        let is_bootstrap = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bootstrap");
+        if is_bootstrap
+            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        {
+            roots.push(pid);
         }
-        if root.is_none() {
-            if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-                if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bootstrap") {
-                    root = Some(pid);
-                }
-            }
-        }
+        stats.insert(pid, st);
     }
-    let root = root?;
-    let in_tree = |mut p: u32| loop {
-        if p == root {
+    let root_of = |mut p: u32| loop {
+        if roots.contains(&p) {
             return true;
         }
-        match parent.get(&p) {
-            Some(&pp) if pp != 0 && pp != p => p = pp,
+        match stats.get(&p).map(|s| s.ppid) {
+            Some(pp) if pp != 0 && pp != p => p = pp,
             _ => return false,
         }
     };
-    let root_stat = stat(root)?;
-    let total_rss = parent.keys().filter(|p| in_tree(**p)).filter_map(|p| stat(*p)).map(|s| s.rss).sum();
-    Some(Tree { root_rss: root_stat.rss, total_rss, root_cpu_secs: root_stat.cpu_secs })
+    stats
+        .iter()
+        .filter(|(pid, _)| root_of(**pid))
+        .map(|(pid, s)| Proc { pid: *pid, root: roots.contains(pid), rss: s.rss, cpu_secs: s.cpu_secs })
+        .collect()
 }
 
 struct Stat {
