@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, s, sdk_error};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
@@ -89,11 +89,7 @@ impl JobStore for DynamoJobs {
             .expression_attribute_values(":now", s(&now_rfc3339()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res)
     }
 
     async fn finish(&self, job_id: &str, to: JobStatus) -> Result<bool> {
@@ -115,11 +111,7 @@ impl JobStore for DynamoJobs {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res)
     }
 
     async fn claim_email(&self, job_id: &str, claim: &str, stale_after_secs: i64) -> Result<bool> {
@@ -140,11 +132,7 @@ impl JobStore for DynamoJobs {
             .expression_attribute_values(":stale", AttributeValue::N((now - stale_after_secs).to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res)
     }
 
     async fn email_settled(&self, job_id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
@@ -188,11 +176,7 @@ impl JobStore for DynamoJobs {
             .expression_attribute_values(":sending", s(EMAIL_SENDING))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res).map(drop)
     }
 
     async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {

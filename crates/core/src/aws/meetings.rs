@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
@@ -77,9 +77,7 @@ impl MeetingClaims for DynamoMeetings {
         }
         match put.send().await {
             Ok(_) => Ok(ClaimOutcome::Claimed),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(ClaimOutcome::AlreadyClaimed)
-            }
+            Err(e) if conditional_failed(&e) => Ok(ClaimOutcome::AlreadyClaimed),
             Err(e) => Err(sdk_error("dynamodb", e)),
         }
     }
@@ -96,12 +94,8 @@ impl MeetingClaims for DynamoMeetings {
             .expression_attribute_values(":received", s(status::RECEIVED))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            // Not ours any more (or already gone): nothing to undo.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        // Not ours any more (or already gone): nothing to undo.
+        conditional(res).map(drop)
     }
 
     async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
@@ -120,12 +114,8 @@ impl MeetingClaims for DynamoMeetings {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            // The producer may already have moved the meeting on; that is progress, not an error.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        // The producer may already have moved the meeting on; that is progress, not an error.
+        conditional(res).map(drop)
     }
 }
 
@@ -234,11 +224,8 @@ impl MeetingStore for DynamoMeetings {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            // Already moved on (the consumer may be faster than us): fine.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| sdk_error("dynamodb", e)),
-        }
+        // Already moved on (the consumer may be faster than us): fine.
+        conditional(res).map(drop)
     }
 
     async fn mark_failed(&self, key: &MeetingKey, reason: &str) -> Result<()> {
@@ -260,10 +247,7 @@ impl MeetingStore for DynamoMeetings {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            // A later stage owns the meeting; a stale failure must not overwrite it.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| sdk_error("dynamodb", e)),
-        }
+        // A later stage owns the meeting; a stale failure must not overwrite it.
+        conditional(res).map(drop)
     }
 }

@@ -34,6 +34,19 @@ pub(crate) fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>)
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional DynamoDB write: `true` if it was applied, `false` if its
+/// condition refused it; anything else is an error.
+pub(crate) fn conditional<T, E>(res: std::result::Result<T, SdkError<E>>) -> crate::Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if conditional_failed(&e) => Ok(false),
+        Err(e) => Err(sdk_error("dynamodb", e)),
+    }
+}
+
 /// Maps an SDK failure to retryable (throttling, 5xx, network, timeouts) or permanent.
 pub(crate) fn sdk_error<E>(dependency: &'static str, err: SdkError<E>) -> Error
 where

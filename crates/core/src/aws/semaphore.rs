@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional_failed, n, sdk_error};
+use super::{conditional, conditional_failed, n, sdk_error};
 use crate::ports::{Semaphore, SlotGrant};
 use crate::timefmt::unix_now;
 use crate::Result;
@@ -48,11 +48,7 @@ impl DynamoSemaphore {
             .expression_attribute_names("#pk", PK)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res).map(drop)
     }
 
     async fn holders(&self) -> Result<Option<HashMap<String, i64>>> {
@@ -87,11 +83,7 @@ impl DynamoSemaphore {
             .expression_attribute_values(":limit", n(self.limit as i64))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res)
     }
 
     /// Removes a holder if its entry still has the expiry we saw.
@@ -108,11 +100,7 @@ impl DynamoSemaphore {
             Some(exp) => req.condition_expression("holders.#h = :exp").expression_attribute_values(":exp", n(exp)),
             None => req.condition_expression("attribute_exists(holders.#h)"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(req.send().await)
     }
 }
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::meetings::{status, PK};
-use super::{conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
@@ -95,12 +95,8 @@ impl SubmissionStore for DynamoSubmissions {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            // A webhook-driven notifier may already have moved the meeting further.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        // A webhook-driven notifier may already have moved the meeting further.
+        conditional(res).map(drop)
     }
 
     async fn fail_submission(&self, key: &MeetingKey, reason: &str) -> Result<()> {
@@ -120,11 +116,7 @@ impl SubmissionStore for DynamoSubmissions {
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(res).map(drop)
     }
 }
 
@@ -204,10 +196,6 @@ impl MeetingOutcomes for DynamoSubmissions {
                 .expression_attribute_values(":r", s(r)),
             None => req.update_expression("SET #st = :to, transcribed_at = :now, updated_at = :now"),
         };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        conditional(req.send().await).map(drop)
     }
 }
