@@ -6,6 +6,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::sdk_error;
@@ -14,6 +15,9 @@ use crate::{Error, Result};
 
 /// 8 MiB parts: above S3's 5 MiB minimum, and 10 000 parts cover 80 GB.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Parts uploading at once; memory stays under (this + 1) parts.
+pub const PARTS_IN_FLIGHT: usize = 4;
 
 #[derive(Clone)]
 pub struct S3Objects {
@@ -36,6 +40,8 @@ impl S3Objects {
         }
     }
 
+    /// Uploads the stream's parts, up to [`PARTS_IN_FLIGHT`] at a time while the next one is
+    /// read, so a large object is not paced by one request's round trip.
     async fn upload_parts<R: AsyncRead + Unpin + Send>(
         &self,
         bucket: &str,
@@ -44,29 +50,38 @@ impl S3Objects {
         first: Vec<u8>,
         body: &mut R,
     ) -> Result<(u64, Vec<CompletedPart>)> {
+        let mut in_flight = FuturesUnordered::new();
         let mut parts = Vec::new();
         let mut total = 0u64;
+        let mut number = 0;
         let mut chunk = first;
-        loop {
-            let number = parts.len() as i32 + 1;
+        while !chunk.is_empty() {
+            number += 1;
             total += chunk.len() as u64;
-            let out = self
+            let request = self
                 .client
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .body(ByteStream::from(chunk))
-                .send()
-                .await
-                .map_err(|e| sdk_error("s3", e))?;
-            parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build());
-            chunk = read_chunk(body).await?;
-            if chunk.is_empty() {
-                return Ok((total, parts));
+                .body(ByteStream::from(chunk));
+            in_flight.push(async move {
+                let out = request.send().await.map_err(|e| sdk_error("s3", e))?;
+                Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
+            });
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                if let Some(done) = in_flight.next().await {
+                    parts.push(done?);
+                }
             }
+            chunk = read_chunk(body).await?;
         }
+        while let Some(done) = in_flight.next().await {
+            parts.push(done?);
+        }
+        parts.sort_by_key(|p| p.part_number());
+        Ok((total, parts))
     }
 }
 
