@@ -57,7 +57,7 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused() {
     assert_eq!((status, reply["status"].as_str()), (200, Some("ignored")));
 
     // None of it claimed the meeting.
-    assert!(meeting_item(&stack, &uuid).await.is_none());
+    assert!(stack.meeting(&uuid).await.is_none());
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn disallowed_download_hosts_are_refused_and_nothing_is_claimed() {
         event["payload"]["object"]["participant_audio_files"][1]["download_url"] = Value::String(bad.into());
         let (status, reply) = post(&stack, &serde_json::to_vec(&event).unwrap(), unix_now()).await;
         assert_eq!(status, 400, "{bad}: {reply}");
-        assert!(meeting_item(&stack, &uuid).await.is_none(), "{bad} was claimed");
+        assert!(stack.meeting(&uuid).await.is_none(), "{bad} was claimed");
     }
 }
 
@@ -82,7 +82,7 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
 
     let (status, reply) = deliver(&stack, &event).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("accepted")), "{reply}");
-    let item = meeting_item(&stack, &uuid).await.expect("claim written");
+    let item = stack.meeting(&uuid).await.expect("claim written");
     assert_eq!(attr_s(&item, "uuid"), Some(uuid.as_str()));
     assert_eq!(attr_s(&item, "topic"), Some(meeting.spec.topic.as_str()));
 
@@ -93,8 +93,4 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
     // The producer ran once, so the meeting reached Symbl once.
     stack.meeting_in(&uuid, &["submitted", "transcribed"], Duration::from_secs(240)).await.unwrap();
     assert_eq!(submissions_of(&uuid).len(), 1);
-}
-
-async fn meeting_item(stack: &Stack, uuid: &str) -> Option<e2e::Item> {
-    stack.meeting(uuid).await
 }

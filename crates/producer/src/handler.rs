@@ -142,11 +142,12 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         if results.iter().any(|r| matches!(r.1, Err(FetchError::TokenRejected))) && self.zoom.can_mint() {
             info!("download token rejected; re-minting with Server-to-Server OAuth");
             let fresh = self.zoom.mint_download_token(&object.uuid).await?;
-            let retry: Vec<&Source> =
-                sources.iter().zip(&results).filter(|(_, r)| matches!(r.1, Err(FetchError::TokenRejected))).map(|(s, _)| s).collect();
+            let rejected: Vec<usize> =
+                (0..results.len()).filter(|&i| matches!(results[i].1, Err(FetchError::TokenRejected))).collect();
+            let retry: Vec<&Source> = rejected.iter().map(|&i| &sources[i]).collect();
             let again = self.archive_refs(&retry, &fresh, &originals_prefix).await;
-            for (src, r) in retry.iter().zip(again) {
-                results[sources.iter().position(|s| s.index == src.index).unwrap_or(0)] = r;
+            for (i, r) in rejected.into_iter().zip(again) {
+                results[i] = r;
             }
         }
 
