@@ -5,7 +5,9 @@ use std::time::Duration;
 use zoom_symbl_core::config::{keys, Env, Secrets};
 use zoom_symbl_core::Error;
 
-use crate::handler::Settings;
+use zoom_symbl_core::secret::SecretString;
+
+use crate::handler::{webhook_url, Settings};
 
 pub struct Config {
     pub meetings_table: String,
@@ -15,13 +17,9 @@ pub struct Config {
     pub secrets_id: String,
     pub symbl_base_url: String,
     pub concurrency_limit: u32,
+    /// symbl-webhook's URL, without its token.
     pub webhook_url: String,
-    pub language: String,
-    pub submit_lease_secs: i64,
-    pub busy_retry_secs: i32,
-    pub error_retry_secs: i32,
-    pub presign_ttl: Duration,
-    pub deadline_slack_secs: i64,
+    pub settings: Settings,
 }
 
 impl Config {
@@ -35,25 +33,19 @@ impl Config {
             symbl_base_url: env.optional("SYMBL_BASE_URL").unwrap_or_else(|| "https://api.symbl.ai".into()),
             concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
             webhook_url: env.required("SYMBL_WEBHOOK_URL")?,
-            language: env.optional("SYMBL_LANGUAGE").unwrap_or_else(|| "en-US".into()),
-            submit_lease_secs: env.parse_or("SUBMIT_LEASE_SECS", 300)?,
-            busy_retry_secs: env.parse_or("BUSY_RETRY_SECS", 120)?,
-            error_retry_secs: env.parse_or("ERROR_RETRY_SECS", 30)?,
-            presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 6 * 3600)?),
-            deadline_slack_secs: env.parse_or("JOB_DEADLINE_SLACK_SECS", 1800)?,
+            settings: Settings {
+                language: env.optional("SYMBL_LANGUAGE").unwrap_or_else(|| "en-US".into()),
+                submit_lease_secs: env.parse_or("SUBMIT_LEASE_SECS", 300)?,
+                busy_retry_secs: env.parse_or("BUSY_RETRY_SECS", 120)?,
+                error_retry_secs: env.parse_or("ERROR_RETRY_SECS", 30)?,
+                presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 6 * 3600)?),
+                deadline_slack_secs: env.parse_or("JOB_DEADLINE_SLACK_SECS", 1800)?,
+            },
         })
     }
 
-    pub fn settings(&self, secrets: &Secrets) -> Result<Settings, Error> {
-        Ok(Settings {
-            webhook_url: self.webhook_url.clone(),
-            webhook_token: secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?,
-            language: self.language.clone(),
-            submit_lease_secs: self.submit_lease_secs,
-            busy_retry_secs: self.busy_retry_secs,
-            error_retry_secs: self.error_retry_secs,
-            presign_ttl: self.presign_ttl,
-            deadline_slack_secs: self.deadline_slack_secs,
-        })
+    /// The callback URL Symbl gets: symbl-webhook's URL with the deployment's token.
+    pub fn webhook(&self, secrets: &Secrets) -> Result<SecretString, Error> {
+        webhook_url(&self.webhook_url, &secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?)
     }
 }

@@ -19,8 +19,6 @@ use crate::request::submit_request;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub webhook_url: String,
-    pub webhook_token: SecretString,
     pub language: String,
     /// Lease on a slot while submitting; the job's deadline replaces it once submitted.
     pub submit_lease_secs: i64,
@@ -50,6 +48,8 @@ pub struct Consumer<M, S, P, O, D> {
     pub symbl: P,
     pub objects: O,
     pub redelivery: D,
+    /// symbl-webhook's URL with its token (secret: it authenticates Symbl's callbacks).
+    pub webhook: SecretString,
     pub settings: Settings,
 }
 
@@ -141,11 +141,7 @@ where
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
-        let webhook = match webhook_url(&self.settings.webhook_url, &self.settings.webhook_token) {
-            Ok(url) => url,
-            Err(reason) => return Disposition::Failed(reason),
-        };
-        let req = submit_request(audio, media, webhook, &self.settings.language);
+        let req = submit_request(audio, media, self.webhook.expose().to_owned(), &self.settings.language);
         let submitted = match self.symbl.submit(&req).await {
             Ok(s) => s,
             Err(SymblError::RateLimited) => {
@@ -202,10 +198,11 @@ where
 }
 
 /// symbl-webhook's URL with the token as a properly encoded `t` query parameter.
-fn webhook_url(base: &str, token: &SecretString) -> Result<String, String> {
-    let mut url = url::Url::parse(base).map_err(|e| format!("SYMBL_WEBHOOK_URL is not a URL: {e}"))?;
+pub fn webhook_url(base: &str, token: &SecretString) -> Result<SecretString, zoom_symbl_core::Error> {
+    let mut url = url::Url::parse(base)
+        .map_err(|e| zoom_symbl_core::Error::Config(format!("SYMBL_WEBHOOK_URL is not a URL: {e}")))?;
     url.query_pairs_mut().append_pair("t", token.expose());
-    Ok(url.into())
+    Ok(SecretString::new(String::from(url)))
 }
 
 fn failure(id: String) -> BatchItemFailure {
@@ -229,7 +226,7 @@ mod tests {
     fn the_token_survives_any_characters() {
         let token = SecretString::new("a&b#c+d/e=f g%");
         let url = webhook_url("https://api.example/Prod/symbl/webhook", &token).unwrap();
-        let parsed = url::Url::parse(&url).unwrap();
+        let parsed = url::Url::parse(url.expose()).unwrap();
         assert_eq!(parsed.path(), "/Prod/symbl/webhook");
         let t: Vec<_> = parsed.query_pairs().collect();
         assert_eq!(t, [("t".into(), "a&b#c+d/e=f g%".into())]);

@@ -35,7 +35,8 @@ async fn main() -> Result<(), Error> {
         )?,
         objects: S3Objects::new(&aws),
         redelivery: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url),
-        settings: config.settings(&secrets)?,
+        webhook: config.webhook(&secrets)?,
+        settings: config.settings,
     };
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
