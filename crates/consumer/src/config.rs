@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{keys, Env, Secrets};
+use zoom_symbl_core::config::{keys, retention_days, Env, Secrets};
 use zoom_symbl_core::Error;
 
 use zoom_symbl_core::secret::SecretString;
@@ -17,6 +17,8 @@ pub struct Config {
     pub secrets_id: String,
     pub symbl_base_url: String,
     pub concurrency_limit: u32,
+    /// How long a job's record is kept (DynamoDB TTL).
+    pub record_retention: Duration,
     /// symbl-webhook's URL, without its token.
     pub webhook_url: String,
     pub settings: Settings,
@@ -32,6 +34,7 @@ impl Config {
             secrets_id: env.required("SECRETS_ARN")?,
             symbl_base_url: env.optional("SYMBL_BASE_URL").unwrap_or_else(|| "https://api.symbl.ai".into()),
             concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
+            record_retention: retention_days(env)?,
             webhook_url: env.required("SYMBL_WEBHOOK_URL")?,
             settings: Settings {
                 language: env.optional("SYMBL_LANGUAGE").unwrap_or_else(|| "en-US".into()),

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
     let secrets = secrets::load(&aws, &config.secrets_id).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let consumer = Consumer {
-        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table),
+        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
+            .expiring_after(config.record_retention),
         semaphore: DynamoSemaphore::new(dynamodb, &config.semaphore_table, "symbl-jobs", config.concurrency_limit),
         symbl: SymblClient::new(
             &config.symbl_base_url,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::secret::SecretString;
 use crate::Error;
@@ -47,6 +48,16 @@ impl Env {
                 .map_err(|e| Error::Config(format!("environment variable {name}={v:?} is invalid: {e}"))),
         }
     }
+}
+
+/// `RETENTION_DAYS` (default 30): how long meeting and job records live before the tables'
+/// TTL removes them, the same schedule as the buckets' lifecycle rules.
+pub fn retention_days(env: &Env) -> Result<Duration, Error> {
+    let days: u64 = env.parse_or("RETENTION_DAYS", 30)?;
+    if days == 0 {
+        return Err(Error::Config("environment variable RETENTION_DAYS must be at least 1".into()));
+    }
+    Ok(Duration::from_secs(days.saturating_mul(86_400)))
 }
 
 /// The deployment's secret: a JSON object of string values stored once in Secrets Manager.
@@ -130,6 +141,9 @@ mod tests {
         assert!(env.required("NOPE").unwrap_err().to_string().contains("NOPE"));
         assert_eq!(env.parse_or("N", 5u32).unwrap(), 12);
         assert_eq!(env.parse_or("MISSING", 5u32).unwrap(), 5);
+        assert_eq!(retention_days(&Env::from_pairs([])).unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(retention_days(&Env::from_pairs([("RETENTION_DAYS", "2")])).unwrap(), Duration::from_secs(2 * 86_400));
+        assert!(retention_days(&Env::from_pairs([("RETENTION_DAYS", "0")])).is_err());
         assert!(env.parse_or("BAD", 5u32).is_err());
     }
 

@@ -1,6 +1,8 @@
 //! What zoom-webhook reads at cold start.
 
-use zoom_symbl_core::config::{keys, Env, Secrets};
+use std::time::Duration;
+
+use zoom_symbl_core::config::{keys, retention_days, Env, Secrets};
 use zoom_symbl_core::zoom::hosts::DEFAULT_ALLOWED_HOSTS;
 use zoom_symbl_core::zoom::signature::DEFAULT_WINDOW_SECS;
 use zoom_symbl_core::zoom::{HostAllowList, WebhookVerifier};
@@ -16,6 +18,8 @@ pub struct Settings {
     pub allowed_hosts: HostAllowList,
     pub signature_window_secs: u64,
     pub max_body_bytes: usize,
+    /// How long a meeting's record is kept (DynamoDB TTL).
+    pub record_retention: Duration,
 }
 
 impl Settings {
@@ -29,6 +33,7 @@ impl Settings {
             ),
             signature_window_secs: env.parse_or("ZOOM_SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS)?,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            record_retention: retention_days(env)?,
         })
     }
 

@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
         verifier: settings.verifier(&secrets)?,
         allowed_hosts: settings.allowed_hosts.clone(),
         max_body_bytes: settings.max_body_bytes,
-        claims: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &settings.meetings_table),
+        claims: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &settings.meetings_table)
+            .expiring_after(settings.record_retention),
         producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &settings.producer_function),
         clock: timefmt::unix_now,
     };

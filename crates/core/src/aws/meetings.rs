@@ -1,5 +1,7 @@
 //! The meetings table: one item per meeting instance, keyed by [`MeetingKey`](crate::keys::MeetingKey).
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -12,6 +14,16 @@ use crate::{Error, Result};
 
 /// Partition key attribute of the meetings table.
 pub const PK: &str = "meeting_key";
+
+/// The TTL attribute of the meetings and jobs tables: Unix seconds after which DynamoDB may
+/// delete the record (the S3 lifecycle expires its audio on the same schedule).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// `expires_at` for a record written now and kept `retention`.
+pub fn expiry(retention: Duration) -> AttributeValue {
+    let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    AttributeValue::N(unix_now().saturating_add(secs).to_string())
+}
 
 /// Meeting statuses as stored, in the order a meeting moves through them.
 pub mod status {
@@ -27,11 +39,18 @@ pub mod status {
 pub struct DynamoMeetings {
     client: Client,
     table: String,
+    retention: Option<Duration>,
 }
 
 impl DynamoMeetings {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoMeetings { client, table: table.into() }
+        DynamoMeetings { client, table: table.into(), retention: None }
+    }
+
+    /// Claims carry [`EXPIRES_AT`] this long after they are made; the table's TTL deletes them.
+    pub fn expiring_after(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
     }
 }
 
@@ -74,6 +93,9 @@ impl MeetingClaims for DynamoMeetings {
         }
         if let Some(t) = &c.tracking_id {
             put = put.item("zoom_tracking_id", s(t));
+        }
+        if let Some(retention) = self.retention {
+            put = put.item(EXPIRES_AT, expiry(retention));
         }
         match put.send().await {
             Ok(_) => Ok(ClaimOutcome::Claimed),

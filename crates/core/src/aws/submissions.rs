@@ -1,10 +1,12 @@
 //! The consumer's writes: meetings move from `queued` to `submitted`, and Symbl jobs are
 //! recorded in the jobs table keyed by job id.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::meetings::{status, PK};
+use super::meetings::{expiry, status, EXPIRES_AT, PK};
 use super::{conditional, conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
@@ -21,11 +23,18 @@ pub struct DynamoSubmissions {
     client: Client,
     meetings_table: String,
     jobs_table: String,
+    retention: Option<Duration>,
 }
 
 impl DynamoSubmissions {
     pub fn new(client: Client, meetings_table: impl Into<String>, jobs_table: impl Into<String>) -> Self {
-        DynamoSubmissions { client, meetings_table: meetings_table.into(), jobs_table: jobs_table.into() }
+        DynamoSubmissions { client, meetings_table: meetings_table.into(), jobs_table: jobs_table.into(), retention: None }
+    }
+
+    /// Job records carry `expires_at` this long after submission; the table's TTL deletes them.
+    pub fn expiring_after(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
     }
 }
 
@@ -54,15 +63,19 @@ impl SubmissionStore for DynamoSubmissions {
 
     async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
         let now = now_rfc3339();
-        let res = self
+        let mut set = String::from(
+            "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
+             #st = if_not_exists(#st, :scheduled), updated_at = :now",
+        );
+        if self.retention.is_some() {
+            set.push_str(", #exp = :exp");
+        }
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.jobs_table)
             .key("job_id", s(&job.job_id))
-            .update_expression(
-                "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
-                 #st = if_not_exists(#st, :scheduled), updated_at = :now",
-            )
+            .update_expression(set)
             .condition_expression("attribute_not_exists(meeting_key)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":m", s(&job.meeting_key))
@@ -70,9 +83,11 @@ impl SubmissionStore for DynamoSubmissions {
             .expression_attribute_values(":at", s(&job.submitted_at))
             .expression_attribute_values(":d", AttributeValue::N(job.deadline.to_string()))
             .expression_attribute_values(":scheduled", s("scheduled"))
-            .expression_attribute_values(":now", s(&now))
-            .send()
-            .await;
+            .expression_attribute_values(":now", s(&now));
+        if let Some(retention) = self.retention {
+            req = req.expression_attribute_names("#exp", EXPIRES_AT).expression_attribute_values(":exp", expiry(retention));
+        }
+        let res = req.send().await;
         match res {
             Ok(_) => {}
             Err(e) if conditional_failed(&e) => tracing::info!(job_id = %job.job_id, "job already recorded"),

@@ -1,0 +1,331 @@
+//! Security and production checks on `template.yaml`, read as data (no stack needed):
+//! least-privilege IAM, private encrypted TLS-only buckets, exactly two public routes,
+//! no secret in any function's environment, and the durability settings the issue asks for.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_norway::{Mapping, Value};
+
+struct Template {
+    root: Value,
+}
+
+impl Template {
+    fn load() -> Template {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let text = std::fs::read_to_string(path).expect("template.yaml is readable");
+        Template { root: serde_norway::from_str(&text).expect("template.yaml is valid YAML") }
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.root["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().expect("logical id"), v))
+    }
+
+    fn of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        self.resources().filter(move |(_, r)| r["Type"].as_str() == Some(ty))
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        &self.root["Resources"][id]
+    }
+
+    fn no_echo_parameters(&self) -> BTreeSet<String> {
+        self.root["Parameters"]
+            .as_mapping()
+            .expect("Parameters")
+            .iter()
+            .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+            .map(|(k, _)| k.as_str().expect("parameter name").to_owned())
+            .collect()
+    }
+}
+
+/// `(tag, value)` of a CloudFormation intrinsic written with a short-form tag (`!Ref X`).
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
+        _ => None,
+    }
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(s) => s.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// Every IAM statement the template grants, with the resource that owns it.
+fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (id, r) in t.of_type("AWS::Serverless::Function") {
+        for policy in as_list(&r["Properties"]["Policies"]) {
+            assert!(
+                policy.as_str().is_none() && policy.get("Statement").is_some(),
+                "{id}: only inline statements are allowed, not managed or SAM policy templates ({policy:?}), \
+                 so every grant is visible here"
+            );
+            for s in as_list(&policy["Statement"]) {
+                out.push((id.to_owned(), s));
+            }
+        }
+    }
+    for ty in ["AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        let found: Vec<_> = t.of_type(ty).map(|(id, _)| id).collect();
+        assert!(found.is_empty(), "hand-written IAM resources {found:?}: grant through function Policies instead");
+    }
+    out.into_iter().filter(|(_, s)| s["Effect"].as_str() == Some("Allow")).collect()
+}
+
+/// Whether an IAM resource is pinned to something this stack owns: `!Ref`/`!GetAtt` of a
+/// resource, or `!Sub` of an ARN built from one (an object prefix under it is allowed).
+fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
+    match intrinsic(v) {
+        Some((tag, inner)) if tag == "Ref" || tag == "GetAtt" => {
+            let target = inner.as_str().unwrap_or_default().split('.').next().unwrap_or_default();
+            if t.resource(target).is_null() {
+                return Err(format!("{tag} {target} is not a resource of this stack"));
+            }
+            Ok(())
+        }
+        Some((tag, inner)) if tag == "Sub" => {
+            let s = inner.as_str().ok_or("Sub with a variable map")?;
+            let Some(rest) = s.strip_prefix("${") else { return Err(format!("{s:?} does not start at a stack resource")) };
+            let (var, path) = rest.split_once('}').ok_or("unterminated ${")?;
+            let target = var.split('.').next().unwrap_or_default();
+            if t.resource(target).is_null() {
+                return Err(format!("{s:?}: {target} is not a resource of this stack"));
+            }
+            // "${Bucket.Arn}/meetings/*" is a key prefix inside our bucket: fine. A wildcard
+            // anywhere else would widen the grant beyond the named resource.
+            match path.find('*') {
+                None => Ok(()),
+                Some(i) if i == path.len() - 1 && path.starts_with('/') && path.len() > 2 => Ok(()),
+                Some(_) => Err(format!("{s:?} has a wildcard beyond an object key prefix")),
+            }
+        }
+        _ => Err(format!("{v:?} is a literal, not a reference to a resource of this stack")),
+    }
+}
+
+#[test]
+fn every_iam_grant_names_its_actions_and_resources() {
+    let t = Template::load();
+    let statements = allow_statements(&t);
+    assert!(statements.len() >= 15, "expected every function's statements, found {}", statements.len());
+    let mut problems = Vec::new();
+    for (id, s) in &statements {
+        for action in as_list(&s["Action"]) {
+            let a = action.as_str().unwrap_or_default();
+            if a.is_empty() || a.contains('*') {
+                problems.push(format!("{id}: action {action:?} is a wildcard or not a plain string"));
+            }
+        }
+        if s.get("NotAction").is_some() || s.get("NotResource").is_some() {
+            problems.push(format!("{id}: NotAction/NotResource grant everything else"));
+        }
+        for resource in as_list(&s["Resource"]) {
+            if let Err(why) = narrow_resource(&t, resource) {
+                problems.push(format!("{id}: {why}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "IAM grants wider than needed:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn functions_invoke_only_the_function_they_hand_work_to() {
+    let t = Template::load();
+    let mut invokes = BTreeMap::new();
+    for (id, s) in allow_statements(&t) {
+        if as_list(&s["Action"]).iter().any(|a| a.as_str() == Some("lambda:InvokeFunction")) {
+            let targets: Vec<String> = as_list(&s["Resource"])
+                .iter()
+                .map(|r| intrinsic(r).map(|(_, v)| v.as_str().unwrap_or_default().to_owned()).unwrap_or_default())
+                .collect();
+            invokes.insert(id, targets);
+        }
+    }
+    let expected = BTreeMap::from([
+        ("SymblWebhookFunction".to_owned(), vec!["NotifierFunction.Arn".to_owned()]),
+        ("ZoomWebhookFunction".to_owned(), vec!["ProducerFunction.Arn".to_owned()]),
+    ]);
+    assert_eq!(invokes, expected);
+}
+
+#[test]
+fn buckets_are_private_encrypted_tls_only_and_expire() {
+    let t = Template::load();
+    let buckets: Vec<_> = t.of_type("AWS::S3::Bucket").collect();
+    assert_eq!(buckets.len(), 2, "the input and output buckets");
+    for (id, b) in buckets {
+        let p = &b["Properties"];
+        let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
+        assert!(matches!(sse["SSEAlgorithm"].as_str(), Some("AES256" | "aws:kms")), "{id}: not encrypted");
+        for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+            assert_eq!(p["PublicAccessBlockConfiguration"][flag].as_bool(), Some(true), "{id}: {flag}");
+        }
+        assert_eq!(p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].as_str(), Some("BucketOwnerEnforced"), "{id}: ACLs");
+        let rule = &p["LifecycleConfiguration"]["Rules"][0];
+        assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{id}: lifecycle");
+        assert_eq!(
+            intrinsic(&rule["ExpirationInDays"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+            Some(("Ref".to_owned(), Some("RetentionDays".to_owned()))),
+            "{id}: objects expire after RetentionDays"
+        );
+
+        // A bucket policy on this bucket that denies every request not made over TLS,
+        // on the bucket and on its objects.
+        let policy = t
+            .of_type("AWS::S3::BucketPolicy")
+            .map(|(_, p)| p)
+            .find(|p| intrinsic(&p["Properties"]["Bucket"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("{id}: no bucket policy"));
+        let deny_plain = as_list(&policy["Properties"]["PolicyDocument"]["Statement"]).into_iter().find(|s| {
+            s["Effect"].as_str() == Some("Deny")
+                && s["Condition"]["Bool"]["aws:SecureTransport"].as_str().or(s["Condition"]["Bool"]["aws:SecureTransport"].as_bool().map(|b| if b { "true" } else { "false" })) == Some("false")
+        });
+        let deny = deny_plain.unwrap_or_else(|| panic!("{id}: no Deny on aws:SecureTransport=false"));
+        assert_eq!(deny["Principal"].as_str(), Some("*"), "{id}: the TLS rule must apply to everyone");
+        let resources: Vec<String> = as_list(&deny["Resource"])
+            .iter()
+            .filter_map(|r| intrinsic(r).and_then(|(_, v)| v.as_str().map(str::to_owned)))
+            .collect();
+        assert!(resources.contains(&format!("{id}.Arn")), "{id}: TLS rule must cover the bucket");
+        assert!(resources.contains(&format!("${{{id}.Arn}}/*")), "{id}: TLS rule must cover its objects");
+        // Nothing in any bucket policy allows access: only denials.
+        for s in as_list(&policy["Properties"]["PolicyDocument"]["Statement"]) {
+            assert_eq!(s["Effect"].as_str(), Some("Deny"), "{id}: bucket policies only deny");
+        }
+    }
+}
+
+#[test]
+fn only_the_two_webhook_routes_are_public() {
+    let t = Template::load();
+    let mut routes = BTreeSet::new();
+    for (id, f) in t.of_type("AWS::Serverless::Function") {
+        assert!(f["Properties"]["FunctionUrlConfig"].is_null(), "{id}: function URLs are public entry points");
+        for (_, e) in f["Properties"]["Events"].as_mapping().map(Mapping::iter).into_iter().flatten() {
+            match e["Type"].as_str() {
+                Some("Api") => {
+                    let p = &e["Properties"];
+                    assert_eq!(intrinsic(&p["RestApiId"]).map(|(_, v)| v.as_str().map(str::to_owned)), Some(Some("WebhookApi".into())));
+                    routes.insert((id.to_owned(), p["Method"].as_str().unwrap_or_default().to_lowercase(), p["Path"].as_str().unwrap_or_default().to_owned()));
+                }
+                Some("HttpApi") => panic!("{id}: an HTTP API route outside WebhookApi"),
+                Some("SQS" | "Schedule" | "ScheduleV2") => {}
+                other => panic!("{id}: unexpected event source {other:?}"),
+            }
+        }
+    }
+    let expected = BTreeSet::from([
+        ("SymblWebhookFunction".to_owned(), "post".to_owned(), "/symbl/webhook".to_owned()),
+        ("ZoomWebhookFunction".to_owned(), "post".to_owned(), "/zoom/webhook".to_owned()),
+    ]);
+    assert_eq!(routes, expected);
+    let apis: Vec<_> = t
+        .resources()
+        .filter(|(_, r)| {
+            matches!(r["Type"].as_str(), Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::ApiGateway::RestApi" | "AWS::ApiGatewayV2::Api"))
+        })
+        .collect();
+    assert_eq!(apis.len(), 1, "one API");
+    assert!(apis[0].1["Properties"]["DefinitionBody"].is_null() && apis[0].1["Properties"]["DefinitionUri"].is_null(), "routes come only from the functions' events");
+    assert!(t.of_type("AWS::Lambda::Permission").next().is_none(), "no hand-written invoke permissions");
+    assert!(t.of_type("AWS::Lambda::Url").next().is_none(), "no function URLs");
+}
+
+#[test]
+fn no_secret_reaches_a_function_environment() {
+    let t = Template::load();
+    let secret_params = t.no_echo_parameters();
+    assert!(secret_params.len() >= 6, "the secret parameters are NoEcho: {secret_params:?}");
+    fn mentions(v: &Value, names: &BTreeSet<String>) -> Option<String> {
+        match v {
+            Value::String(s) => names.iter().find(|n| s.contains(&format!("${{{n}}}"))).cloned(),
+            Value::Tagged(tv) => {
+                if let Some(s) = tv.value.as_str() {
+                    if names.contains(s) {
+                        return Some(s.to_owned());
+                    }
+                }
+                mentions(&tv.value, names)
+            }
+            Value::Sequence(s) => s.iter().find_map(|v| mentions(v, names)),
+            Value::Mapping(m) => m.iter().find_map(|(_, v)| mentions(v, names)),
+            _ => None,
+        }
+    }
+    let mut users = BTreeSet::new();
+    for (id, r) in t.resources() {
+        if let Some(p) = mentions(r, &secret_params) {
+            users.insert((id.to_owned(), p));
+        }
+    }
+    // The one secret is the only resource that may hold them.
+    let holders: BTreeSet<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(holders, BTreeSet::from(["DeploymentSecret"]), "secret parameters used outside Secrets Manager: {users:?}");
+    for (id, f) in t.of_type("AWS::Serverless::Function") {
+        let vars = f["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
+        let arn = vars.get("SECRETS_ARN").and_then(intrinsic).map(|(_, v)| v.as_str().map(str::to_owned));
+        assert_eq!(arn, Some(Some("DeploymentSecret".into())), "{id}: reads its secrets from the one secret");
+    }
+}
+
+#[test]
+fn functions_are_rust_on_al2023_with_json_logs() {
+    let t = Template::load();
+    let globals = &t.root["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
+    assert_eq!(functions.len(), 5);
+    for (id, f) in functions {
+        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
+        assert!(f["Properties"]["Runtime"].is_null() || f["Properties"]["Runtime"].as_str() == Some("provided.al2023"), "{id}");
+        let ffmpeg = &f["Properties"]["Layers"];
+        if !ffmpeg.is_null() {
+            for l in as_list(ffmpeg) {
+                assert_eq!(intrinsic(l).map(|(t, v)| (t, v.as_str().map(str::to_owned))), Some(("Ref".into(), Some("FfmpegLayer".into()))), "{id}: layers come from this stack");
+            }
+        }
+    }
+}
+
+#[test]
+fn records_are_durable_and_expire_and_failures_land_somewhere() {
+    let t = Template::load();
+    for (id, table) in t.of_type("AWS::DynamoDB::Table") {
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id}");
+        assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true), "{id}");
+    }
+    for id in ["MeetingsTable", "JobsTable"] {
+        let p = &t.resource(id)["Properties"];
+        assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true), "{id}: PITR");
+        assert_eq!(p["TimeToLiveSpecification"]["AttributeName"].as_str(), Some("expires_at"), "{id}: TTL");
+        assert_eq!(p["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true), "{id}: TTL");
+    }
+    // The work queue has a dead-letter queue; async invocations have failure destinations.
+    let redrive = &t.resource("WorkQueue")["Properties"]["RedrivePolicy"];
+    assert!(!redrive.is_null(), "WorkQueue needs a dead-letter queue");
+    for id in ["ProducerFunction", "NotifierFunction"] {
+        let on_failure = &t.resource(id)["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+        assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{id}: async failures must be kept");
+    }
+    // Every dead-letter and failure queue has an alarm on its depth.
+    let queues: BTreeSet<String> = t.of_type("AWS::SQS::Queue").map(|(id, _)| id.to_owned()).filter(|id| id != "WorkQueue").collect();
+    let alarmed: BTreeSet<String> = t
+        .of_type("AWS::CloudWatch::Alarm")
+        .flat_map(|(_, a)| as_list(&a["Properties"]["Dimensions"]).into_iter().cloned().collect::<Vec<_>>())
+        .filter_map(|d| intrinsic(&d["Value"]).and_then(|(_, v)| v.as_str().map(|s| s.split('.').next().unwrap_or_default().to_owned())))
+        .collect();
+    for q in &queues {
+        assert!(alarmed.contains(q), "no alarm on {q}");
+    }
+    for (id, _) in t.of_type("AWS::Serverless::Function") {
+        assert!(alarmed.contains(id), "no error alarm on {id}");
+    }
+}
