@@ -22,8 +22,11 @@ up() {
   # Every Lambda process ministack starts inherits its environment: AWS_ENDPOINT_URL points
   # the functions' AWS SDK at the local stack, SSL_CERT_FILE makes them trust the Zoom
   # sandbox's CA as well as the system's.
+  # Async retries spaced like AWS's (1 and 2 minutes), scaled down but still longer than the
+  # producer's 30 s lease, so a retry after a crash finds the lease lapsed.
+  LAMBDA_ASYNC_RETRY_BASE_SECONDS=35 LAMBDA_ASYNC_RETRY_MAX_SECONDS=70 \
   GATEWAY_PORT="$MINISTACK_PORT" AWS_ENDPOINT_URL="$ENDPOINT" SSL_CERT_FILE="$LOCAL/ca-bundle.pem" \
-    nohup "$VENV/ministack/bin/ministack" >"$LOCAL/ministack.log" 2>&1 &
+    nohup "$VENV/ministack/bin/ministack" >"$LOCAL/ministack.log" 2>&1 3>&- &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 60); do
     if healthy; then return 0; fi
@@ -47,7 +50,8 @@ smtp_up() {
   local pidfile="$LOCAL/smtp.pid"
   if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 0; fi
   mkdir -p "$MAIL_DIR"
-  nohup "$VENV/ministack/bin/python" "$ROOT/scripts/smtp_sink.py" "$MAIL_DIR" "$SMTP_PORT" >"$LOCAL/smtp.log" 2>&1 &
+  # 3>&-: a long-lived server must not keep a caller's lock (`flock file make deploy`) open.
+  nohup "$VENV/ministack/bin/python" "$ROOT/scripts/smtp_sink.py" "$MAIL_DIR" "$SMTP_PORT" >"$LOCAL/smtp.log" 2>&1 3>&- &
   echo $! >"$pidfile"
   for _ in $(seq 1 40); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then return 0; fi
@@ -98,6 +102,8 @@ deploy() {
     "SymblAppSecret=sandbox-app-secret"
     "LocalStackPort=$MINISTACK_PORT"
     "SymblBusyRetrySeconds=3"
+    # A small account limit, so the load tests show it holding (the sandbox itself allows more).
+    "SymblConcurrencyLimit=5"
     # Sandboxes stop with the tests that started them; their unfinished jobs must not hold
     # slots for half an hour.
     "SymblJobDeadlineSlackSeconds=60"
@@ -109,7 +115,7 @@ deploy() {
     "SmtpFrom=insights@zoom-symbl.local"
   )
   log "sam build ($arch, debug profile: the local stack runs native host binaries)"
-  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="${SAM_BUILD_MODE:-debug}" "$VENV/sam/bin/sam" build --beta-features \
+  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="$([[ "${STACK_PROFILE:-}" == release ]] || echo "${SAM_BUILD_MODE:-debug}")" "$VENV/sam/bin/sam" build --beta-features \
       --parameter-overrides "Architecture=$arch" >"$LOCAL/sam-build.log" 2>&1) \
     || { tail -n 40 "$LOCAL/sam-build.log" >&2; return 1; }
   log "sam deploy to $ENDPOINT (stack $STACK_NAME)"

@@ -281,6 +281,8 @@ pub async fn record(spec: MeetingSpec) -> GeneratedMeeting {
 
 /// Sends the sandbox's signed recording.completed for the meeting to the deployed webhook.
 pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
+    // The meeting will reach Symbl: its sandbox must be listening by then.
+    symbl();
     let bytes = serde_json::to_vec(body).expect("event JSON");
     let (status, text) = send_signed(&http(), &stack.zoom_webhook_url, &stack.zoom_webhook_secret, &bytes, unix_now())
         .await
@@ -323,4 +325,68 @@ where
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+impl Stack {
+    /// Bodies of the messages waiting in the queue behind stack output `queue_output` that
+    /// mention `needle`, without consuming them (they become visible again at once).
+    pub async fn queued_bodies(&self, queue_output: &str, needle: &str) -> Result<Vec<String>> {
+        let sqs = self.sqs().await;
+        let url = self.output(queue_output);
+        let mut seen = std::collections::BTreeMap::new();
+        // Several receives: each returns at most 10, in no particular order.
+        for _ in 0..5 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .context("ReceiveMessage")?;
+            for m in out.messages() {
+                if let (Some(id), Some(body)) = (m.message_id(), m.body()) {
+                    seen.insert(id.to_owned(), body.to_owned());
+                }
+            }
+        }
+        Ok(seen.into_values().filter(|b| b.contains(needle)).collect())
+    }
+}
+
+/// A deployed function's processes on this machine (the local stack runs each function as a
+/// native `bootstrap` process, with its children, such as the producer's ffmpeg decoders).
+pub fn function_processes(function: &str) -> Vec<(u32, String)> {
+    let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut parent = std::collections::HashMap::new();
+    let mut roots = Vec::new();
+    let mut comm = std::collections::HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The fields after the parenthesised command name: state, ppid, ...
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
+        if name == "bootstrap"
+            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        {
+            roots.push(pid);
+        }
+        parent.insert(pid, ppid.unwrap_or(0));
+        comm.insert(pid, name);
+    }
+    let under_root = |mut p: u32| {
+        for _ in 0..64 {
+            if roots.contains(&p) {
+                return true;
+            }
+            match parent.get(&p) {
+                Some(&pp) if pp != 0 && pp != p => p = pp,
+                _ => return false,
+            }
+        }
+        false
+    };
+    comm.into_iter().filter(|(pid, _)| under_root(*pid)).collect()
 }

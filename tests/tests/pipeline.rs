@@ -72,6 +72,8 @@ async fn a_meeting_ends_in_one_well_formed_email_to_its_host() {
     let item = stack.meeting(&m.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "email_status"), Some("sent"));
     assert_eq!(attr_s(&item, "status"), Some("transcribed"));
+    let job = stack.job(attr_s(&item, "job_id").unwrap()).await.unwrap();
+    assert!(job.get("expires_at").and_then(|v| v.as_n().ok()).is_some(), "the job record expires (TTL)");
     let insights = item.get("insights").and_then(|v| v.as_m().ok()).expect("insights indexed");
     assert_eq!(insights.len(), 5);
     let summary_key = insights["summary"].as_s().unwrap();

@@ -85,6 +85,9 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
     let item = stack.meeting(&uuid).await.expect("claim written");
     assert_eq!(attr_s(&item, "uuid"), Some(uuid.as_str()));
     assert_eq!(attr_s(&item, "topic"), Some(meeting.spec.topic.as_str()));
+    // The record expires with the deployment's retention (30 days), through the table's TTL.
+    let expires: i64 = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).expect("expires_at");
+    assert!((expires - unix_now() - 30 * 86_400).abs() < 600, "expires_at {expires}");
 
     // A duplicate delivery (Zoom retries) is acknowledged and starts nothing.
     let (status, reply) = deliver(&stack, &event).await;

@@ -94,6 +94,17 @@ pub enum ProductionStart {
     AlreadyDone,
     /// Another invocation holds a live lease.
     Busy,
+    /// An earlier attempt failed for good; the failure stands.
+    Failed { reason: String },
+}
+
+/// Whether a failed production will be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finality {
+    /// Lambda retries the invocation; the next attempt may produce.
+    WillRetry,
+    /// Permanent, or the last attempt: the meeting has failed and its host is told.
+    Final,
 }
 
 /// The producer's view of the meetings table.
@@ -103,7 +114,9 @@ pub trait MeetingStore: Send + Sync {
     fn save_produced(&self, key: &MeetingKey, audio: &crate::meeting::ProducedAudio)
         -> impl Future<Output = Result<()>> + Send;
     fn mark_queued(&self, key: &MeetingKey) -> impl Future<Output = Result<()>> + Send;
-    fn mark_failed(&self, key: &MeetingKey, reason: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Extends the lease of the attempt that holds it; `false` when it is no longer ours.
+    fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64) -> impl Future<Output = Result<bool>> + Send;
+    fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Result of asking the concurrency semaphore for a slot.
@@ -194,6 +207,32 @@ pub trait MeetingOutcomes: Send + Sync {
         summary_url: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A meeting that failed before Symbl had a job for it (in the producer or the consumer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedMeeting {
+    pub meeting_key: String,
+    pub topic: String,
+    pub host_email: String,
+    /// The meeting's start, or when its webhook arrived when production never got that far.
+    pub start_time: String,
+    pub reason: String,
+}
+
+/// The reconciler's view of meetings that failed, or stopped, before Symbl.
+pub trait MeetingFailures: Send + Sync {
+    /// Productions whose lease lapsed over `grace_secs` ago with no attempt left running
+    /// (a timeout or crash whose retry never came): failed for good. Returns how many.
+    fn fail_stalled(&self, now: i64, grace_secs: i64) -> impl Future<Output = Result<usize>> + Send;
+    /// Failed meetings without a Symbl job whose host has not been told (or whose claim on
+    /// the email is older than `stale_secs`).
+    fn unnotified_failures(&self, now: i64, stale_secs: i64) -> impl Future<Output = Result<Vec<FailedMeeting>>> + Send;
+    /// Claims the failure email before sending; `false` when it is settled or being sent.
+    fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64)
+        -> impl Future<Output = Result<bool>> + Send;
+    /// Gives a claim back after a temporary failure, so a later round sends it.
+    fn release_failure_email(&self, meeting_key: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Puts a received message back on the queue after a delay (SQS visibility timeout).

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{error, info, info_span, warn, Instrument};
 use zoom_symbl_core::ports::{
-    EmailOutcome, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingOutcomes, ObjectStore, OutgoingEmail,
-    Semaphore, StatusEvent,
+    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingFailures, MeetingOutcomes,
+    ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
 };
 use zoom_symbl_core::symbl::{Insights, JobStatus, SymblError};
 use zoom_symbl_core::timefmt::unix_now;
@@ -28,6 +28,9 @@ pub struct Settings {
     /// Attempts at a temporarily failing SMTP relay within one invocation.
     pub smtp_attempts: u32,
     pub smtp_backoff: Duration,
+    /// A production whose lease lapsed this long ago, with no attempt running, has failed:
+    /// longer than Lambda's retries take to come.
+    pub stall_grace_secs: i64,
 }
 
 /// What invokes the notifier: a status (from symbl-webhook) or the reconciler's schedule.
@@ -70,7 +73,7 @@ where
     J: JobStore,
     S: Semaphore,
     P: InsightsProvider,
-    M: MeetingOutcomes,
+    M: MeetingOutcomes + MeetingFailures,
     O: ObjectStore,
     E: Mailer,
 {
@@ -199,10 +202,15 @@ where
             _ => failure_email(&facts, "Symbl could not process the recording (the transcription job failed)."),
         };
         let email = OutgoingEmail { to: audio.host_email.clone(), subject: rendered.subject, text: rendered.text, html: rendered.html };
+        self.send(&email).await
+    }
+
+    /// Sends, retrying a temporarily refusing relay a few times within this invocation.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.mailer.send(&email).await {
+            match self.mailer.send(email).await {
                 Ok(id) => return Ok(id),
                 Err(MailError::Permanent(reason)) => return Err(Failure::Permanent(reason)),
                 Err(MailError::Temporary(reason)) if attempt >= self.settings.smtp_attempts => {
@@ -230,7 +238,60 @@ where
                 Err(e) => warn!(job_id = %job.job_id, error = %e, "could not settle an overdue job; next round"),
             }
         }
+        driven += self.reconcile_failed_meetings().await?;
         Ok(Outcome::Reconciled(driven))
+    }
+
+    /// Meetings that never reached Symbl: productions that stopped without an outcome fail,
+    /// and every failed meeting's host is told once.
+    async fn reconcile_failed_meetings(&self) -> Result<usize, Error> {
+        let now = unix_now();
+        match self.meetings.fail_stalled(now, self.settings.stall_grace_secs).await {
+            Ok(0) => {}
+            Ok(n) => warn!(count = n, "failed productions that stopped without an outcome"),
+            Err(e) => warn!(error = %e, "could not look for stalled productions; next round"),
+        }
+        let mut told = 0;
+        for failed in self.meetings.unnotified_failures(now, self.settings.email_claim_stale_secs).await? {
+            let span = info_span!("meeting", meeting_key = %failed.meeting_key, source = "reconciler");
+            match self.tell_failure(&failed).instrument(span).await {
+                Ok(true) => told += 1,
+                Ok(false) => {}
+                Err(e) => warn!(meeting_key = %failed.meeting_key, error = %e, "could not tell the host yet; next round"),
+            }
+        }
+        Ok(told)
+    }
+
+    /// One failure email per failed meeting: claim, send, record (as for jobs).
+    async fn tell_failure(&self, failed: &FailedMeeting) -> Result<bool, Error> {
+        let claim = uuid::Uuid::new_v4().to_string();
+        let now = unix_now();
+        if !self.meetings.claim_failure_email(&failed.meeting_key, &claim, now, self.settings.email_claim_stale_secs).await? {
+            return Ok(false);
+        }
+        let outcome = if failed.host_email.trim().is_empty() {
+            EmailOutcome::Failed { reason: "the meeting has no host email".into() }
+        } else {
+            let facts = MeetingFacts { topic: &failed.topic, start_time: &failed.start_time, duration_secs: 0.0, participants: Vec::new() };
+            let rendered = failure_email(&facts, &failed.reason);
+            let email =
+                OutgoingEmail { to: failed.host_email.clone(), subject: rendered.subject, text: rendered.text, html: rendered.html };
+            match self.send(&email).await {
+                Ok(message_id) => EmailOutcome::Sent { message_id },
+                Err(Failure::Permanent(reason)) => {
+                    error!(%reason, "the host's failure email cannot be sent");
+                    EmailOutcome::Failed { reason }
+                }
+                Err(Failure::Temporary(e)) => {
+                    self.meetings.release_failure_email(&failed.meeting_key, &claim).await?;
+                    return Err(e);
+                }
+            }
+        };
+        self.meetings.email_settled(&failed.meeting_key, &outcome).await?;
+        info!(reason = %failed.reason, ?outcome, "told the host their meeting failed");
+        Ok(matches!(outcome, EmailOutcome::Sent { .. }))
     }
 
     async fn reconcile_one(&self, job: &JobView) -> Result<bool, Error> {
@@ -387,6 +448,39 @@ mod tests {
     struct Meetings {
         finished: Mutex<Vec<(String, JobStatus)>>,
         emailed: Mutex<Vec<EmailOutcome>>,
+        /// Productions that stopped: key -> (topic, host).
+        stalled: Mutex<Vec<(String, String, String)>>,
+        /// Failed meetings and their email state ("" none, "sending", "sent", "failed").
+        failed: Mutex<Vec<(FailedMeeting, String)>>,
+    }
+    impl MeetingFailures for Meetings {
+        async fn fail_stalled(&self, _: i64, _: i64) -> Result<usize> {
+            let stalled: Vec<_> = self.stalled.lock().unwrap().drain(..).collect();
+            let n = stalled.len();
+            for (key, topic, host) in stalled {
+                let reason = "attempt 3 stopped without finishing".to_owned();
+                let m = FailedMeeting { meeting_key: key, topic, host_email: host, start_time: "2024-05-31T18:00:05Z".into(), reason };
+                self.failed.lock().unwrap().push((m, String::new()));
+            }
+            Ok(n)
+        }
+        async fn unnotified_failures(&self, _: i64, _: i64) -> Result<Vec<FailedMeeting>> {
+            Ok(self.failed.lock().unwrap().iter().filter(|(_, st)| st.is_empty()).map(|(m, _)| m.clone()).collect())
+        }
+        async fn claim_failure_email(&self, key: &str, _: &str, _: i64, _: i64) -> Result<bool> {
+            let mut failed = self.failed.lock().unwrap();
+            let (_, st) = failed.iter_mut().find(|(m, _)| m.meeting_key == key).unwrap();
+            if !st.is_empty() {
+                return Ok(false);
+            }
+            *st = "sending".into();
+            Ok(true)
+        }
+        async fn release_failure_email(&self, key: &str, _: &str) -> Result<()> {
+            let mut failed = self.failed.lock().unwrap();
+            failed.iter_mut().find(|(m, _)| m.meeting_key == key).unwrap().1.clear();
+            Ok(())
+        }
     }
     impl MeetingOutcomes for Meetings {
         async fn job_finished(&self, key: &str, st: JobStatus) -> Result<()> {
@@ -425,7 +519,10 @@ mod tests {
             assert!(url.is_some());
             Ok(())
         }
-        async fn email_settled(&self, _: &str, outcome: &EmailOutcome) -> Result<()> {
+        async fn email_settled(&self, key: &str, outcome: &EmailOutcome) -> Result<()> {
+            if let Some((_, st)) = self.failed.lock().unwrap().iter_mut().find(|(m, _)| m.meeting_key == key) {
+                *st = if matches!(outcome, EmailOutcome::Sent { .. }) { "sent".into() } else { "failed".into() };
+            }
             self.emailed.lock().unwrap().push(outcome.clone());
             Ok(())
         }
@@ -483,6 +580,7 @@ mod tests {
                 email_claim_stale_secs: 600,
                 smtp_attempts: 2,
                 smtp_backoff: Duration::from_millis(1),
+                stall_grace_secs: 600,
             },
         }
     }
@@ -574,6 +672,67 @@ mod tests {
     fn anything_else_is_refused() {
         assert!(serde_json::from_str::<Trigger>(r#"{"job_id":"j"}"#).is_err());
         assert!(serde_json::from_str::<Trigger>(r#"{"job_id":"j","status":"done","source":"x"}"#).is_err());
+    }
+
+    fn schedule() -> Trigger {
+        Trigger::Schedule(ScheduleEvent { detail_type: "Scheduled Event".into() })
+    }
+
+    fn failed_meeting(key: &str, host: &str) -> (FailedMeeting, String) {
+        let m = FailedMeeting {
+            meeting_key: key.into(),
+            topic: "Board <review>".into(),
+            host_email: host.into(),
+            start_time: "2024-05-31T18:00:05Z".into(),
+            reason: "zoom download: no track could be downloaded (Ana: HTTP 503)".into(),
+        };
+        (m, String::new())
+    }
+
+    #[tokio::test]
+    async fn a_meeting_that_failed_before_symbl_gets_one_failure_email() {
+        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", "host@example.com"));
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0), "told once");
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "host@example.com");
+        assert!(sent[0].subject.contains("Board <review>"), "{}", sent[0].subject);
+        assert!(sent[0].text.contains("no track could be downloaded (Ana: HTTP 503)"), "{}", sent[0].text);
+        assert!(sent[0].html.contains("Board &lt;review&gt;"), "escaped in HTML");
+        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "sent");
+    }
+
+    #[tokio::test]
+    async fn a_refusing_relay_leaves_the_failure_email_owed_for_the_next_round() {
+        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", "host@example.com"));
+        *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()), MailError::Temporary("421".into())];
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0));
+        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "", "the claim was given back");
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_meeting_without_a_host_is_recorded_not_retried() {
+        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", " "));
+        n.handle(schedule()).await.unwrap();
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
+        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "failed");
+        assert!(matches!(&n.meetings.emailed.lock().unwrap()[0], EmailOutcome::Failed { reason } if reason.contains("no host email")));
+    }
+
+    #[tokio::test]
+    async fn a_production_that_stopped_fails_and_its_host_is_told() {
+        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        n.meetings.stalled.lock().unwrap().push(("s1".into(), "Standup".into(), "lead@example.com".into()));
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].text.contains("stopped without finishing"));
     }
 
     #[tokio::test]

@@ -59,6 +59,8 @@ async fn main() -> Result<(), Error> {
             email_claim_stale_secs: env.parse_or("EMAIL_CLAIM_STALE_SECS", 900)?,
             smtp_attempts: env.parse_or("SMTP_ATTEMPTS", 3)?,
             smtp_backoff: Duration::from_secs(2),
+            // Lambda's async retries come within minutes; a 15-minute attempt renews its lease.
+            stall_grace_secs: env.parse_or("STALL_GRACE_SECS", 600)?,
         },
     };
     let notifier = &notifier;

@@ -41,7 +41,8 @@ impl Config {
                 sample_rate: env.parse_or("SAMPLE_RATE", 16_000)?,
                 format: env.parse_or("OUTPUT_FORMAT", OutputFormat::Wav)?,
                 download_concurrency: env.parse_or("DOWNLOAD_CONCURRENCY", 4)?,
-                lease_secs: env.parse_or("PRODUCTION_LEASE_SECS", 960)?,
+                lease_secs: env.parse_or("PRODUCTION_LEASE_SECS", 30)?,
+                max_attempts: env.parse_or("MAX_ATTEMPTS", 3)?,
                 presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 3600)?),
             },
         })

@@ -9,7 +9,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use zoom_symbl_core::keys::MeetingKey;
 use zoom_symbl_core::meeting::{AudioMode, Participant, ProducedAudio};
-use zoom_symbl_core::ports::{MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
+use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
 use zoom_symbl_core::zoom::names::{disambiguate, display_name};
@@ -50,8 +50,13 @@ pub struct Settings {
     pub sample_rate: u32,
     pub format: OutputFormat,
     pub download_concurrency: usize,
-    /// Longer than the function timeout, so a crashed attempt's lease lapses before the retry.
+    /// How long an attempt holds the meeting without renewing; renewed every third of it
+    /// while producing, so a crashed or timed-out attempt's lease lapses before Lambda's
+    /// retry arrives (a minute later on AWS).
     pub lease_secs: u64,
+    /// Attempts Lambda makes (1 + the template's MaximumRetryAttempts): the last one's
+    /// failure is final.
+    pub max_attempts: u32,
     /// How long ffmpeg's presigned input URLs live (the merge must start within it).
     pub presign_ttl: Duration,
 }
@@ -102,14 +107,28 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
                     info!("another invocation is producing this meeting");
                     return Ok(Outcome::InProgressElsewhere);
                 }
+                ProductionStart::Failed { reason } => {
+                    // Failing again sends the event to the failure queue after Lambda's retries.
+                    info!(%reason, "the meeting failed for good earlier");
+                    return Err(Error::permanent("production", format!("the meeting failed earlier: {reason}")));
+                }
                 ProductionStart::EnqueueOnly => info!("audio already produced; queueing it"),
                 ProductionStart::Produce { attempt } => {
                     info!(attempt, "producing");
-                    match self.produce(&key, &job).await {
+                    let produced = tokio::select! {
+                        produced = self.produce(&key, &job) => produced,
+                        lost = self.hold_lease(&key, attempt) => Err(lost),
+                    };
+                    match produced {
                         Ok(audio) => self.store.save_produced(&key, &audio).await?,
                         Err(e) => {
-                            warn!(error = %e, retryable = e.is_retryable(), "production failed");
-                            self.store.mark_failed(&key, &e.to_string()).await?;
+                            let finality = if e.is_retryable() && attempt < self.settings.max_attempts {
+                                Finality::WillRetry
+                            } else {
+                                Finality::Final
+                            };
+                            warn!(error = %e, retryable = e.is_retryable(), ?finality, "production failed");
+                            self.store.mark_failed(&key, &e.to_string(), finality).await?;
                             return Err(e);
                         }
                     }
@@ -122,6 +141,26 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Renews the production lease until it is lost (the future then ends with why); the
+    /// production it races against is dropped with it, ffmpeg children included.
+    async fn hold_lease(&self, key: &MeetingKey, attempt: u32) -> Error {
+        let every = Duration::from_secs((self.settings.lease_secs / 3).max(1));
+        let mut failures = 0;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store.renew_lease(key, attempt, self.settings.lease_secs).await {
+                Ok(true) => failures = 0,
+                Ok(false) => return Error::retryable("production", "lost the production lease to another attempt"),
+                // One missed renewal still leaves two thirds of the lease; two in a row do not.
+                Err(e) if failures == 0 => {
+                    warn!(error = %e, "could not renew the production lease; trying again");
+                    failures += 1;
+                }
+                Err(e) => return e,
+            }
+        }
     }
 
     async fn produce(&self, key: &MeetingKey, job: &ProducerJob) -> Result<ProducedAudio, Error> {
@@ -423,12 +462,14 @@ mod tests {
 
         use zoom_symbl_core::keys::MeetingKey;
         use zoom_symbl_core::meeting::ProducedAudio;
-        use zoom_symbl_core::ports::{MeetingStore, ObjectStore, ProductionStart, WorkItem, WorkQueue};
+        use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProductionStart, WorkItem, WorkQueue};
         use zoom_symbl_core::Result;
 
         pub struct MemStore {
             pub start: ProductionStart,
             pub events: Mutex<Vec<String>>,
+            /// Answers to lease renewals, in order (`Err` as `None`); then `true`.
+            pub renewals: Mutex<Vec<Option<bool>>>,
         }
 
         impl MeetingStore for MemStore {
@@ -443,8 +484,16 @@ mod tests {
                 self.events.lock().unwrap().push("queued".into());
                 Ok(())
             }
-            async fn mark_failed(&self, _: &MeetingKey, reason: &str) -> Result<()> {
-                self.events.lock().unwrap().push(format!("failed: {reason}"));
+            async fn renew_lease(&self, _: &MeetingKey, _: u32, _: u64) -> Result<bool> {
+                let mut answers = self.renewals.lock().unwrap();
+                match if answers.is_empty() { Some(true) } else { answers.remove(0) } {
+                    Some(held) => Ok(held),
+                    None => Err(zoom_symbl_core::Error::retryable("dynamodb", "throttled")),
+                }
+            }
+            async fn mark_failed(&self, _: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
+                let word = if finality == Finality::Final { "failed" } else { "retrying" };
+                self.events.lock().unwrap().push(format!("{word}: {reason}"));
                 Ok(())
             }
         }
@@ -475,7 +524,7 @@ mod tests {
     fn producer(start: ProductionStart, s2s: bool) -> Producer<ports::MemStore, ports::NoObjects, ports::MemQueue> {
         let http = reqwest::Client::new();
         Producer {
-            store: ports::MemStore { start, events: Default::default() },
+            store: ports::MemStore { start, events: Default::default(), renewals: Default::default() },
             objects: ports::NoObjects,
             queue: Default::default(),
             downloader: Downloader::new(http.clone(), Default::default(), 1, Duration::from_millis(1)),
@@ -498,7 +547,8 @@ mod tests {
                 sample_rate: 16_000,
                 format: OutputFormat::Wav,
                 download_concurrency: 2,
-                lease_secs: 60,
+                lease_secs: 30,
+                max_attempts: 3,
                 presign_ttl: Duration::from_secs(60),
             },
         }
@@ -536,11 +586,54 @@ mod tests {
 
     #[tokio::test]
     async fn expired_token_with_s2s_tries_to_mint_and_records_why_it_could_not() {
-        let p = producer(ProductionStart::Produce { attempt: 1 }, true);
+        let p = producer(ProductionStart::Produce { attempt: 3 }, true);
         let expired = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjEwMDB9.sig"; // exp 1000
         let err = p.handle(job(Some(expired))).await.unwrap_err();
         assert!(err.to_string().contains("zoom oauth"), "{err}");
         assert!(p.store.events.lock().unwrap()[0].starts_with("failed: "));
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_is_final_only_on_the_last_attempt() {
+        let expired = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjEwMDB9.sig";
+        // The OAuth server is unreachable: retryable.
+        let first = producer(ProductionStart::Produce { attempt: 1 }, true);
+        let err = first.handle(job(Some(expired))).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(first.store.events.lock().unwrap()[0].starts_with("retrying: "));
+
+        let last = producer(ProductionStart::Produce { attempt: 3 }, true);
+        last.handle(job(Some(expired))).await.unwrap_err();
+        assert!(last.store.events.lock().unwrap()[0].starts_with("failed: "));
+    }
+
+    #[tokio::test]
+    async fn a_meeting_that_failed_for_good_is_not_produced_again() {
+        let p = producer(ProductionStart::Failed { reason: "no track could be downloaded".into() }, false);
+        let err = p.handle(job(Some("t"))).await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("no track could be downloaded"), "{err}");
+        assert!(p.store.events.lock().unwrap().is_empty(), "nothing recorded twice");
+        assert!(p.queue.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lease_is_renewed_until_another_attempt_takes_it() {
+        let p = producer(ProductionStart::Produce { attempt: 1 }, false);
+        *p.store.renewals.lock().unwrap() = vec![Some(true), Some(true), Some(false)];
+        let key = MeetingKey::from_uuid("m");
+        let lost = p.hold_lease(&key, 1).await;
+        assert!(lost.to_string().contains("lost the production lease"), "{lost}");
+        assert!(p.store.renewals.lock().unwrap().is_empty(), "renewed three times before it was lost");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_failed_renewal_is_tolerated_two_in_a_row_end_the_attempt() {
+        let p = producer(ProductionStart::Produce { attempt: 1 }, false);
+        *p.store.renewals.lock().unwrap() = vec![None, Some(true), None, None];
+        let lost = p.hold_lease(&MeetingKey::from_uuid("m"), 1).await;
+        assert!(lost.is_retryable() && lost.to_string().contains("throttled"), "{lost}");
+        assert!(p.store.renewals.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use super::{conditional, conditional_failed, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
-use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
+use crate::ports::{ClaimOutcome, Finality, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
 use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};
 
@@ -32,6 +32,8 @@ pub mod status {
     pub const PRODUCING: &str = "producing";
     pub const PRODUCED: &str = "produced";
     pub const QUEUED: &str = "queued";
+    /// An attempt failed and Lambda will try again.
+    pub const RETRYING: &str = "retrying";
     pub const FAILED: &str = "failed";
 }
 
@@ -55,19 +57,21 @@ impl DynamoMeetings {
 }
 
 impl DynamoMeetings {
-    async fn status_of(&self, key: &MeetingKey) -> Result<Option<String>> {
+    /// The meeting's status and, when it failed, why.
+    async fn status_of(&self, key: &MeetingKey) -> Result<(Option<String>, Option<String>)> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
             .consistent_read(true)
-            .projection_expression("#st")
+            .projection_expression("#st, failure_reason")
             .expression_attribute_names("#st", "status")
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(out.item.and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
+        let text = |name: &str| out.item.as_ref().and_then(|i| i.get(name)).and_then(|v| v.as_s().ok()).cloned();
+        Ok((text("status"), text("failure_reason")))
     }
 }
 
@@ -154,7 +158,7 @@ impl MeetingStore for DynamoMeetings {
                  updated_at = :now, production_started_at = :now",
             )
             .condition_expression(
-                "attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :failed) \
+                "attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :retrying) \
                  OR (#st = :producing AND lease_until < :epoch)",
             )
             .expression_attribute_names("#pk", PK)
@@ -162,7 +166,7 @@ impl MeetingStore for DynamoMeetings {
             .expression_attribute_values(":producing", s(status::PRODUCING))
             .expression_attribute_values(":received", s(status::RECEIVED))
             .expression_attribute_values(":dispatched", s(status::DISPATCHED))
-            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":retrying", s(status::RETRYING))
             .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs as i64).to_string()))
             .expression_attribute_values(":epoch", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
@@ -182,11 +186,15 @@ impl MeetingStore for DynamoMeetings {
                     .unwrap_or(1);
                 Ok(ProductionStart::Produce { attempt })
             }
-            Err(e) if conditional_failed(&e) => Ok(match self.status_of(key).await?.as_deref() {
-                Some(status::PRODUCED) => ProductionStart::EnqueueOnly,
-                Some(status::PRODUCING) => ProductionStart::Busy,
-                _ => ProductionStart::AlreadyDone,
-            }),
+            Err(e) if conditional_failed(&e) => {
+                let (state, reason) = self.status_of(key).await?;
+                Ok(match state.as_deref() {
+                    Some(status::PRODUCED) => ProductionStart::EnqueueOnly,
+                    Some(status::PRODUCING) => ProductionStart::Busy,
+                    Some(status::FAILED) => ProductionStart::Failed { reason: reason.unwrap_or_default() },
+                    _ => ProductionStart::AlreadyDone,
+                })
+            }
             Err(e) => Err(sdk_error("dynamodb", e)),
         }
     }
@@ -250,26 +258,56 @@ impl MeetingStore for DynamoMeetings {
         conditional(res).map(drop)
     }
 
-    async fn mark_failed(&self, key: &MeetingKey, reason: &str) -> Result<()> {
-        let now = now_rfc3339();
+    async fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64) -> Result<bool> {
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
-            .update_expression("SET #st = :failed, failure_reason = :reason, failed_at = :now, updated_at = :now REMOVE lease_until")
-            .condition_expression("attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :producing, :failed)")
+            .update_expression("SET lease_until = :lease")
+            .condition_expression("#st = :producing AND attempt = :attempt")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()))
+            .expression_attribute_values(":lease", AttributeValue::N((unix_now() + lease_secs as i64).to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
+        let now = now_rfc3339();
+        let to = match finality {
+            Finality::WillRetry => status::RETRYING,
+            Finality::Final => status::FAILED,
+        };
+        // `lease_until` now: the reconciler fails a retry that never comes (see `stalled`).
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(
+                "SET #st = :to, failure_reason = :reason, failed_at = :now, updated_at = :now, lease_until = :epoch",
+            )
+            .condition_expression("attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :producing, :retrying)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":to", s(to))
             .expression_attribute_values(":received", s(status::RECEIVED))
             .expression_attribute_values(":dispatched", s(status::DISPATCHED))
             .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":retrying", s(status::RETRYING))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":epoch", AttributeValue::N(unix_now().to_string()))
             .send()
             .await;
-        // A later stage owns the meeting; a stale failure must not overwrite it.
+        // A later stage owns the meeting (or it already failed); a stale failure must not overwrite it.
         conditional(res).map(drop)
     }
 }

@@ -1,5 +1,6 @@
 //! AWS adapters for the ports, shared by the function crates.
 
+pub mod failures;
 pub mod lambda;
 pub mod jobs;
 pub mod meetings;

@@ -20,8 +20,8 @@ pub const SUBMITTED: &str = "submitted";
 
 #[derive(Clone)]
 pub struct DynamoSubmissions {
-    client: Client,
-    meetings_table: String,
+    pub(super) client: Client,
+    pub(super) meetings_table: String,
     jobs_table: String,
     retention: Option<Duration>,
 }

@@ -1,0 +1,148 @@
+//! Meetings that failed before Symbl had a job: the reconciler fails productions that
+//! stopped without an outcome and tells each host once (claim before sending).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::meetings::{status, PK};
+use super::submissions::DynamoSubmissions;
+use super::{conditional, s, sdk_error};
+use crate::ports::{FailedMeeting, MeetingFailures};
+use crate::timefmt::now_rfc3339;
+use crate::Result;
+
+const EMAIL_SENDING: &str = "sending";
+
+type Item = HashMap<String, AttributeValue>;
+
+impl DynamoSubmissions {
+    /// Every meetings-table item matching `filter` (a scan: the table is small, one item per
+    /// meeting with a TTL, and the reconciler runs every few minutes).
+    async fn scan(&self, filter: &str, values: &[(&str, AttributeValue)], names: &[(&str, &str)]) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut req = self.client.scan().table_name(&self.meetings_table).filter_expression(filter).set_exclusive_start_key(start);
+            for (k, v) in values {
+                req = req.expression_attribute_values(*k, v.clone());
+            }
+            for (k, v) in names {
+                req = req.expression_attribute_names(*k, *v);
+            }
+            let page = req.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn text(item: &Item, name: &str) -> String {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+fn num(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+/// Failed, not handed to Symbl, and the host not told (or a claim on it gone stale).
+const UNNOTIFIED: &str = "#st = :failed AND attribute_not_exists(job_id) AND (attribute_not_exists(email_status) \
+                          OR (email_status = :sending AND email_claimed_at < :stale))";
+
+impl MeetingFailures for DynamoSubmissions {
+    async fn fail_stalled(&self, now: i64, grace_secs: i64) -> Result<usize> {
+        let stalled_filter = "#st IN (:producing, :retrying) AND lease_until < :cutoff";
+        let values = [
+            (":producing", s(status::PRODUCING)),
+            (":retrying", s(status::RETRYING)),
+            (":cutoff", num(now - grace_secs)),
+        ];
+        let stalled = self.scan(stalled_filter, &values, &[("#st", "status")]).await?;
+        let mut failed = 0;
+        for item in stalled {
+            let key = text(&item, PK);
+            let attempt = item.get("attempt").and_then(|v| v.as_n().ok()).cloned().unwrap_or_else(|| "?".into());
+            let reason = match text(&item, "failure_reason") {
+                last if last.is_empty() => {
+                    format!("the audio could not be prepared: attempt {attempt} stopped without finishing (timeout or crash)")
+                }
+                last => format!("{last} (not retried after attempt {attempt})"),
+            };
+            let now_text = now_rfc3339();
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.meetings_table)
+                .key(PK, s(&key))
+                .update_expression("SET #st = :failed, failure_reason = :reason, failed_at = :now, updated_at = :now")
+                // Still stalled: an attempt that came back to life in between keeps the meeting.
+                .condition_expression(stalled_filter)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":failed", s(status::FAILED))
+                .expression_attribute_values(":reason", s(&reason))
+                .expression_attribute_values(":now", s(&now_text))
+                .expression_attribute_values(":producing", s(status::PRODUCING))
+                .expression_attribute_values(":retrying", s(status::RETRYING))
+                .expression_attribute_values(":cutoff", num(now - grace_secs))
+                .send()
+                .await;
+            if conditional(res)? {
+                tracing::warn!(meeting_key = %key, %reason, "production stalled; the meeting has failed");
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn unnotified_failures(&self, now: i64, stale_secs: i64) -> Result<Vec<FailedMeeting>> {
+        let values = [(":failed", s(status::FAILED)), (":sending", s(EMAIL_SENDING)), (":stale", num(now - stale_secs))];
+        let items = self.scan(UNNOTIFIED, &values, &[("#st", "status")]).await?;
+        Ok(items
+            .iter()
+            .map(|i| FailedMeeting {
+                meeting_key: text(i, PK),
+                topic: text(i, "topic"),
+                host_email: text(i, "host_email"),
+                start_time: Some(text(i, "start_time")).filter(|t| !t.is_empty()).unwrap_or_else(|| text(i, "received_at")),
+                reason: text(i, "failure_reason"),
+            })
+            .collect())
+    }
+
+    async fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .update_expression("SET email_status = :sending, email_claim = :claim, email_claimed_at = :now")
+            .condition_expression(UNNOTIFIED)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":stale", num(now - stale_secs))
+            .expression_attribute_values(":claim", s(claim))
+            .expression_attribute_values(":now", num(now))
+            .send()
+            .await;
+        conditional(res)
+    }
+
+    async fn release_failure_email(&self, meeting_key: &str, claim: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .update_expression("REMOVE email_status, email_claim, email_claimed_at")
+            .condition_expression("email_status = :sending AND email_claim = :claim")
+            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":claim", s(claim))
+            .send()
+            .await;
+        conditional(res).map(drop)
+    }
+}
