@@ -285,6 +285,16 @@ fn functions_are_rust_on_al2023_with_json_logs() {
     for (id, f) in functions {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
         assert!(f["Properties"]["Runtime"].is_null() || f["Properties"]["Runtime"].as_str() == Some("provided.al2023"), "{id}");
+        // Its own log group, which expires with LogRetentionDays and goes with the stack.
+        let group = intrinsic(&f["Properties"]["LoggingConfig"]["LogGroup"]).and_then(|(_, v)| v.as_str().map(str::to_owned));
+        let group = group.unwrap_or_else(|| panic!("{id}: no LoggingConfig.LogGroup"));
+        let g = t.resource(&group);
+        assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
+        assert_eq!(
+            intrinsic(&g["Properties"]["RetentionInDays"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).as_deref(),
+            Some("LogRetentionDays"),
+            "{id}: its logs expire"
+        );
         let ffmpeg = &f["Properties"]["Layers"];
         if !ffmpeg.is_null() {
             for l in as_list(ffmpeg) {

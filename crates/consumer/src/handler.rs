@@ -31,13 +31,20 @@ pub struct Settings {
     pub deadline_slack_secs: i64,
 }
 
+/// Symbl's Async API takes at most 4 hours of audio per file.
+pub const SYMBL_MAX_AUDIO_SECS: f64 = 4.0 * 3600.0;
+
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
     /// Submitted now, or earlier by another delivery: delete the message.
     Done,
-    /// Not now: back to the queue after this many seconds.
+    /// Not now, because something failed for a while: back to the queue after this many
+    /// seconds (a receive that counts towards the dead-letter queue).
     Later(i32),
+    /// No capacity (our semaphore or Symbl's 429): a fresh copy after this many seconds, so
+    /// a long wait never looks like a failing message.
+    Wait(i32),
     /// Never: stays failed so SQS moves it to the dead-letter queue after its receive count.
     Failed(String),
 }
@@ -67,8 +74,19 @@ where
             let id = message.message_id.clone().unwrap_or_default();
             let span = info_span!("message", message_id = %id);
             let disposition = self.handle_message(&message).instrument(span).await;
+            let disposition = match disposition {
+                Disposition::Wait(secs) => match self.redelivery.requeue(message.body.as_deref().unwrap_or_default(), secs).await {
+                    // The copy is queued: the original is done with.
+                    Ok(()) => Disposition::Done,
+                    Err(e) => {
+                        warn!(error = %e, "could not requeue; the message comes back instead");
+                        Disposition::Later(secs)
+                    }
+                },
+                other => other,
+            };
             match disposition {
-                Disposition::Done => {}
+                Disposition::Done | Disposition::Wait(_) => {}
                 Disposition::Later(secs) => {
                     if let Some(receipt) = &message.receipt_handle {
                         if let Err(e) = self.redelivery.delay(receipt, secs).await {
@@ -118,11 +136,24 @@ where
         let Some(audio) = meeting.audio else {
             return Disposition::Failed("the meeting record has no produced audio".into());
         };
+        if audio.duration_secs > SYMBL_MAX_AUDIO_SECS {
+            // Symbl would refuse it after we took a slot; fail it now, with a reason the host can use.
+            let reason = format!(
+                "the recording is {:.1} hours long; Symbl processes at most {} hours per file",
+                audio.duration_secs / 3600.0,
+                SYMBL_MAX_AUDIO_SECS / 3600.0
+            );
+            warn!(%reason, "not submitting");
+            if let Err(e) = self.meetings.fail_submission(key, &reason).await {
+                return self.transient(&e.to_string());
+            }
+            return Disposition::Failed(reason);
+        }
         match self.semaphore.acquire(key.as_str(), unix_now() + self.settings.submit_lease_secs).await {
             Ok(SlotGrant::Granted | SlotGrant::AlreadyHeld) => {}
             Ok(SlotGrant::Full) => {
                 info!("every Symbl slot is taken; retrying later");
-                return Disposition::Later(self.settings.busy_retry_secs);
+                return Disposition::Wait(self.settings.busy_retry_secs);
             }
             Err(e) => return self.transient(&e.to_string()),
         }
@@ -146,7 +177,7 @@ where
             Ok(s) => s,
             Err(SymblError::RateLimited) => {
                 info!("Symbl answered 429; retrying later");
-                return Disposition::Later(self.settings.busy_retry_secs);
+                return Disposition::Wait(self.settings.busy_retry_secs);
             }
             Err(e @ SymblError::Unavailable(_)) => return self.transient(&e.to_string()),
             Err(e) => {
@@ -213,7 +244,225 @@ fn failure(id: String) -> BatchItemFailure {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use zoom_symbl_core::meeting::{AudioMode, ProducedAudio};
+    use zoom_symbl_core::ports::QueuedMeeting;
+    use zoom_symbl_core::symbl::{JobStatus, RawInsights, SubmitAudio, Submitted};
+    use zoom_symbl_core::Result;
+
     use super::*;
+
+    struct Store {
+        status: Mutex<String>,
+        recorded: Mutex<Vec<SubmittedJob>>,
+        duration_secs: f64,
+    }
+    impl SubmissionStore for Store {
+        async fn load(&self, _: &MeetingKey) -> Result<Option<QueuedMeeting>> {
+            let audio = ProducedAudio {
+                mode: AudioMode::Multichannel,
+                topic: "t".into(),
+                host_email: "h@example.com".into(),
+                start_time: "2024-05-31T18:00:05Z".into(),
+                duration_secs: self.duration_secs,
+                participants: Vec::new(),
+                sample_rate: 16_000,
+                channels: 2,
+                merged_bucket: "out".into(),
+                merged_key: "k.wav".into(),
+                merged_format: "wav".into(),
+                merged_bytes: 1,
+                mixdown_key: "m.mp3".into(),
+                originals_prefix: "p".into(),
+            };
+            Ok(Some(QueuedMeeting { status: self.status.lock().unwrap().clone(), audio: Some(audio), job_id: None }))
+        }
+        async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
+            *self.status.lock().unwrap() = "submitted".into();
+            self.recorded.lock().unwrap().push(job.clone());
+            Ok(())
+        }
+        async fn fail_submission(&self, _: &MeetingKey, reason: &str) -> Result<()> {
+            *self.status.lock().unwrap() = format!("failed: {reason}");
+            Ok(())
+        }
+    }
+
+    /// A semaphore with `free` slots.
+    struct Slots(Mutex<u32>);
+    impl Semaphore for Slots {
+        async fn acquire(&self, _: &str, _: i64) -> Result<SlotGrant> {
+            let mut free = self.0.lock().unwrap();
+            Ok(if *free == 0 {
+                SlotGrant::Full
+            } else {
+                *free -= 1;
+                SlotGrant::Granted
+            })
+        }
+        async fn extend(&self, _: &str, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn release(&self, _: &str) -> Result<bool> {
+            *self.0.lock().unwrap() += 1;
+            Ok(true)
+        }
+    }
+
+    /// Symbl answering from a script (Ok when it runs out).
+    struct Symbl(Mutex<Vec<SymblError>>);
+    impl InsightsProvider for Symbl {
+        async fn submit(&self, req: &SubmitAudio) -> std::result::Result<Submitted, SymblError> {
+            assert!(req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")), "the callback carries the token");
+            match self.0.lock().unwrap().pop() {
+                Some(e) => Err(e),
+                None => Ok(Submitted { conversation_id: "c".into(), job_id: "j".into() }),
+            }
+        }
+        async fn job_status(&self, _: &str) -> std::result::Result<JobStatus, SymblError> {
+            unreachable!()
+        }
+        async fn insights(&self, _: &str) -> std::result::Result<RawInsights, SymblError> {
+            unreachable!()
+        }
+        async fn summary_page(&self, _: &str, _: &str, _: u64) -> std::result::Result<String, SymblError> {
+            unreachable!()
+        }
+    }
+
+    struct Objects;
+    impl ObjectStore for Objects {
+        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, _: &str, _: &str, _: R) -> Result<u64> {
+            unreachable!()
+        }
+        async fn presign_get(&self, b: &str, k: &str, _: Duration) -> Result<String> {
+            Ok(format!("https://{b}/{k}?X-Amz-Signature=s"))
+        }
+    }
+
+    #[derive(Default)]
+    struct Queue {
+        delays: Mutex<Vec<i32>>,
+        copies: Mutex<Vec<(String, i32)>>,
+        requeue_fails: bool,
+    }
+    impl RedeliveryDelay for Queue {
+        async fn delay(&self, _: &str, secs: i32) -> Result<()> {
+            self.delays.lock().unwrap().push(secs);
+            Ok(())
+        }
+        async fn requeue(&self, body: &str, secs: i32) -> Result<()> {
+            if self.requeue_fails {
+                return Err(zoom_symbl_core::Error::retryable("sqs", "throttled"));
+            }
+            self.copies.lock().unwrap().push((body.into(), secs));
+            Ok(())
+        }
+    }
+
+    fn consumer(free: u32, symbl: Vec<SymblError>, queue: Queue) -> Consumer<Store, Slots, Symbl, Objects, Queue> {
+        Consumer {
+            meetings: Store { status: Mutex::new("queued".into()), recorded: Mutex::default(), duration_secs: 60.0 },
+            semaphore: Slots(Mutex::new(free)),
+            symbl: Symbl(Mutex::new(symbl)),
+            objects: Objects,
+            redelivery: queue,
+            webhook: SecretString::new("https://api.example/Prod/symbl/webhook?t=tok"),
+            settings: Settings {
+                language: "en-US".into(),
+                submit_lease_secs: 300,
+                busy_retry_secs: 120,
+                error_retry_secs: 30,
+                presign_ttl: Duration::from_secs(60),
+                deadline_slack_secs: 60,
+            },
+        }
+    }
+
+    fn batch() -> SqsEvent {
+        serde_json::from_str(include_str!("../../../events/consumer-sqs-batch.json")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_free_slot_submits_once_and_deletes_the_message() {
+        let c = consumer(1, Vec::new(), Queue::default());
+        let out = c.handle_batch(batch()).await;
+        assert!(out.batch_item_failures.is_empty());
+        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
+        // A redelivery of the same message finds it submitted and submits nothing.
+        assert!(c.handle_batch(batch()).await.batch_item_failures.is_empty());
+        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 0, "the job holds its slot");
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_slot_requeues_a_fresh_copy_instead_of_failing_the_message() {
+        let c = consumer(0, Vec::new(), Queue::default());
+        let out = c.handle_batch(batch()).await;
+        assert!(out.batch_item_failures.is_empty(), "not a failed receive");
+        let copies = c.redelivery.copies.lock().unwrap();
+        assert_eq!(copies.len(), 1);
+        assert_eq!(copies[0].0, batch().records[0].body.clone().unwrap(), "the same work item");
+        assert_eq!(copies[0].1, 120);
+        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn symbls_429_waits_the_same_way_and_gives_the_slot_back() {
+        let c = consumer(1, vec![SymblError::RateLimited], Queue::default());
+        assert!(c.handle_batch(batch()).await.batch_item_failures.is_empty());
+        assert_eq!(c.redelivery.copies.lock().unwrap().len(), 1);
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "slot released");
+    }
+
+    #[tokio::test]
+    async fn if_the_copy_cannot_be_sent_the_original_comes_back_instead() {
+        let c = consumer(0, Vec::new(), Queue { requeue_fails: true, ..Queue::default() });
+        let out = c.handle_batch(batch()).await;
+        assert_eq!(out.batch_item_failures.len(), 1, "kept, not lost");
+        assert_eq!(*c.redelivery.delays.lock().unwrap(), [120]);
+    }
+
+    #[tokio::test]
+    async fn transient_errors_come_back_and_count_towards_the_dead_letter_queue() {
+        let c = consumer(1, vec![SymblError::Unavailable("503".into())], Queue::default());
+        let out = c.handle_batch(batch()).await;
+        assert_eq!(out.batch_item_failures.len(), 1);
+        assert_eq!(*c.redelivery.delays.lock().unwrap(), [30]);
+        assert!(c.redelivery.copies.lock().unwrap().is_empty());
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "slot released");
+    }
+
+    #[tokio::test]
+    async fn a_refused_meeting_is_failed_with_its_reason_and_left_for_the_dead_letter_queue() {
+        let c = consumer(1, vec![SymblError::Rejected { status: 400, message: "audio too long".into() }], Queue::default());
+        let out = c.handle_batch(batch()).await;
+        assert_eq!(out.batch_item_failures.len(), 1);
+        assert!(c.meetings.status.lock().unwrap().contains("audio too long"));
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recording_longer_than_symbl_takes_fails_before_taking_a_slot() {
+        let mut c = consumer(1, Vec::new(), Queue::default());
+        c.meetings.duration_secs = 4.5 * 3600.0;
+        assert_eq!(c.handle_batch(batch()).await.batch_item_failures.len(), 1);
+        let status = c.meetings.status.lock().unwrap().clone();
+        assert!(status.starts_with("failed: ") && status.contains("4.5 hours"), "{status}");
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "no slot taken");
+        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_work_item_fails_without_touching_anything() {
+        let c = consumer(1, Vec::new(), Queue::default());
+        let mut b = batch();
+        b.records[0].body = Some("{\"meeting\":1}".into());
+        assert_eq!(c.handle_batch(b).await.batch_item_failures.len(), 1);
+        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+        assert!(c.redelivery.delays.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn the_sample_batch_parses() {

@@ -60,6 +60,10 @@ pub fn retention_days(env: &Env) -> Result<Duration, Error> {
     Ok(Duration::from_secs(days.saturating_mul(86_400)))
 }
 
+/// What a deployer types for "no value" where `sam deploy --guided` will not accept an empty
+/// answer to a NoEcho parameter.
+pub const NONE: &str = "-";
+
 /// The deployment's secret: a JSON object of string values stored once in Secrets Manager.
 #[derive(Clone)]
 pub struct Secrets {
@@ -94,9 +98,9 @@ impl Secrets {
             .ok_or_else(|| Error::MissingSecret { secret: self.source.clone(), key: key.to_owned() })
     }
 
-    /// A key that may be absent or empty (an optional credential).
+    /// A key that may be absent, empty or [`NONE`] (an optional credential).
     pub fn optional(&self, key: &str) -> Option<SecretString> {
-        self.values.get(key).filter(|v| !v.is_empty()).cloned()
+        self.values.get(key).filter(|v| !v.is_empty() && v.expose().trim() != NONE).cloned()
     }
 }
 
@@ -156,6 +160,15 @@ mod tests {
         assert!(err.contains("symbl_app_id") && err.contains("arn:aws:secretsmanager:x"), "{err}");
         assert!(s.require("empty").is_err());
         assert!(s.optional("empty").is_none());
+    }
+
+    #[test]
+    fn a_dash_is_how_a_guided_deploy_leaves_an_optional_secret_empty() {
+        let s = Secrets::from_json("id", r#"{"smtp_password":"-","smtp_username":" - ","zoom_s2s_client_secret":"-x"}"#).unwrap();
+        assert!(s.optional(keys::SMTP_PASSWORD).is_none());
+        assert!(s.optional(keys::SMTP_USERNAME).is_none());
+        assert!(s.require(keys::SMTP_PASSWORD).is_err());
+        assert_eq!(s.optional(keys::ZOOM_S2S_CLIENT_SECRET).unwrap().expose(), "-x");
     }
 
     #[test]

@@ -238,6 +238,9 @@ pub trait MeetingFailures: Send + Sync {
 /// Puts a received message back on the queue after a delay (SQS visibility timeout).
 pub trait RedeliveryDelay: Send + Sync {
     fn delay(&self, receipt_handle: &str, secs: i32) -> impl Future<Output = Result<()>> + Send;
+    /// Sends a fresh copy of `body` that becomes visible after `secs` (at most 900): waiting
+    /// for capacity must not use up the receive count that sends failing work to the DLQ.
+    fn requeue(&self, body: &str, secs: i32) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A Symbl job as the status path sees it.

@@ -44,4 +44,16 @@ impl RedeliveryDelay for SqsQueue {
             .map_err(|e| sdk_error("sqs", e))?;
         Ok(())
     }
+
+    async fn requeue(&self, body: &str, secs: i32) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(secs.clamp(0, 900))
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs", e))?;
+        Ok(())
+    }
 }
