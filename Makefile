@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help tools up deploy down status lint unit e2e test demo bench-webhook bench-producer clean-local
+.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench-webhook bench-producer clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,10 +31,20 @@ lint: tools ## template checks and clippy
 unit: ## unit and handler tests (no stack needed; the workspace's default members)
 	$(CARGO) test
 
-e2e: deploy ## end-to-end tests against the deployed local stack
-	$(CARGO) test -p e2e -- --test-threads 4
+build-arm64: tools ## sam build for arm64 (cross-compiled with zig), offline; PROFILE=release for the exact AWS build
+	@scripts/build_arm64.sh
 
-test: lint unit e2e ## everything CI runs
+e2e: deploy ## end-to-end tests against the deployed local stack, then the log scan for secrets
+	$(CARGO) test -p e2e -- --test-threads 4
+	@$(MAKE) --no-print-directory scan-logs
+
+scan-logs: ## fail if any secret, token or presigned signature is in the local functions' logs
+	.venv/ministack/bin/python scripts/scan_logs.py
+
+fuzz: ## coverage-guided fuzzing of both webhook parsers (FUZZ_SECONDS per target, default 30)
+	@scripts/fuzz.sh $${FUZZ_SECONDS:-30}
+
+test: lint unit build-arm64 e2e fuzz ## everything CI runs
 
 demo: deploy ## run the pipeline locally on a generated meeting
 	@scripts/demo.sh
