@@ -56,24 +56,37 @@ fn as_list(v: &Value) -> Vec<&Value> {
     }
 }
 
-/// Every IAM statement the template grants, with the resource that owns it.
+/// Every IAM statement the template grants, with the role that holds it. Each function has
+/// its own role, written in the template (no SAM-generated role, no managed policy), so
+/// every grant is visible here.
 fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
+    let mut roles = BTreeSet::new();
+    for (id, f) in t.of_type("AWS::Serverless::Function") {
+        let p = &f["Properties"];
+        assert!(p["Policies"].is_null(), "{id}: grants belong in its role, not in SAM Policies");
+        let role = intrinsic(&p["Role"]).and_then(|(tag, v)| (tag == "GetAtt").then(|| v.as_str().map(str::to_owned)).flatten());
+        let role = role.unwrap_or_else(|| panic!("{id}: Role must be !GetAtt <its role>.Arn"));
+        let role = role.trim_end_matches(".Arn").to_owned();
+        assert_eq!(t.resource(&role)["Type"].as_str(), Some("AWS::IAM::Role"), "{id}");
+        assert!(roles.insert(role.clone()), "{id}: shares {role} with another function");
+    }
     let mut out = Vec::new();
-    for (id, r) in t.of_type("AWS::Serverless::Function") {
-        for policy in as_list(&r["Properties"]["Policies"]) {
-            assert!(
-                policy.as_str().is_none() && policy.get("Statement").is_some(),
-                "{id}: only inline statements are allowed, not managed or SAM policy templates ({policy:?}), \
-                 so every grant is visible here"
-            );
-            for s in as_list(&policy["Statement"]) {
+    for (id, r) in t.of_type("AWS::IAM::Role") {
+        assert!(roles.contains(id), "{id} is not a function's role");
+        let p = &r["Properties"];
+        assert!(p["ManagedPolicyArns"].is_null(), "{id}: managed policies grant more than this function uses");
+        let assume = &p["AssumeRolePolicyDocument"]["Statement"];
+        assert_eq!(as_list(assume).len(), 1, "{id}");
+        assert_eq!(assume[0]["Principal"]["Service"].as_str(), Some("lambda.amazonaws.com"), "{id}: only Lambda assumes it");
+        for policy in as_list(&p["Policies"]) {
+            for s in as_list(&policy["PolicyDocument"]["Statement"]) {
                 out.push((id.to_owned(), s));
             }
         }
     }
-    for ty in ["AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+    for ty in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"] {
         let found: Vec<_> = t.of_type(ty).map(|(id, _)| id).collect();
-        assert!(found.is_empty(), "hand-written IAM resources {found:?}: grant through function Policies instead");
+        assert!(found.is_empty(), "{found:?}: grants belong in the functions' roles");
     }
     out.into_iter().filter(|(_, s)| s["Effect"].as_str() == Some("Allow")).collect()
 }
@@ -113,7 +126,14 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
 fn every_iam_grant_names_its_actions_and_resources() {
     let t = Template::load();
     let statements = allow_statements(&t);
-    assert!(statements.len() >= 15, "expected every function's statements, found {}", statements.len());
+    assert!(statements.len() >= 20, "expected every function's statements, found {}", statements.len());
+    // Logs only to the function's own group.
+    for (id, s) in &statements {
+        if as_list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("logs:"))) {
+            let group = intrinsic(&s["Resource"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).unwrap_or_default();
+            assert_eq!(group, format!("{}LogGroup.Arn", id.trim_end_matches("Role")), "{id}");
+        }
+    }
     let mut problems = Vec::new();
     for (id, s) in &statements {
         for action in as_list(&s["Action"]) {
@@ -148,8 +168,8 @@ fn functions_invoke_only_the_function_they_hand_work_to() {
         }
     }
     let expected = BTreeMap::from([
-        ("SymblWebhookFunction".to_owned(), vec!["NotifierFunction.Arn".to_owned()]),
-        ("ZoomWebhookFunction".to_owned(), vec!["ProducerFunction.Arn".to_owned()]),
+        ("SymblWebhookRole".to_owned(), vec!["NotifierFunction.Arn".to_owned()]),
+        ("ZoomWebhookRole".to_owned(), vec!["ProducerFunction.Arn".to_owned()]),
     ]);
     assert_eq!(invokes, expected);
 }
