@@ -74,26 +74,19 @@ where
             let id = message.message_id.clone().unwrap_or_default();
             let span = info_span!("message", message_id = %id);
             let disposition = self.handle_message(&message).instrument(span).await;
-            let disposition = match disposition {
+            match disposition {
+                Disposition::Done => {}
                 Disposition::Wait(secs) => match self.redelivery.requeue(message.body.as_deref().unwrap_or_default(), secs).await {
                     // The copy is queued: the original is done with.
-                    Ok(()) => Disposition::Done,
+                    Ok(()) => {}
                     Err(e) => {
                         warn!(error = %e, "could not requeue; the message comes back instead");
-                        Disposition::Later(secs)
+                        self.come_back_after(&message, secs).await;
+                        response.batch_item_failures.push(failure(id));
                     }
                 },
-                other => other,
-            };
-            match disposition {
-                Disposition::Done | Disposition::Wait(_) => {}
                 Disposition::Later(secs) => {
-                    if let Some(receipt) = &message.receipt_handle {
-                        if let Err(e) = self.redelivery.delay(receipt, secs).await {
-                            // The queue's own visibility timeout still brings it back.
-                            warn!(error = %e, "could not set the redelivery delay");
-                        }
-                    }
+                    self.come_back_after(&message, secs).await;
                     response.batch_item_failures.push(failure(id));
                 }
                 Disposition::Failed(reason) => {
@@ -103,6 +96,16 @@ where
             }
         }
         response
+    }
+
+    /// Sets how long until a message reported as failed comes back.
+    async fn come_back_after(&self, message: &SqsMessage, secs: i32) {
+        if let Some(receipt) = &message.receipt_handle {
+            if let Err(e) = self.redelivery.delay(receipt, secs).await {
+                // The queue's own visibility timeout still brings it back.
+                warn!(error = %e, "could not set the redelivery delay");
+            }
+        }
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Disposition {

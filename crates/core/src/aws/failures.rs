@@ -7,45 +7,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::meetings::{status, PK};
 use super::submissions::DynamoSubmissions;
-use super::{conditional, s, sdk_error};
+use super::jobs::EMAIL_SENDING;
+use super::{conditional, n, s, scan_all};
 use crate::ports::{FailedMeeting, MeetingFailures};
 use crate::timefmt::now_rfc3339;
 use crate::Result;
 
-const EMAIL_SENDING: &str = "sending";
-
 type Item = HashMap<String, AttributeValue>;
-
-impl DynamoSubmissions {
-    /// Every meetings-table item matching `filter` (a scan: the table is small, one item per
-    /// meeting with a TTL, and the reconciler runs every few minutes).
-    async fn scan(&self, filter: &str, values: &[(&str, AttributeValue)], names: &[(&str, &str)]) -> Result<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let mut req = self.client.scan().table_name(&self.meetings_table).filter_expression(filter).set_exclusive_start_key(start);
-            for (k, v) in values {
-                req = req.expression_attribute_values(*k, v.clone());
-            }
-            for (k, v) in names {
-                req = req.expression_attribute_names(*k, *v);
-            }
-            let page = req.send().await.map_err(|e| sdk_error("dynamodb", e))?;
-            out.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-}
 
 fn text(item: &Item, name: &str) -> String {
     item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
-}
-
-fn num(n: i64) -> AttributeValue {
-    AttributeValue::N(n.to_string())
 }
 
 /// Failed, not handed to Symbl, and the host not told (or a claim on it gone stale).
@@ -55,12 +26,17 @@ const UNNOTIFIED: &str = "#st = :failed AND attribute_not_exists(job_id) AND (at
 impl MeetingFailures for DynamoSubmissions {
     async fn fail_stalled(&self, now: i64, grace_secs: i64) -> Result<usize> {
         let stalled_filter = "#st IN (:producing, :retrying) AND lease_until < :cutoff";
-        let values = [
-            (":producing", s(status::PRODUCING)),
-            (":retrying", s(status::RETRYING)),
-            (":cutoff", num(now - grace_secs)),
-        ];
-        let stalled = self.scan(stalled_filter, &values, &[("#st", "status")]).await?;
+        let stalled = scan_all(
+            self.client
+                .scan()
+                .table_name(&self.meetings_table)
+                .filter_expression(stalled_filter)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":producing", s(status::PRODUCING))
+                .expression_attribute_values(":retrying", s(status::RETRYING))
+                .expression_attribute_values(":cutoff", n(now - grace_secs)),
+        )
+        .await?;
         let mut failed = 0;
         for item in stalled {
             let key = text(&item, PK);
@@ -86,7 +62,7 @@ impl MeetingFailures for DynamoSubmissions {
                 .expression_attribute_values(":now", s(&now_text))
                 .expression_attribute_values(":producing", s(status::PRODUCING))
                 .expression_attribute_values(":retrying", s(status::RETRYING))
-                .expression_attribute_values(":cutoff", num(now - grace_secs))
+                .expression_attribute_values(":cutoff", n(now - grace_secs))
                 .send()
                 .await;
             if conditional(res)? {
@@ -98,8 +74,17 @@ impl MeetingFailures for DynamoSubmissions {
     }
 
     async fn unnotified_failures(&self, now: i64, stale_secs: i64) -> Result<Vec<FailedMeeting>> {
-        let values = [(":failed", s(status::FAILED)), (":sending", s(EMAIL_SENDING)), (":stale", num(now - stale_secs))];
-        let items = self.scan(UNNOTIFIED, &values, &[("#st", "status")]).await?;
+        let items = scan_all(
+            self.client
+                .scan()
+                .table_name(&self.meetings_table)
+                .filter_expression(UNNOTIFIED)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":failed", s(status::FAILED))
+                .expression_attribute_values(":sending", s(EMAIL_SENDING))
+                .expression_attribute_values(":stale", n(now - stale_secs)),
+        )
+        .await?;
         Ok(items
             .iter()
             .map(|i| FailedMeeting {
@@ -123,9 +108,9 @@ impl MeetingFailures for DynamoSubmissions {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", s(status::FAILED))
             .expression_attribute_values(":sending", s(EMAIL_SENDING))
-            .expression_attribute_values(":stale", num(now - stale_secs))
+            .expression_attribute_values(":stale", n(now - stale_secs))
             .expression_attribute_values(":claim", s(claim))
-            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":now", n(now))
             .send()
             .await;
         conditional(res)

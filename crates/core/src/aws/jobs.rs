@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, s, scan_all, sdk_error};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
@@ -21,7 +21,8 @@ impl DynamoJobs {
     }
 }
 
-const EMAIL_SENDING: &str = "sending";
+/// An email claimed and being sent (jobs' `email_state`, meetings' `email_status`).
+pub(super) const EMAIL_SENDING: &str = "sending";
 
 pub fn status_name(st: JobStatus) -> &'static str {
     match st {
@@ -182,31 +183,19 @@ impl JobStore for DynamoJobs {
     async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
         // A scan: the table holds one small item per job and the reconciler runs every few
         // minutes; a GSI on status would be the next step at scale.
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(
-                    "attribute_exists(meeting_key) AND ((deadline < :now AND NOT #st IN (:completed, :failed)) \
-                     OR (#st IN (:completed, :failed) AND (attribute_not_exists(email_state) OR email_state = :sending)))",
-                )
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":sending", s(EMAIL_SENDING))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .expression_attribute_values(":completed", s("completed"))
-                .expression_attribute_values(":failed", s("failed"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("dynamodb", e))?;
-            out.extend(page.items().iter().filter_map(view));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let req = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "attribute_exists(meeting_key) AND ((deadline < :now AND NOT #st IN (:completed, :failed)) \
+                 OR (#st IN (:completed, :failed) AND (attribute_not_exists(email_state) OR email_state = :sending)))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":failed", s("failed"));
+        Ok(scan_all(req).await?.iter().filter_map(view).collect())
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, n, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{ClaimOutcome, Finality, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
@@ -22,7 +22,7 @@ pub const EXPIRES_AT: &str = "expires_at";
 /// `expires_at` for a record written now and kept `retention`.
 pub fn expiry(retention: Duration) -> AttributeValue {
     let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    AttributeValue::N(unix_now().saturating_add(secs).to_string())
+    n(unix_now().saturating_add(secs))
 }
 
 /// Meeting statuses as stored, in the order a meeting moves through them.
@@ -268,8 +268,8 @@ impl MeetingStore for DynamoMeetings {
             .condition_expression("#st = :producing AND attempt = :attempt")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":producing", s(status::PRODUCING))
-            .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()))
-            .expression_attribute_values(":lease", AttributeValue::N((unix_now() + lease_secs as i64).to_string()))
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
+            .expression_attribute_values(":lease", n(unix_now() + lease_secs as i64))
             .send()
             .await;
         match res {
@@ -304,7 +304,7 @@ impl MeetingStore for DynamoMeetings {
             .expression_attribute_values(":retrying", s(status::RETRYING))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(&now))
-            .expression_attribute_values(":epoch", AttributeValue::N(unix_now().to_string()))
+            .expression_attribute_values(":epoch", n(unix_now()))
             .send()
             .await;
         // A later stage owns the meeting (or it already failed); a stale failure must not overwrite it.

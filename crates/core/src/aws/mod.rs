@@ -30,6 +30,13 @@ pub(crate) fn n(v: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())
 }
 
+/// Every item a DynamoDB scan matches, across all its pages.
+pub(crate) async fn scan_all(
+    req: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+) -> crate::Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>> {
+    req.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("dynamodb", e))
+}
+
 /// Whether a DynamoDB write was refused by its condition: an answer, not a failure.
 pub(crate) fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
