@@ -152,7 +152,30 @@ where
             }
             return Disposition::Failed(reason);
         }
-        match self.semaphore.acquire(key.as_str(), unix_now() + self.settings.submit_lease_secs).await {
+        let lease_until = unix_now() + self.settings.submit_lease_secs;
+        let claim = uuid::Uuid::new_v4().to_string();
+        match self.meetings.claim_submission(key, &claim, lease_until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another copy of this work item is submitting it, or just has: the copy that
+                // comes back finds the meeting submitted (or the claim lapsed, if its holder died).
+                info!("another delivery holds the submission; checking back later");
+                return Disposition::Wait(self.settings.busy_retry_secs);
+            }
+            Err(e) => return self.transient(&e.to_string()),
+        }
+        let outcome = self.submit_claimed(key, &audio, lease_until).await;
+        if !matches!(outcome, Disposition::Done) {
+            if let Err(e) = self.meetings.release_submission(key, &claim).await {
+                warn!(error = %e, "could not give the submission claim back; it lapses on its own");
+            }
+        }
+        outcome
+    }
+
+    /// Holding the meeting's claim: a Symbl slot, then the submission.
+    async fn submit_claimed(&self, key: &MeetingKey, audio: &zoom_symbl_core::meeting::ProducedAudio, lease_until: i64) -> Disposition {
+        match self.semaphore.acquire(key.as_str(), lease_until).await {
             Ok(SlotGrant::Granted | SlotGrant::AlreadyHeld) => {}
             Ok(SlotGrant::Full) => {
                 info!("every Symbl slot is taken; retrying later");
@@ -160,7 +183,7 @@ where
             }
             Err(e) => return self.transient(&e.to_string()),
         }
-        let outcome = self.submit_holding_slot(key, &audio).await;
+        let outcome = self.submit_holding_slot(key, audio).await;
         if !matches!(outcome, Disposition::Done) {
             if let Err(e) = self.semaphore.release(key.as_str()).await {
                 // The lease expires on its own; log so the leak is visible meanwhile.
@@ -260,8 +283,25 @@ mod tests {
         status: Mutex<String>,
         recorded: Mutex<Vec<SubmittedJob>>,
         duration_secs: f64,
+        /// The live submission claim (leases do not lapse within a test).
+        claim: Mutex<Option<String>>,
     }
     impl SubmissionStore for Store {
+        async fn claim_submission(&self, _: &MeetingKey, claim: &str, _: i64) -> Result<bool> {
+            let mut held = self.claim.lock().unwrap();
+            if *self.status.lock().unwrap() != "queued" || held.is_some() {
+                return Ok(false);
+            }
+            *held = Some(claim.to_owned());
+            Ok(true)
+        }
+        async fn release_submission(&self, _: &MeetingKey, claim: &str) -> Result<()> {
+            let mut held = self.claim.lock().unwrap();
+            if held.as_deref() == Some(claim) {
+                *held = None;
+            }
+            Ok(())
+        }
         async fn load(&self, _: &MeetingKey) -> Result<Option<QueuedMeeting>> {
             let audio = ProducedAudio {
                 mode: AudioMode::Multichannel,
@@ -283,6 +323,7 @@ mod tests {
         }
         async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
             *self.status.lock().unwrap() = "submitted".into();
+            *self.claim.lock().unwrap() = None;
             self.recorded.lock().unwrap().push(job.clone());
             Ok(())
         }
@@ -318,6 +359,8 @@ mod tests {
     impl InsightsProvider for Symbl {
         async fn submit(&self, req: &SubmitAudio) -> std::result::Result<Submitted, SymblError> {
             assert!(req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")), "the callback carries the token");
+            // A network call: lets another delivery run meanwhile.
+            tokio::task::yield_now().await;
             match self.0.lock().unwrap().pop() {
                 Some(e) => Err(e),
                 None => Ok(Submitted { conversation_id: "c".into(), job_id: "j".into() }),
@@ -366,7 +409,12 @@ mod tests {
 
     fn consumer(free: u32, symbl: Vec<SymblError>, queue: Queue) -> Consumer<Store, Slots, Symbl, Objects, Queue> {
         Consumer {
-            meetings: Store { status: Mutex::new("queued".into()), recorded: Mutex::default(), duration_secs: 60.0 },
+            meetings: Store {
+                status: Mutex::new("queued".into()),
+                recorded: Mutex::default(),
+                duration_secs: 60.0,
+                claim: Mutex::default(),
+            },
             semaphore: Slots(Mutex::new(free)),
             symbl: Symbl(Mutex::new(symbl)),
             objects: Objects,
@@ -400,6 +448,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn two_copies_of_a_work_item_at_once_submit_once_and_the_other_checks_back() {
+        // Free slots for both: only the meeting's claim keeps the second copy from submitting.
+        let c = consumer(2, Vec::new(), Queue::default());
+        let message = &batch().records[0];
+        let (a, b) = tokio::join!(c.handle_message(message), c.handle_message(message));
+        let mut outcomes = [a, b];
+        outcomes.sort_by_key(|d| format!("{d:?}"));
+        assert_eq!(outcomes, [Disposition::Done, Disposition::Wait(120)]);
+        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1, "one Symbl job");
+        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "one slot taken, by the job");
+        // The copy that checks back finds the meeting submitted.
+        assert_eq!(c.handle_message(message).await, Disposition::Done);
+        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn waiting_for_a_slot_requeues_a_fresh_copy_instead_of_failing_the_message() {
         let c = consumer(0, Vec::new(), Queue::default());
         let out = c.handle_batch(batch()).await;
@@ -409,6 +473,7 @@ mod tests {
         assert_eq!(copies[0].0, batch().records[0].body.clone().unwrap(), "the same work item");
         assert_eq!(copies[0].1, 120);
         assert!(c.meetings.recorded.lock().unwrap().is_empty());
+        assert!(c.meetings.claim.lock().unwrap().is_none(), "the claim is given back for the copy");
     }
 
     #[tokio::test]
@@ -435,6 +500,7 @@ mod tests {
         assert_eq!(*c.redelivery.delays.lock().unwrap(), [30]);
         assert!(c.redelivery.copies.lock().unwrap().is_empty());
         assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "slot released");
+        assert!(c.meetings.claim.lock().unwrap().is_none(), "claim released");
     }
 
     #[tokio::test]

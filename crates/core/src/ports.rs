@@ -158,6 +158,13 @@ pub struct SubmittedJob {
 
 pub trait SubmissionStore: Send + Sync {
     fn load(&self, key: &MeetingKey) -> impl Future<Output = Result<Option<QueuedMeeting>>> + Send;
+    /// Takes a queued meeting for one submission attempt, until `until` (unix seconds). SQS
+    /// delivers at least once, so two copies of a work item can run at once: only the
+    /// holder of the claim submits. Refused while another claim is live or once the meeting
+    /// has moved on.
+    fn claim_submission(&self, key: &MeetingKey, claim: &str, until: i64) -> impl Future<Output = Result<bool>> + Send;
+    /// Gives a claim back when nothing reached Symbl, so the next delivery need not wait it out.
+    fn release_submission(&self, key: &MeetingKey, claim: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records the job (once, even if Symbl's `scheduled` webhook created its row first) and
     /// moves the meeting to `submitted`.
     fn record_submission(&self, job: &SubmittedJob) -> impl Future<Output = Result<()>> + Send;

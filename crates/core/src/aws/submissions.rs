@@ -7,12 +7,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::meetings::{expiry, status, EXPIRES_AT, PK};
-use super::{conditional, conditional_failed, s, sdk_error};
+use super::{conditional, conditional_failed, n, s, sdk_error};
 use crate::keys::MeetingKey;
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::symbl::JobStatus;
-use crate::timefmt::now_rfc3339;
+use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};
 
 /// Meeting status once its Symbl job exists.
@@ -61,6 +61,42 @@ impl SubmissionStore for DynamoSubmissions {
         Ok(Some(QueuedMeeting { status: text("status").unwrap_or_default(), audio, job_id: text("job_id") }))
     }
 
+    async fn claim_submission(&self, key: &MeetingKey, claim: &str, until: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(key.as_str()))
+            .update_expression("SET submit_claim = :claim, submit_claim_until = :until")
+            .condition_expression(
+                "#st IN (:queued, :produced) AND (attribute_not_exists(submit_claim_until) OR submit_claim_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":queued", s(status::QUEUED))
+            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":claim", s(claim))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(unix_now()))
+            .send()
+            .await;
+        conditional(res)
+    }
+
+    async fn release_submission(&self, key: &MeetingKey, claim: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(key.as_str()))
+            .update_expression("REMOVE submit_claim, submit_claim_until")
+            .condition_expression("submit_claim = :claim")
+            .expression_attribute_values(":claim", s(claim))
+            .send()
+            .await;
+        // Refused: the claim expired and another delivery holds it now; that one is its own.
+        conditional(res).map(drop)
+    }
+
     async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
         let now = now_rfc3339();
         let mut set = String::from(
@@ -98,7 +134,10 @@ impl SubmissionStore for DynamoSubmissions {
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(&job.meeting_key))
-            .update_expression("SET #st = :submitted, job_id = :j, conversation_id = :c, submitted_at = :at, updated_at = :now")
+            .update_expression(
+                "SET #st = :submitted, job_id = :j, conversation_id = :c, submitted_at = :at, updated_at = :now \
+                 REMOVE submit_claim, submit_claim_until",
+            )
             .condition_expression("#st IN (:queued, :produced)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":submitted", s(SUBMITTED))
