@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-producer clean-local
+.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-pipeline bench-producer clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ test: lint unit build-arm64 e2e fuzz ## everything CI runs
 demo: deploy ## run the pipeline locally on a generated meeting
 	@scripts/demo.sh
 
-bench: bench-cold-start bench-merge bench-webhook ## every benchmark in BENCHMARKS.md (JSON in target/bench/)
+bench: bench-cold-start bench-merge bench-webhook bench-pipeline ## every benchmark in BENCHMARKS.md (JSON in target/bench/)
 
 bench-merge: tools ## merge path vs the floor and the original's approach, release stack (SIZES=2x10,8x60,16x60)
 	@scripts/bench/merge.sh
@@ -59,6 +59,9 @@ bench-cold-start: ## each function binary's cold start against a stub Lambda Run
 
 bench-webhook: deploy ## webhook latency and throughput on the local stack
 	$(CARGO) run -q -p e2e --bin webhook-latency -- 500
+
+bench-pipeline: deploy ## one 3-person, 5-minute meeting end to end, three times, stage by stage
+	$(CARGO) run -q -p e2e --bin pipeline-timing -- 3
 
 bench-producer: deploy ## producer on an 8-participant, 60-minute meeting (N=8 MINUTES=60 to change)
 	$(CARGO) run -q -p e2e --bin producer-bench -- $${N:-8} $${MINUTES:-60}
