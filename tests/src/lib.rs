@@ -390,3 +390,26 @@ pub fn function_processes(function: &str) -> Vec<(u32, String)> {
     };
     comm.into_iter().filter(|(pid, _)| under_root(*pid)).collect()
 }
+
+/// "debug" or "release": whether the deployed function binary running `function` (a part of
+/// its name) carries DWARF (the dev profile keeps line tables; release strips symbols).
+pub fn deployed_build(function: &str) -> String {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return "unknown".into() };
+    for entry in dir.flatten() {
+        let pid = entry.file_name();
+        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() != "bootstrap").unwrap_or(true) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let ours = env.split(|b| *b == 0).any(|v| {
+            v.starts_with(b"AWS_LAMBDA_FUNCTION_NAME=") && String::from_utf8_lossy(v).contains(function)
+        });
+        if ours {
+            if let Ok(exe) = std::fs::read(format!("/proc/{pid}/exe")) {
+                return if exe.windows(11).any(|w| w == b".debug_info") { "debug" } else { "release" }.into();
+            }
+        }
+    }
+    "unknown".into()
+}

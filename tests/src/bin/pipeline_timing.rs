@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{http, sandbox, unix_now, Item, Stack};
+use e2e::{deployed_build, http, sandbox, unix_now, Item, Stack};
 use serde_json::{json, Value};
 use symbl_sandbox::{SymblConfig, SymblSandbox};
 use time::format_description::well_known::Rfc3339;
@@ -341,29 +341,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
-}
-
-/// "debug" or "release": whether the deployed function binary running `function` (a part of
-/// its name) carries DWARF (the dev profile keeps line tables; release strips symbols).
-fn deployed_build(function: &str) -> String {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return "unknown".into() };
-    for entry in dir.flatten() {
-        let pid = entry.file_name();
-        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() != "bootstrap").unwrap_or(true) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        let ours = env.split(|b| *b == 0).any(|v| {
-            v.starts_with(b"AWS_LAMBDA_FUNCTION_NAME=") && String::from_utf8_lossy(v).contains(function)
-        });
-        if ours {
-            if let Ok(exe) = std::fs::read(format!("/proc/{pid}/exe")) {
-                return if exe.windows(11).any(|w| w == b".debug_info") { "debug" } else { "release" }.into();
-            }
-        }
-    }
-    "unknown".into()
 }
 
 #[tokio::main]

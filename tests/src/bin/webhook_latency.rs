@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use e2e::{attr_s, deliver, eventually, http, record, sample_recording_completed, sandbox, symbl, unix_now, Stack};
+use e2e::{attr_s, deliver, deployed_build, eventually, http, record, sample_recording_completed, sandbox, symbl, unix_now, Stack};
 use serde::Serialize;
 use serde_json::{json, Value};
 use zoom_sandbox::webhook::{send_signed, url_validation_body};
@@ -357,29 +357,6 @@ async fn throughput(ctx: &Arc<Ctx>, kind: &Kind, clients: usize, requests: usize
         median_ms: s.median_ms,
         p99_ms: s.p99_ms,
     })
-}
-
-/// "debug" or "release": whether the deployed function binary running `function` (a part of
-/// its name) carries DWARF (the dev profile keeps line tables; release strips symbols).
-fn deployed_build(function: &str) -> String {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return "unknown".into() };
-    for entry in dir.flatten() {
-        let pid = entry.file_name();
-        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() != "bootstrap").unwrap_or(true) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        let ours = env.split(|b| *b == 0).any(|v| {
-            v.starts_with(b"AWS_LAMBDA_FUNCTION_NAME=") && String::from_utf8_lossy(v).contains(function)
-        });
-        if ours {
-            if let Ok(exe) = std::fs::read(format!("/proc/{pid}/exe")) {
-                return if exe.windows(11).any(|w| w == b".debug_info") { "debug" } else { "release" }.into();
-            }
-        }
-    }
-    "unknown".into()
 }
 
 /// Runs one short meeting through the pipeline and returns symbl-webhook's real callback
