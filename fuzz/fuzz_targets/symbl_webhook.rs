@@ -66,7 +66,11 @@ impl NotifierInvoker for Notifier {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio runtime")
+    })
 }
 
 /// Symbl's four statuses, as JobStatus's derived Deserialize reads them: a string, or
@@ -87,17 +91,25 @@ fn status_of(v: &Value) -> Option<JobStatus> {
 }
 
 fn error(status: u16, message: &str) -> Reply {
-    Reply { status, body: json!({ "error": message }) }
+    Reply {
+        status,
+        body: json!({ "error": message }),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let (token_line, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(at) => (&rest[..at], rest[at + 1..].to_vec()),
         None => (rest, Vec::new()),
     };
     // API Gateway hands over `t` decoded, as text.
-    let given: Vec<String> = String::from_utf8_lossy(token_line).split('\t').map(str::to_owned).collect();
+    let given: Vec<String> = String::from_utf8_lossy(token_line)
+        .split('\t')
+        .map(str::to_owned)
+        .collect();
     let (values, body): (Option<Vec<String>>, Vec<u8>) = match mode % 4 {
         0 => (Some(given), body),
         1 => (Some(vec![TOKEN.to_owned()]), body),
@@ -121,9 +133,17 @@ fuzz_target!(|data: &[u8]| {
         req = req.with_query_string_parameters(HashMap::from([("t".to_owned(), values)]));
     }
 
-    let hook = SymblWebhook { token: SecretString::new(TOKEN), jobs: Jobs, notifier: Notifier::default() };
+    let hook = SymblWebhook {
+        token: SecretString::new(TOKEN),
+        jobs: Jobs,
+        notifier: Notifier::default(),
+    };
     let incoming = handler::incoming(req);
-    assert_eq!(incoming.token.as_deref().unwrap_or(""), presented, "the first `t` is the token");
+    assert_eq!(
+        incoming.token.as_deref().unwrap_or(""),
+        presented,
+        "the first `t` is the token"
+    );
     assert_eq!(incoming.body, body, "body bytes reach the handler unchanged");
     let reply = runtime().block_on(hook.handle(incoming));
     let seen = hook.notifier.0.lock().unwrap().clone();
@@ -164,7 +184,9 @@ fuzz_target!(|data: &[u8]| {
     // UTF-8), which is why Members skips them.
     let callback: Option<(Option<&str>, Option<JobStatus>)>;
     let members = Members::parse(&body, &["id", "jobId", "status"]);
-    let array = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.as_array().cloned());
+    let array = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.as_array().cloned());
     if let Some(members) = &members {
         let ids: Vec<&Value> = members.all("id").into_iter().chain(members.all("jobId")).collect();
         let statuses = members.all("status");
@@ -180,10 +202,23 @@ fuzz_target!(|data: &[u8]| {
     let expected = match callback {
         Some((Some(id), Some(status))) if !id.is_empty() && id.len() <= 128 => {
             if KNOWN.contains(&id) {
-                assert_eq!(seen, [StatusEvent { job_id: id.into(), status, source: "webhook".into() }]);
-                Reply { status: 200, body: json!({ "status": "accepted" }) }
+                assert_eq!(
+                    seen,
+                    [StatusEvent {
+                        job_id: id.into(),
+                        status,
+                        source: "webhook".into()
+                    }]
+                );
+                Reply {
+                    status: 200,
+                    body: json!({ "status": "accepted" }),
+                }
             } else {
-                Reply { status: 200, body: json!({ "status": "ignored" }) }
+                Reply {
+                    status: 200,
+                    body: json!({ "status": "ignored" }),
+                }
             }
         }
         Some((Some(_), Some(_))) => error(400, "malformed job id"),

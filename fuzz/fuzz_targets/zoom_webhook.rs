@@ -66,7 +66,10 @@ impl MeetingClaims for MemClaims {
         Ok(ClaimOutcome::Claimed)
     }
     async fn release(&self, c: &MeetingClaim) -> Result<()> {
-        self.items.lock().unwrap().retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
+        self.items
+            .lock()
+            .unwrap()
+            .retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
         Ok(())
     }
     async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
@@ -89,7 +92,11 @@ impl ProducerInvoker for MemProducer {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio runtime")
+    })
 }
 
 fn verifier() -> WebhookVerifier {
@@ -112,7 +119,10 @@ fn first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Zoom's rule (contract §a), independently: decimal seconds within the window, and
 /// `v0=` + hex of HMAC(secret, "v0:{ts}:{body}").
 fn oracle_signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
-    let (Some(ts), Some(sig)) = (first(headers, "x-zm-request-timestamp"), first(headers, "x-zm-signature")) else {
+    let (Some(ts), Some(sig)) = (
+        first(headers, "x-zm-request-timestamp"),
+        first(headers, "x-zm-signature"),
+    ) else {
         return false;
     };
     if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|b| b.is_ascii_digit()) {
@@ -122,7 +132,9 @@ fn oracle_signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
     if (NOW - t).abs() > WINDOW_SECS {
         return false;
     }
-    let Some(hex_sig) = sig.strip_prefix("v0=") else { return false };
+    let Some(hex_sig) = sig.strip_prefix("v0=") else {
+        return false;
+    };
     hex::decode(hex_sig).is_ok_and(|given| given == hmac(&[b"v0:", ts.as_bytes(), b":", body]))
 }
 
@@ -145,7 +157,9 @@ fn split_input(rest: &[u8]) -> (HeaderMap, Vec<u8>) {
         return (headers, rest.to_vec());
     };
     for line in rest[..at].split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
         let value = &line[colon + 1..];
         let value = value.strip_prefix(b" ").unwrap_or(value);
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&line[..colon]), HeaderValue::from_bytes(value)) {
@@ -174,7 +188,9 @@ fn request(headers: HeaderMap, body: Vec<u8>) -> lambda_http::Request {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let (mut headers, body) = split_input(rest);
     match mode % 3 {
         0 => {}
@@ -203,25 +219,37 @@ fuzz_target!(|data: &[u8]| {
     let req = request(headers, body.clone());
     let (reply, response) = runtime().block_on(async {
         let reply = hook.handle(http_io::incoming(req)).await;
-        let copy = handler::Reply { status: reply.status, body: reply.body.clone() };
+        let copy = handler::Reply {
+            status: reply.status,
+            body: reply.body.clone(),
+        };
         (reply, http_io::respond(copy))
     });
 
     // The API Gateway response says what the handler decided.
     assert_eq!(response.status().as_u16(), reply.status);
-    let Body::Text(text) = response.body() else { panic!("response body is not text") };
+    let Body::Text(text) = response.body() else {
+        panic!("response body is not text")
+    };
     assert_eq!(serde_json::from_str::<Value>(text).unwrap(), reply.body);
 
     let jobs = hook.producer.jobs.lock().unwrap().clone();
     if body.len() > MAX_BODY {
         assert_eq!(reply.status, 413, "oversized body not refused");
-        assert_eq!(response.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
         assert!(jobs.is_empty());
         return;
     }
     if !signed_ok {
         // Never accepted without Zoom's signature over exactly these bytes.
-        assert_eq!(reply, error(401, "invalid or missing signature"), "unsigned or forged request got through");
+        assert_eq!(
+            reply,
+            error(401, "invalid or missing signature"),
+            "unsigned or forged request got through"
+        );
         assert!(jobs.is_empty() && hook.claims.items.lock().unwrap().is_empty());
         return;
     }
@@ -246,12 +274,21 @@ fuzz_target!(|data: &[u8]| {
             assert!(!plain_token.is_empty() && plain_token.len() <= 256);
             let encrypted = hex::encode(hmac(&[plain_token.as_bytes()]));
             assert_eq!(reply.status, 200);
-            assert_eq!(reply.body, json!({ "plainToken": plain_token, "encryptedToken": encrypted }));
+            assert_eq!(
+                reply.body,
+                json!({ "plainToken": plain_token, "encryptedToken": encrypted })
+            );
             assert!(jobs.is_empty());
         }
         Ok(ZoomEvent::Other { event }) => {
             assert!(!is_special(&Value::String(event.clone())));
-            assert_eq!(reply, handler::Reply { status: 200, body: json!({ "status": "ignored", "event": event }) });
+            assert_eq!(
+                reply,
+                handler::Reply {
+                    status: 200,
+                    body: json!({ "status": "ignored", "event": event })
+                }
+            );
             assert!(jobs.is_empty());
         }
         Ok(ZoomEvent::RecordingCompleted(rec)) => {
@@ -260,11 +297,21 @@ fuzz_target!(|data: &[u8]| {
             let urls: Vec<&str> = object.download_urls().collect();
             if !urls.iter().all(|u| oracle_url_allowed(u)) {
                 // One URL off the allow list and the meeting is refused before any claim.
-                assert_eq!(reply, error(400, "download URL is not https on an allowed host"), "{urls:?}");
+                assert_eq!(
+                    reply,
+                    error(400, "download URL is not https on an allowed host"),
+                    "{urls:?}"
+                );
                 assert!(jobs.is_empty() && hook.claims.items.lock().unwrap().is_empty());
                 return;
             }
-            assert_eq!(reply, handler::Reply { status: 200, body: json!({ "status": "accepted" }) });
+            assert_eq!(
+                reply,
+                handler::Reply {
+                    status: 200,
+                    body: json!({ "status": "accepted" })
+                }
+            );
             assert_eq!(jobs.len(), 1);
             let job = &jobs[0];
             // The producer gets the event as parsed, under a key that gives the UUID back.
@@ -287,7 +334,13 @@ fuzz_target!(|data: &[u8]| {
             // Zoom's retry of the same delivery is a duplicate, not a second job.
             let again = request_signed_now(&body);
             let second = runtime().block_on(hook.handle(http_io::incoming(again)));
-            assert_eq!(second, handler::Reply { status: 200, body: json!({ "status": "duplicate" }) });
+            assert_eq!(
+                second,
+                handler::Reply {
+                    status: 200,
+                    body: json!({ "status": "duplicate" })
+                }
+            );
             assert_eq!(hook.producer.jobs.lock().unwrap().len(), 1);
         }
     }
@@ -298,7 +351,10 @@ fn is_special(event: &Value) -> bool {
 }
 
 fn error(status: u16, message: &str) -> handler::Reply {
-    handler::Reply { status, body: json!({ "error": message }) }
+    handler::Reply {
+        status,
+        body: json!({ "error": message }),
+    }
 }
 
 fn request_signed_now(body: &[u8]) -> lambda_http::Request {

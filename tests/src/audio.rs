@@ -15,7 +15,16 @@ pub struct Probe {
 
 pub fn ffprobe(path: &Path) -> Result<Probe> {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name,channels,sample_rate,channel_layout:format=duration", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name,channels,sample_rate,channel_layout:format=duration",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .context("running ffprobe")?;
@@ -27,8 +36,14 @@ pub fn ffprobe(path: &Path) -> Result<Probe> {
     Ok(Probe {
         codec: s["codec_name"].as_str().unwrap_or_default().to_owned(),
         channels: s["channels"].as_u64().unwrap_or_default() as u32,
-        sample_rate: s["sample_rate"].as_str().and_then(|r| r.parse().ok()).unwrap_or_default(),
-        duration_secs: v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default(),
+        sample_rate: s["sample_rate"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_default(),
+        duration_secs: v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_default(),
         channel_layout: s["channel_layout"].as_str().unwrap_or_default().to_owned(),
     })
 }

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use serde_json::Value;
-use zoom_sandbox::webhook::send_signed;
 use symbl_sandbox::{SymblConfig, SymblSandbox};
+use zoom_sandbox::webhook::send_signed;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec, Sandbox, SandboxConfig};
 use zoom_symbl_core::keys::MeetingKey;
 
@@ -37,17 +37,22 @@ pub struct Stack {
 impl Stack {
     /// Loads `.local/stack.json` (or `$ZS_STACK_FILE`), written by `scripts/stack.sh deploy`.
     pub fn load() -> Stack {
-        let path = std::env::var_os("ZS_STACK_FILE").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/stack.json")
-        });
+        let path = std::env::var_os("ZS_STACK_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/stack.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}. Deploy the local stack first: `make test` or `scripts/stack.sh deploy`", path.display())
+            panic!(
+                "{}: {e}. Deploy the local stack first: `make test` or `scripts/stack.sh deploy`",
+                path.display()
+            )
         });
         serde_json::from_str(&text).expect("stack.json is malformed; redeploy with scripts/stack.sh deploy")
     }
 
     pub fn output(&self, name: &str) -> &str {
-        self.outputs.get(name).unwrap_or_else(|| panic!("stack output {name} missing; redeploy"))
+        self.outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("stack output {name} missing; redeploy"))
     }
 
     pub async fn aws(&self) -> aws_config::SdkConfig {
@@ -68,7 +73,9 @@ impl Stack {
     }
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.aws().await).force_path_style(true).build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.aws().await)
+            .force_path_style(true)
+            .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
@@ -82,7 +89,10 @@ impl Stack {
             .await
             .get_item()
             .table_name(self.output("MeetingsTableName"))
-            .key("meeting_key", AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()))
+            .key(
+                "meeting_key",
+                AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()),
+            )
             .consistent_read(true)
             .send()
             .await
@@ -93,7 +103,10 @@ impl Stack {
     /// Waits until the meeting's status is one of `wanted`, returning the record.
     pub async fn meeting_in(&self, uuid: &str, wanted: &[&str], deadline: Duration) -> Result<Item> {
         eventually(&format!("meeting status in {wanted:?}"), deadline, || async {
-            Ok(self.meeting(uuid).await.filter(|m| wanted.contains(&attr_s(m, "status").unwrap_or(""))))
+            Ok(self
+                .meeting(uuid)
+                .await
+                .filter(|m| wanted.contains(&attr_s(m, "status").unwrap_or(""))))
         })
         .await
     }
@@ -101,7 +114,9 @@ impl Stack {
     /// Waits until the producer has done its part (the meeting is queued or further along);
     /// a failed meeting is an error carrying its reason.
     pub async fn produced(&self, uuid: &str, deadline: Duration) -> Result<Item> {
-        let item = self.meeting_in(uuid, &[PRODUCED_STATES, &["failed"]].concat(), deadline).await?;
+        let item = self
+            .meeting_in(uuid, &[PRODUCED_STATES, &["failed"]].concat(), deadline)
+            .await?;
         match attr_s(&item, "status") {
             Some("failed") => anyhow::bail!("meeting failed: {:?}", attr_s(&item, "failure_reason")),
             _ => Ok(item),
@@ -121,7 +136,11 @@ impl Stack {
             .await?;
         Ok(out
             .item
-            .and_then(|i| i.get("holders").and_then(|h| h.as_m().ok()).map(|m| m.keys().cloned().collect()))
+            .and_then(|i| {
+                i.get("holders")
+                    .and_then(|h| h.as_m().ok())
+                    .map(|m| m.keys().cloned().collect())
+            })
             .unwrap_or_default())
     }
 
@@ -146,14 +165,18 @@ pub struct Mail {
 impl Stack {
     /// Every message in the local SMTP server whose subject contains `needle`.
     pub fn mails(&self, needle: &str) -> Vec<Mail> {
-        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for e in entries.flatten() {
             if !e.file_name().to_string_lossy().ends_with(".eml") || e.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
             let Ok(raw) = std::fs::read(e.path()) else { continue };
-            let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+            let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else {
+                continue;
+            };
             use mail_parser::MimeHeaders;
             let subject = msg.subject().unwrap_or_default().to_owned();
             if !subject.contains(needle) {
@@ -171,7 +194,14 @@ impl Stack {
                 .unwrap_or_default();
             let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
             let html = msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default();
-            out.push(Mail { raw, to, subject, content_type, text, html });
+            out.push(Mail {
+                raw,
+                to,
+                subject,
+                content_type,
+                text,
+                html,
+            });
         }
         out
     }
@@ -211,7 +241,11 @@ pub const PRODUCED_STATES: &[&str] = &["queued", "submitted", "transcribed"];
 /// Symbl sandbox submissions of this meeting's merged audio.
 pub fn submissions_of(uuid: &str) -> Vec<symbl_sandbox::Submission> {
     let needle = format!("meetings/{}/", MeetingKey::from_uuid(uuid));
-    symbl().submissions().into_iter().filter(|s| s.url.contains(&needle)).collect()
+    symbl()
+        .submissions()
+        .into_iter()
+        .filter(|s| s.url.contains(&needle))
+        .collect()
 }
 
 pub fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
@@ -220,7 +254,8 @@ pub fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 /// The producer's record of the meeting's audio, as JSON.
 pub fn audio_of(item: &Item) -> Value {
-    serde_dynamo::from_attribute_value(item.get("audio").cloned().expect("record has no audio")).expect("audio attribute")
+    serde_dynamo::from_attribute_value(item.get("audio").cloned().expect("record has no audio"))
+        .expect("audio attribute")
 }
 
 /// Starts a server on a thread of its own, so it outlives each test's runtime, and keeps it
@@ -233,13 +268,19 @@ where
 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
             let _ = tx.send(start().await);
             std::future::pending::<()>().await;
         });
     });
-    rx.recv().expect("server thread").unwrap_or_else(|e| panic!("server failed to start: {e:#}"))
+    rx.recv()
+        .expect("server thread")
+        .unwrap_or_else(|e| panic!("server failed to start: {e:#}"))
 }
 
 /// One Zoom sandbox per test binary, on the port the deployed producer's OAuth and API URLs
@@ -284,14 +325,23 @@ pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
     // The meeting will reach Symbl: its sandbox must be listening by then.
     symbl();
     let bytes = serde_json::to_vec(body).expect("event JSON");
-    let (status, text) = send_signed(&http(), &stack.zoom_webhook_url, &stack.zoom_webhook_secret, &bytes, unix_now())
-        .await
-        .expect("POST to the zoom webhook");
+    let (status, text) = send_signed(
+        &http(),
+        &stack.zoom_webhook_url,
+        &stack.zoom_webhook_secret,
+        &bytes,
+        unix_now(),
+    )
+    .await
+    .expect("POST to the zoom webhook");
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("reqwest client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
 }
 
 pub fn unix_now() -> i64 {
@@ -358,18 +408,31 @@ impl Stack {
 /// native `bootstrap` process, with its children, such as the producer's ffmpeg decoders).
 pub fn function_processes(function: &str) -> Vec<(u32, String)> {
     let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut parent = std::collections::HashMap::new();
     let mut roots = Vec::new();
     let mut comm = std::collections::HashMap::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // The fields after the parenthesised command name: state, ppid, ...
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok());
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         if name == "bootstrap"
-            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            && std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
         {
             roots.push(pid);
         }
@@ -394,20 +457,34 @@ pub fn function_processes(function: &str) -> Vec<(u32, String)> {
 /// "debug" or "release": whether the deployed function binary running `function` (a part of
 /// its name) carries DWARF (the dev profile keeps line tables; release strips symbols).
 pub fn deployed_build(function: &str) -> String {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return "unknown".into() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return "unknown".into();
+    };
     for entry in dir.flatten() {
         let pid = entry.file_name();
-        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() != "bootstrap").unwrap_or(true) {
+        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim() != "bootstrap")
+            .unwrap_or(true)
+        {
             continue;
         }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        let ours = env.split(|b| *b == 0).any(|v| {
-            v.starts_with(b"AWS_LAMBDA_FUNCTION_NAME=") && String::from_utf8_lossy(v).contains(function)
-        });
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let ours = env
+            .split(|b| *b == 0)
+            .any(|v| v.starts_with(b"AWS_LAMBDA_FUNCTION_NAME=") && String::from_utf8_lossy(v).contains(function));
         if ours {
             if let Ok(exe) = std::fs::read(format!("/proc/{pid}/exe")) {
-                return if exe.windows(11).any(|w| w == b".debug_info") { "debug" } else { "release" }.into();
+                return if exe.windows(11).any(|w| w == b".debug_info") {
+                    "debug"
+                } else {
+                    "release"
+                }
+                .into();
             }
         }
     }

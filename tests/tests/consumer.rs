@@ -24,7 +24,12 @@ async fn start(stack: &Stack, meeting: &GeneratedMeeting) {
 /// Submitted, transcribed (statuses applied by the notifier), and the slot given back.
 async fn transcribed(stack: &Stack, uuid: &str) {
     let item = stack.meeting_in(uuid, &["transcribed", "failed"], WAIT).await.unwrap();
-    assert_eq!(attr_s(&item, "status"), Some("transcribed"), "{:?}", attr_s(&item, "failure_reason"));
+    assert_eq!(
+        attr_s(&item, "status"),
+        Some("transcribed"),
+        "{:?}",
+        attr_s(&item, "failure_reason")
+    );
     let key = MeetingKey::from_uuid(uuid).to_string();
     e2e::eventually("the slot's release", WAIT, || async {
         Ok((!stack.slot_holders().await?.contains(&key)).then_some(()))
@@ -54,9 +59,15 @@ async fn a_meeting_is_submitted_with_channel_metadata_that_matches_the_audio() {
             {"channel": 3, "speaker": {"name": "李雷"}},
         ])
     );
-    assert_eq!((s.probe_channels, s.name.as_deref()), (3, Some("Sandbox planning sync")));
+    assert_eq!(
+        (s.probe_channels, s.name.as_deref()),
+        (3, Some("Sandbox planning sync"))
+    );
     assert!((s.probe_duration_secs - 24.0).abs() < 0.1, "{}", s.probe_duration_secs);
-    assert!(s.webhook_url.as_deref().is_some_and(|u| u.contains("/symbl/webhook?t=")));
+    assert!(s
+        .webhook_url
+        .as_deref()
+        .is_some_and(|u| u.contains("/symbl/webhook?t=")));
     assert_eq!(s.body["languageCode"], "en-US");
     let item = stack.meeting(&meeting.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "job_id"), Some(s.job_id.as_str()));
@@ -68,20 +79,29 @@ async fn symbl_429s_and_outages_delay_a_meeting_but_never_lose_or_duplicate_it()
     let stack = Stack::load();
 
     // 429 for a while.
-    symbl().set_faults(Faults { submit_429_times: 3, ..Faults::default() });
+    symbl().set_faults(Faults {
+        submit_429_times: 3,
+        ..Faults::default()
+    });
     let busy = record(MeetingSpec::staggered(2, 12.0)).await;
     start(&stack, &busy).await;
     transcribed(&stack, &busy.spec.uuid).await;
     assert_eq!(submissions_of(&busy.spec.uuid).len(), 1);
 
     // Down (5xx) then back.
-    symbl().set_faults(Faults { down: true, ..Faults::default() });
+    symbl().set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
     let down = record(MeetingSpec::staggered(2, 12.0)).await;
     start(&stack, &down).await;
     stack.meeting_in(&down.spec.uuid, &["queued"], WAIT).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(submissions_of(&down.spec.uuid).is_empty());
-    assert_eq!(attr_s(&stack.meeting(&down.spec.uuid).await.unwrap(), "status"), Some("queued"));
+    assert_eq!(
+        attr_s(&stack.meeting(&down.spec.uuid).await.unwrap(), "status"),
+        Some("queued")
+    );
     symbl().set_faults(Faults::default());
     transcribed(&stack, &down.spec.uuid).await;
     assert_eq!(submissions_of(&down.spec.uuid).len(), 1);
@@ -117,7 +137,12 @@ async fn a_duplicate_sqs_delivery_does_not_submit_again() {
         "produced_at": "2026-01-01T00:00:00Z",
     });
     let sqs = stack.sqs().await;
-    sqs.send_message().queue_url(stack.output("WorkQueueUrl")).message_body(body.to_string()).send().await.unwrap();
+    sqs.send_message()
+        .queue_url(stack.output("WorkQueueUrl"))
+        .message_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
     // The consumer takes it and deletes it without submitting.
     e2e::eventually("the duplicate to be consumed", WAIT, || async {
         let attrs = sqs
@@ -127,7 +152,11 @@ async fn a_duplicate_sqs_delivery_does_not_submit_again() {
             .send()
             .await?;
         let count = |name| {
-            attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            attrs
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
         };
         let pending = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);

@@ -17,16 +17,25 @@ async fn twenty_meetings_with_a_limit_of_three_are_each_submitted_once_and_never
         assert_eq!(status, 200, "{reply}");
     }
     for m in &meetings {
-        stack.meeting_in(&m.spec.uuid, &["transcribed"], Duration::from_secs(600)).await.unwrap();
+        stack
+            .meeting_in(&m.spec.uuid, &["transcribed"], Duration::from_secs(600))
+            .await
+            .unwrap();
     }
     let elapsed = started.elapsed();
     for m in &meetings {
         assert_eq!(submissions_of(&m.spec.uuid).len(), 1, "meeting {}", m.spec.uuid);
     }
-    assert!(symbl().peak_concurrency() <= 3, "Symbl saw {} concurrent jobs", symbl().peak_concurrency());
+    assert!(
+        symbl().peak_concurrency() <= 3,
+        "Symbl saw {} concurrent jobs",
+        symbl().peak_concurrency()
+    );
     // Every slot was given back.
-    let keys: Vec<String> =
-        meetings.iter().map(|m| zoom_symbl_core::keys::MeetingKey::from_uuid(&m.spec.uuid).to_string()).collect();
+    let keys: Vec<String> = meetings
+        .iter()
+        .map(|m| zoom_symbl_core::keys::MeetingKey::from_uuid(&m.spec.uuid).to_string())
+        .collect();
     e2e::eventually("all slots released", Duration::from_secs(120), || async {
         let holders = stack.slot_holders().await?;
         Ok((!keys.iter().any(|k| holders.contains(k))).then_some(()))

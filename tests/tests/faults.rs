@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, audio_of, deliver, eventually, function_processes, record, sandbox, submissions_of, symbl, Mail, Stack};
+use e2e::{
+    attr_s, audio_of, deliver, eventually, function_processes, record, sandbox, submissions_of, symbl, Mail, Stack,
+};
 use symbl_sandbox::Faults;
 use tokio::sync::RwLock;
 use zoom_sandbox::{Fault, GeneratedMeeting, MeetingSpec};
@@ -36,7 +38,11 @@ async fn start(stack: &Stack, m: &GeneratedMeeting) {
 
 /// Waits for the first email for `tag`, then makes sure no second one follows.
 async fn one_mail(stack: &Stack, tag: &str, wait: Duration) -> Mail {
-    eventually("the host's email", wait, || async { Ok(stack.mails(tag).into_iter().next()) }).await.unwrap();
+    eventually("the host's email", wait, || async {
+        Ok(stack.mails(tag).into_iter().next())
+    })
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut mails = stack.mails(tag);
     assert_eq!(mails.len(), 1, "expected exactly one email for {tag}");
@@ -49,12 +55,19 @@ fn key_of(m: &GeneratedMeeting) -> String {
 
 async fn assert_slot_released(stack: &Stack, m: &GeneratedMeeting) {
     let key = key_of(m);
-    assert!(!stack.slot_holders().await.unwrap().contains(&key), "{key} still holds a Symbl slot");
+    assert!(
+        !stack.slot_holders().await.unwrap().contains(&key),
+        "{key} still holds a Symbl slot"
+    );
 }
 
 async fn assert_no_dead_letters(stack: &Stack, m: &GeneratedMeeting) {
     let key = key_of(m);
-    for q in ["ProducerFailureQueueUrl", "WorkDeadLetterQueueUrl", "NotifierFailureQueueUrl"] {
+    for q in [
+        "ProducerFailureQueueUrl",
+        "WorkDeadLetterQueueUrl",
+        "NotifierFailureQueueUrl",
+    ] {
         let found = stack.queued_bodies(q, &key).await.unwrap();
         assert!(found.is_empty(), "{q} holds {found:?}");
     }
@@ -74,7 +87,13 @@ async fn zoom_answering_503_then_serving_still_gives_one_complete_email() {
     let stack = Stack::load();
     let (m, tag) = meeting(3, 6.0, "flaky-zoom").await;
     for t in m.tracks.iter().filter(|t| t.participant.is_some()) {
-        sandbox().set_fault(&t.file_id, Fault { fail_5xx_times: 2, ..Fault::default() });
+        sandbox().set_fault(
+            &t.file_id,
+            Fault {
+                fail_5xx_times: 2,
+                ..Fault::default()
+            },
+        );
     }
     start(&stack, &m).await;
     let mail = one_mail(&stack, &tag, WAIT).await;
@@ -92,7 +111,13 @@ async fn a_truncated_track_is_left_out_with_its_reason_and_the_others_keep_their
     let stack = Stack::load();
     let (m, tag) = meeting(3, 6.0, "truncated").await;
     let cut = &m.tracks[1];
-    sandbox().set_fault(&cut.file_id, Fault { truncate_to: Some(cut.size / 3), ..Fault::default() });
+    sandbox().set_fault(
+        &cut.file_id,
+        Fault {
+            truncate_to: Some(cut.size / 3),
+            ..Fault::default()
+        },
+    );
     start(&stack, &m).await;
     let mail = one_mail(&stack, &tag, WAIT).await;
     assert_insights_email(&mail, &m, &["Dana Host", "李雷"]);
@@ -100,8 +125,14 @@ async fn a_truncated_track_is_left_out_with_its_reason_and_the_others_keep_their
     assert_eq!(audio["channels"], 2, "{audio}");
     let failed = &audio["participants"][1];
     assert!(failed["channel"].is_null(), "the cut track has no channel: {failed}");
-    assert!(failed["failure"].as_str().is_some_and(|f| f.contains("truncated")), "{failed}");
-    assert_eq!(audio["participants"][2]["channel"], 2, "the next participant is not shifted: {audio}");
+    assert!(
+        failed["failure"].as_str().is_some_and(|f| f.contains("truncated")),
+        "{failed}"
+    );
+    assert_eq!(
+        audio["participants"][2]["channel"], 2,
+        "the next participant is not shifted: {audio}"
+    );
     assert_no_dead_letters(&stack, &m).await;
 }
 
@@ -111,7 +142,13 @@ async fn a_recording_nobody_can_download_fails_with_a_reason_a_dead_letter_and_a
     let stack = Stack::load();
     let (m, tag) = meeting(2, 3.0, "html-only").await;
     for t in &m.tracks {
-        sandbox().set_fault(&t.file_id, Fault { html_200: true, ..Fault::default() });
+        sandbox().set_fault(
+            &t.file_id,
+            Fault {
+                html_200: true,
+                ..Fault::default()
+            },
+        );
     }
     start(&stack, &m).await;
 
@@ -140,13 +177,21 @@ async fn a_recording_nobody_can_download_fails_with_a_reason_a_dead_letter_and_a
 async fn symbl_rate_limits_and_5xx_for_a_while_delay_the_submission_but_not_the_email() {
     let _shared = SHARED.write().await;
     let stack = Stack::load();
-    symbl().set_faults(Faults { submit_429_times: 3, submit_5xx_times: 2, ..Faults::default() });
+    symbl().set_faults(Faults {
+        submit_429_times: 3,
+        submit_5xx_times: 2,
+        ..Faults::default()
+    });
     let (m, tag) = meeting(2, 3.0, "symbl-busy").await;
     start(&stack, &m).await;
     let mail = one_mail(&stack, &tag, WAIT).await;
     symbl().set_faults(Faults::default());
     assert_insights_email(&mail, &m, &["Dana Host"]);
-    assert_eq!(submissions_of(&m.spec.uuid).len(), 1, "submitted once, after the refusals");
+    assert_eq!(
+        submissions_of(&m.spec.uuid).len(),
+        1,
+        "submitted once, after the refusals"
+    );
     assert_slot_released(&stack, &m).await;
     assert_no_dead_letters(&stack, &m).await;
 }
@@ -157,7 +202,11 @@ async fn symbl_tokens_expiring_mid_run_are_replaced() {
     let stack = Stack::load();
     let (m, tag) = meeting(2, 3.0, "symbl-token").await;
     start(&stack, &m).await;
-    eventually("the submission", WAIT, || async { Ok(submissions_of(&m.spec.uuid).into_iter().next()) }).await.unwrap();
+    eventually("the submission", WAIT, || async {
+        Ok(submissions_of(&m.spec.uuid).into_iter().next())
+    })
+    .await
+    .unwrap();
     // The notifier's calls (status, insights, summary page) now meet 401 first.
     symbl().expire_tokens();
     let mail = one_mail(&stack, &tag, WAIT).await;
@@ -180,17 +229,27 @@ async fn smtp_down_for_good_keeps_the_email_owed_and_sends_it_once_when_it_is_ba
     // stands down (the email is being sent) and leaves it to the reconciler, which keeps
     // trying. Which of the two happens is timing, so either is accepted once the event's
     // retries are over.
-    let job_id = eventually("the submission", WAIT, || async { Ok(submissions_of(&m.spec.uuid).into_iter().next()) })
-        .await
-        .unwrap()
-        .job_id;
-    let submitted = std::time::Instant::now();
-    let dead_lettered = eventually("the notifier's dead letter, or its retries over", FAILURE_WAIT, || async {
-        if !stack.queued_bodies("NotifierFailureQueueUrl", &job_id).await?.is_empty() {
-            return Ok(Some(true));
-        }
-        Ok((submitted.elapsed() > EVENT_RETRIES_OVER).then_some(false))
+    let job_id = eventually("the submission", WAIT, || async {
+        Ok(submissions_of(&m.spec.uuid).into_iter().next())
     })
+    .await
+    .unwrap()
+    .job_id;
+    let submitted = std::time::Instant::now();
+    let dead_lettered = eventually(
+        "the notifier's dead letter, or its retries over",
+        FAILURE_WAIT,
+        || async {
+            if !stack
+                .queued_bodies("NotifierFailureQueueUrl", &job_id)
+                .await?
+                .is_empty()
+            {
+                return Ok(Some(true));
+            }
+            Ok((submitted.elapsed() > EVENT_RETRIES_OVER).then_some(false))
+        },
+    )
     .await;
     let job = stack.job(&job_id).await.unwrap();
     stack.smtp_knob(".refuse", false);
@@ -226,13 +285,21 @@ async fn a_producer_killed_mid_merge_is_retried_and_the_host_gets_one_email() {
     .await
     .unwrap();
     let pids: Vec<String> = victims.iter().map(|(pid, _)| pid.to_string()).collect();
-    let killed = std::process::Command::new("kill").arg("-9").args(&pids).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .arg("-9")
+        .args(&pids)
+        .status()
+        .unwrap();
     assert!(killed.success());
 
     let mail = one_mail(&stack, &tag, FAILURE_WAIT).await;
     assert_insights_email(&mail, &m, &["Dana Host"]);
     let item = stack.meeting(&m.spec.uuid).await.unwrap();
-    let attempts: u32 = item.get("attempt").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let attempts: u32 = item
+        .get("attempt")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     assert!(attempts >= 2, "the killed attempt was retried (attempt {attempts})");
     assert_eq!(audio_of(&item)["channels"], 4);
     assert_eq!(submissions_of(&m.spec.uuid).len(), 1);

@@ -20,7 +20,11 @@ async fn a_hundred_meetings_with_lost_and_duplicated_webhooks_each_get_one_email
     let stack = Stack::load();
     // The sandbox would accept more: the limit that holds is ours.
     symbl().set_limit(50);
-    symbl().set_webhooks(WebhookPlan { lose_fraction: 0.10, duplicate_fraction: 0.20, ..WebhookPlan::default() });
+    symbl().set_webhooks(WebhookPlan {
+        lose_fraction: 0.10,
+        duplicate_fraction: 0.20,
+        ..WebhookPlan::default()
+    });
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let mut meetings = Vec::with_capacity(MEETINGS);
     for i in 0..MEETINGS {
@@ -33,7 +37,13 @@ async fn a_hundred_meetings_with_lost_and_duplicated_webhooks_each_get_one_email
     let started = Instant::now();
     let replies = join_all(meetings.iter().map(|m| {
         let stack = &stack;
-        async move { deliver(stack, &sandbox().recording_completed(m, &sandbox().default_download_token())).await }
+        async move {
+            deliver(
+                stack,
+                &sandbox().recording_completed(m, &sandbox().default_download_token()),
+            )
+            .await
+        }
     }))
     .await;
     for (status, reply) in replies {
@@ -65,9 +75,19 @@ async fn a_hundred_meetings_with_lost_and_duplicated_webhooks_each_get_one_email
     let peak = symbl().peak_concurrency();
     assert!(peak <= LIMIT, "Symbl saw {peak} concurrent jobs");
     let holders = stack.slot_holders().await.unwrap();
-    let keys: Vec<String> = meetings.iter().map(|m| MeetingKey::from_uuid(&m.spec.uuid).to_string()).collect();
-    assert!(!keys.iter().any(|k| holders.contains(k)), "slots still held: {holders:?}");
-    for q in ["ProducerFailureQueueUrl", "WorkDeadLetterQueueUrl", "NotifierFailureQueueUrl"] {
+    let keys: Vec<String> = meetings
+        .iter()
+        .map(|m| MeetingKey::from_uuid(&m.spec.uuid).to_string())
+        .collect();
+    assert!(
+        !keys.iter().any(|k| holders.contains(k)),
+        "slots still held: {holders:?}"
+    );
+    for q in [
+        "ProducerFailureQueueUrl",
+        "WorkDeadLetterQueueUrl",
+        "NotifierFailureQueueUrl",
+    ] {
         for k in &keys {
             assert!(stack.queued_bodies(q, k).await.unwrap().is_empty(), "{q} holds {k}");
         }

@@ -12,10 +12,19 @@ async fn round_trip(len: usize) {
     let data: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let bucket = stack.output("OutputBucketName");
     let key = format!("meetings/test-objects/{}-{len}.bin", uuid::Uuid::new_v4().simple());
-    let written = objects.put_stream(bucket, &key, "application/octet-stream", data.as_slice()).await.unwrap();
+    let written = objects
+        .put_stream(bucket, &key, "application/octet-stream", data.as_slice())
+        .await
+        .unwrap();
     assert_eq!(written, len as u64);
-    assert!(stack.object(bucket, &key).await.unwrap() == data, "object differs after upload ({len} bytes)");
-    let url = objects.presign_get(bucket, &key, std::time::Duration::from_secs(60)).await.unwrap();
+    assert!(
+        stack.object(bucket, &key).await.unwrap() == data,
+        "object differs after upload ({len} bytes)"
+    );
+    let url = objects
+        .presign_get(bucket, &key, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
     let fetched = http().get(&url).send().await.unwrap().bytes().await.unwrap();
     assert!(fetched.as_ref() == data.as_slice(), "presigned GET differs");
 }

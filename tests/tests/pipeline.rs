@@ -29,7 +29,11 @@ async fn start(stack: &Stack, m: &GeneratedMeeting) {
 }
 
 async fn one_mail(stack: &Stack, tag: &str) -> Mail {
-    eventually("the host's email", WAIT, || async { Ok(stack.mails(tag).into_iter().next()) }).await.unwrap();
+    eventually("the host's email", WAIT, || async {
+        Ok(stack.mails(tag).into_iter().next())
+    })
+    .await
+    .unwrap();
     // Give a duplicate time to show up before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut mails = stack.mails(tag);
@@ -59,29 +63,57 @@ async fn a_meeting_ends_in_one_well_formed_email_to_its_host() {
         for needle in ["Dana Host", "Mary-Jane O", "李雷", "Participants"] {
             assert!(part.contains(needle), "{needle} missing from:\n{part}");
         }
-        assert!(part.contains("https://meetinginsights.symbl.ai/meeting/#/"), "no summary page link:\n{part}");
+        assert!(
+            part.contains("https://meetinginsights.symbl.ai/meeting/#/"),
+            "no summary page link:\n{part}"
+        );
     }
-    assert!(mail.text.contains("<script>alert(1)</script>"), "the text part keeps the topic as written");
+    assert!(
+        mail.text.contains("<script>alert(1)</script>"),
+        "the text part keeps the topic as written"
+    );
     assert!(!mail.html.contains("<script>"), "unescaped script in the HTML part");
     assert!(mail.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(mail.html.contains("<a href=\"https://meetinginsights.symbl.ai/meeting/#/"));
+    assert!(mail
+        .html
+        .contains("<a href=\"https://meetinginsights.symbl.ai/meeting/#/"));
     for section in ["Summary", "Action items", "Questions", "Topics"] {
-        assert!(mail.html.contains(&format!(">{section}</h2>")), "{section} section missing");
+        assert!(
+            mail.html.contains(&format!(">{section}</h2>")),
+            "{section} section missing"
+        );
     }
 
     let item = stack.meeting(&m.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "email_status"), Some("sent"));
     assert_eq!(attr_s(&item, "status"), Some("transcribed"));
     let job = stack.job(attr_s(&item, "job_id").unwrap()).await.unwrap();
-    assert!(job.get("expires_at").and_then(|v| v.as_n().ok()).is_some(), "the job record expires (TTL)");
-    let insights = item.get("insights").and_then(|v| v.as_m().ok()).expect("insights indexed");
+    assert!(
+        job.get("expires_at").and_then(|v| v.as_n().ok()).is_some(),
+        "the job record expires (TTL)"
+    );
+    let insights = item
+        .get("insights")
+        .and_then(|v| v.as_m().ok())
+        .expect("insights indexed");
     assert_eq!(insights.len(), 5);
     let summary_key = insights["summary"].as_s().unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_slice(&stack.object(stack.output("OutputBucketName"), summary_key).await.unwrap()).unwrap();
-    assert!(summary["summary"].as_array().is_some_and(|a| !a.is_empty()), "{summary}");
+    let summary: serde_json::Value = serde_json::from_slice(
+        &stack
+            .object(stack.output("OutputBucketName"), summary_key)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        summary["summary"].as_array().is_some_and(|a| !a.is_empty()),
+        "{summary}"
+    );
     let exp = symbl().experiences();
-    assert!(exp.iter().any(|e| e.to_string().contains("mixdown.mp3")), "the summary page plays the mixdown");
+    assert!(
+        exp.iter().any(|e| e.to_string().contains("mixdown.mp3")),
+        "the summary page plays the mixdown"
+    );
 
     render_to_png(&mail.html, "email.png");
 }
@@ -91,7 +123,10 @@ async fn a_failed_symbl_job_releases_its_slot_and_tells_the_host_why() {
     let _turn = TURN.lock().await;
     let stack = Stack::load();
     reset();
-    symbl().set_faults(Faults { fail_jobs: true, ..Faults::default() });
+    symbl().set_faults(Faults {
+        fail_jobs: true,
+        ..Faults::default()
+    });
     let (m, tag) = meeting("failing").await;
     start(&stack, &m).await;
     let mail = one_mail(&stack, &tag).await;
@@ -110,7 +145,11 @@ async fn duplicated_and_out_of_order_webhooks_still_give_one_email() {
     let _turn = TURN.lock().await;
     let stack = Stack::load();
     reset();
-    symbl().set_webhooks(WebhookPlan { duplicate_every: true, out_of_order: true, ..WebhookPlan::default() });
+    symbl().set_webhooks(WebhookPlan {
+        duplicate_every: true,
+        out_of_order: true,
+        ..WebhookPlan::default()
+    });
     let (m, tag) = meeting("dupes").await;
     start(&stack, &m).await;
     one_mail(&stack, &tag).await;
@@ -123,10 +162,16 @@ async fn a_forged_symbl_webhook_is_refused_and_changes_nothing() {
     let stack = Stack::load();
     reset();
     // A job held running so that a forged "completed" would matter.
-    symbl().set_webhooks(WebhookPlan { lose_statuses: vec!["completed".into()], ..WebhookPlan::default() });
+    symbl().set_webhooks(WebhookPlan {
+        lose_statuses: vec!["completed".into()],
+        ..WebhookPlan::default()
+    });
     let (m, _tag) = meeting("forged").await;
     start(&stack, &m).await;
-    let item = stack.meeting_in(&m.spec.uuid, &["submitted", "transcribed"], WAIT).await.unwrap();
+    let item = stack
+        .meeting_in(&m.spec.uuid, &["submitted", "transcribed"], WAIT)
+        .await
+        .unwrap();
     let job_id = attr_s(&item, "job_id").unwrap().to_owned();
     let url = stack.symbl_webhook_url();
     for token in ["", "wrong-token"] {
@@ -138,11 +183,20 @@ async fn a_forged_symbl_webhook_is_refused_and_changes_nothing() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 401);
     }
-    let resp = http().post(&url).json(&serde_json::json!({"id": job_id, "status": "failed"})).send().await.unwrap();
+    let resp = http()
+        .post(&url)
+        .json(&serde_json::json!({"id": job_id, "status": "failed"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let job = stack.job(&job_id).await.unwrap();
-    assert_ne!(attr_s(&job, "status"), Some("failed"), "a forged status changed the job");
+    assert_ne!(
+        attr_s(&job, "status"),
+        Some("failed"),
+        "a forged status changed the job"
+    );
     reset();
 }
 
@@ -151,7 +205,10 @@ async fn a_lost_completed_webhook_is_healed_by_the_reconciler() {
     let _turn = TURN.lock().await;
     let stack = Stack::load();
     reset();
-    symbl().set_webhooks(WebhookPlan { lose_statuses: vec!["completed".into()], ..WebhookPlan::default() });
+    symbl().set_webhooks(WebhookPlan {
+        lose_statuses: vec!["completed".into()],
+        ..WebhookPlan::default()
+    });
     let (m, tag) = meeting("lost").await;
     start(&stack, &m).await;
     let mail = one_mail(&stack, &tag).await;
@@ -181,7 +238,10 @@ async fn smtp_refusing_for_a_while_delays_the_email_but_sends_it_once() {
     stack.smtp_knob(".refuse", false);
     assert_eq!(pending, 0);
     one_mail(&stack, &tag).await;
-    assert_eq!(attr_s(&stack.meeting(&m.spec.uuid).await.unwrap(), "email_status"), Some("sent"));
+    assert_eq!(
+        attr_s(&stack.meeting(&m.spec.uuid).await.unwrap(), "email_status"),
+        Some("sent")
+    );
 }
 
 /// Renders the HTML part with headless Chromium and keeps the picture as a test artifact
@@ -215,5 +275,8 @@ fn render_to_png(html: &str, name: &str) {
     let _ = std::fs::remove_dir_all(&profile);
     assert!(status.success(), "chromium failed");
     let bytes = std::fs::read(&png).expect("chromium wrote no screenshot");
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "not a real screenshot");
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "not a real screenshot"
+    );
 }

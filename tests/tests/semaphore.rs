@@ -38,10 +38,16 @@ async fn concurrent_acquirers_never_exceed_the_limit() {
 async fn release_is_exactly_once_and_frees_a_slot() {
     let sem = semaphore(1).await;
     assert_eq!(sem.acquire("a", unix_now() + 600).await.unwrap(), SlotGrant::Granted);
-    assert_eq!(sem.acquire("a", unix_now() + 600).await.unwrap(), SlotGrant::AlreadyHeld);
+    assert_eq!(
+        sem.acquire("a", unix_now() + 600).await.unwrap(),
+        SlotGrant::AlreadyHeld
+    );
     assert_eq!(sem.acquire("b", unix_now() + 600).await.unwrap(), SlotGrant::Full);
     assert!(sem.release("a").await.unwrap());
-    assert!(!sem.release("a").await.unwrap(), "a second release must not free another slot");
+    assert!(
+        !sem.release("a").await.unwrap(),
+        "a second release must not free another slot"
+    );
     assert_eq!(sem.acquire("b", unix_now() + 600).await.unwrap(), SlotGrant::Granted);
     assert_eq!(sem.acquire("c", unix_now() + 600).await.unwrap(), SlotGrant::Full);
 }
@@ -53,6 +59,9 @@ async fn an_expired_lease_heals_itself() {
     assert_eq!(sem.acquire("live", unix_now() + 600).await.unwrap(), SlotGrant::Granted);
     // Full, but one holder's lease has ended: the newcomer takes its place.
     assert_eq!(sem.acquire("new", unix_now() + 600).await.unwrap(), SlotGrant::Granted);
-    assert!(!sem.release("lost").await.unwrap(), "the reclaimed slot is not released twice");
+    assert!(
+        !sem.release("lost").await.unwrap(),
+        "the reclaimed slot is not released twice"
+    );
     assert_eq!(sem.acquire("more", unix_now() + 600).await.unwrap(), SlotGrant::Full);
 }

@@ -24,7 +24,11 @@ async fn queued_meeting(stack: &Stack) -> (DynamoSubmissions, MeetingKey) {
         .send()
         .await
         .unwrap();
-    let store = DynamoSubmissions::new(dynamodb, stack.output("MeetingsTableName"), stack.output("JobsTableName"));
+    let store = DynamoSubmissions::new(
+        dynamodb,
+        stack.output("MeetingsTableName"),
+        stack.output("JobsTableName"),
+    );
     (store, key)
 }
 
@@ -36,7 +40,12 @@ async fn of_many_concurrent_claims_exactly_one_wins() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let (store, key) = (store.clone(), key.clone());
-            tokio::spawn(async move { store.claim_submission(&key, &format!("c{i}"), unix_now() + 300).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .claim_submission(&key, &format!("c{i}"), unix_now() + 300)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut won = 0;
@@ -52,7 +61,10 @@ async fn only_the_holder_gives_a_claim_back_and_a_lapsed_one_is_taken_over() {
     let (store, key) = queued_meeting(&stack).await;
     assert!(store.claim_submission(&key, "a", unix_now() + 300).await.unwrap());
     store.release_submission(&key, "b").await.unwrap();
-    assert!(!store.claim_submission(&key, "b", unix_now() + 300).await.unwrap(), "not b's to give back");
+    assert!(
+        !store.claim_submission(&key, "b", unix_now() + 300).await.unwrap(),
+        "not b's to give back"
+    );
     store.release_submission(&key, "a").await.unwrap();
     // A holder that died: its lease is over.
     assert!(store.claim_submission(&key, "b", unix_now() - 1).await.unwrap());
@@ -74,8 +86,22 @@ async fn a_submitted_meeting_cannot_be_claimed_again() {
     store.record_submission(&job).await.unwrap();
     // Even once the lease would have lapsed.
     assert!(!store.claim_submission(&key, "b", unix_now() - 1).await.unwrap());
-    let item = stack.dynamodb().await.get_item().table_name(stack.output("MeetingsTableName")).key(PK, AttributeValue::S(key.to_string())).send().await.unwrap();
+    let item = stack
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(stack.output("MeetingsTableName"))
+        .key(PK, AttributeValue::S(key.to_string()))
+        .send()
+        .await
+        .unwrap();
     let item = item.item.unwrap();
-    assert_eq!(item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str), Some("submitted"));
-    assert!(!item.contains_key("submit_claim"), "the claim is cleared with the submission");
+    assert_eq!(
+        item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str),
+        Some("submitted")
+    );
+    assert!(
+        !item.contains_key("submit_claim"),
+        "the claim is cleared with the submission"
+    );
 }

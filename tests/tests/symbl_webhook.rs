@@ -14,17 +14,31 @@ use zoom_sandbox::MeetingSpec;
 async fn authenticated_but_oversized_malformed_unknown_or_replayed_callbacks_change_nothing_twice() {
     let stack = Stack::load();
     // The job completes at Symbl, but its `completed` webhook is lost: we send it ourselves.
-    symbl().set_webhooks(WebhookPlan { lose_statuses: vec!["completed".into()], ..WebhookPlan::default() });
+    symbl().set_webhooks(WebhookPlan {
+        lose_statuses: vec!["completed".into()],
+        ..WebhookPlan::default()
+    });
     let mut spec = MeetingSpec::staggered(2, 12.0);
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     spec.topic = format!("Callback checks {tag}");
     let m = record(spec).await;
-    let (status, reply) = deliver(&stack, &sandbox().recording_completed(&m, &sandbox().default_download_token())).await;
+    let (status, reply) = deliver(
+        &stack,
+        &sandbox().recording_completed(&m, &sandbox().default_download_token()),
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
-    let item = stack.meeting_in(&m.spec.uuid, &["submitted"], Duration::from_secs(300)).await.unwrap();
+    let item = stack
+        .meeting_in(&m.spec.uuid, &["submitted"], Duration::from_secs(300))
+        .await
+        .unwrap();
     let job_id = attr_s(&item, "job_id").unwrap().to_owned();
     let url = eventually("the callback URL Symbl was given", Duration::from_secs(60), || async {
-        Ok(symbl().webhooks_sent().into_iter().map(|(u, _, _)| u).find(|u| u.contains("/symbl/webhook?t=")))
+        Ok(symbl()
+            .webhooks_sent()
+            .into_iter()
+            .map(|(u, _, _)| u)
+            .find(|u| u.contains("/symbl/webhook?t=")))
     })
     .await
     .unwrap();
@@ -32,27 +46,55 @@ async fn authenticated_but_oversized_malformed_unknown_or_replayed_callbacks_cha
     let post = |body: Vec<u8>| {
         let url = url.clone();
         async move {
-            let r = http().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+            let r = http()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             (status, r.json::<serde_json::Value>().await.unwrap_or_default())
         }
     };
 
-    let big = format!(r#"{{"jobId":"{job_id}","status":"completed","pad":"{}"}}"#, "a".repeat(16 * 1024));
+    let big = format!(
+        r#"{{"jobId":"{job_id}","status":"completed","pad":"{}"}}"#,
+        "a".repeat(16 * 1024)
+    );
     assert_eq!(post(big.into_bytes()).await.0, 413);
-    for bad in [&b"{\"jobId\": "[..], b"[]", b"{\"status\":\"completed\"}", b"{\"jobId\":\"\",\"status\":\"completed\"}", b"{\"jobId\":\"j\",\"status\":\"exploded\"}"] {
+    for bad in [
+        &b"{\"jobId\": "[..],
+        b"[]",
+        b"{\"status\":\"completed\"}",
+        b"{\"jobId\":\"\",\"status\":\"completed\"}",
+        b"{\"jobId\":\"j\",\"status\":\"exploded\"}",
+    ] {
         assert_eq!(post(bad.to_vec()).await.0, 400, "{}", String::from_utf8_lossy(bad));
     }
-    let (status, reply) = post(json!({"jobId": "00000000-0000-0000-0000-000000000000", "status": "completed"}).to_string().into_bytes()).await;
+    let (status, reply) = post(
+        json!({"jobId": "00000000-0000-0000-0000-000000000000", "status": "completed"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("ignored")));
-    assert_ne!(attr_s(&stack.job(&job_id).await.unwrap(), "status"), Some("completed"), "nothing above finished the job");
+    assert_ne!(
+        attr_s(&stack.job(&job_id).await.unwrap(), "status"),
+        Some("completed"),
+        "nothing above finished the job"
+    );
 
     // The real `completed`, delivered three times: applied once, one email.
     for _ in 0..3 {
         let (status, reply) = post(json!({"id": job_id, "status": "completed"}).to_string().into_bytes()).await;
         assert_eq!(status, 200, "{reply}");
     }
-    eventually("the host's email", Duration::from_secs(300), || async { Ok(stack.mails(&tag).into_iter().next()) }).await.unwrap();
+    eventually("the host's email", Duration::from_secs(300), || async {
+        Ok(stack.mails(&tag).into_iter().next())
+    })
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(stack.mails(&tag).len(), 1, "replays sent a second email");
     assert_eq!(attr_s(&stack.job(&job_id).await.unwrap(), "status"), Some("completed"));

@@ -14,11 +14,17 @@ impl Template {
     fn load() -> Template {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
         let text = std::fs::read_to_string(path).expect("template.yaml is readable");
-        Template { root: serde_norway::from_str(&text).expect("template.yaml is valid YAML") }
+        Template {
+            root: serde_norway::from_str(&text).expect("template.yaml is valid YAML"),
+        }
     }
 
     fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.root["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().expect("logical id"), v))
+        self.root["Resources"]
+            .as_mapping()
+            .expect("Resources")
+            .iter()
+            .map(|(k, v)| (k.as_str().expect("logical id"), v))
     }
 
     fn of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
@@ -63,8 +69,12 @@ fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
     let mut roles = BTreeSet::new();
     for (id, f) in t.of_type("AWS::Serverless::Function") {
         let p = &f["Properties"];
-        assert!(p["Policies"].is_null(), "{id}: grants belong in its role, not in SAM Policies");
-        let role = intrinsic(&p["Role"]).and_then(|(tag, v)| (tag == "GetAtt").then(|| v.as_str().map(str::to_owned)).flatten());
+        assert!(
+            p["Policies"].is_null(),
+            "{id}: grants belong in its role, not in SAM Policies"
+        );
+        let role = intrinsic(&p["Role"])
+            .and_then(|(tag, v)| (tag == "GetAtt").then(|| v.as_str().map(str::to_owned)).flatten());
         let role = role.unwrap_or_else(|| panic!("{id}: Role must be !GetAtt <its role>.Arn"));
         let role = role.trim_end_matches(".Arn").to_owned();
         assert_eq!(t.resource(&role)["Type"].as_str(), Some("AWS::IAM::Role"), "{id}");
@@ -74,21 +84,35 @@ fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
     for (id, r) in t.of_type("AWS::IAM::Role") {
         assert!(roles.contains(id), "{id} is not a function's role");
         let p = &r["Properties"];
-        assert!(p["ManagedPolicyArns"].is_null(), "{id}: managed policies grant more than this function uses");
+        assert!(
+            p["ManagedPolicyArns"].is_null(),
+            "{id}: managed policies grant more than this function uses"
+        );
         let assume = &p["AssumeRolePolicyDocument"]["Statement"];
         assert_eq!(as_list(assume).len(), 1, "{id}");
-        assert_eq!(assume[0]["Principal"]["Service"].as_str(), Some("lambda.amazonaws.com"), "{id}: only Lambda assumes it");
+        assert_eq!(
+            assume[0]["Principal"]["Service"].as_str(),
+            Some("lambda.amazonaws.com"),
+            "{id}: only Lambda assumes it"
+        );
         for policy in as_list(&p["Policies"]) {
             for s in as_list(&policy["PolicyDocument"]["Statement"]) {
                 out.push((id.to_owned(), s));
             }
         }
     }
-    for ty in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"] {
+    for ty in [
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::User",
+        "AWS::IAM::Group",
+    ] {
         let found: Vec<_> = t.of_type(ty).map(|(id, _)| id).collect();
         assert!(found.is_empty(), "{found:?}: grants belong in the functions' roles");
     }
-    out.into_iter().filter(|(_, s)| s["Effect"].as_str() == Some("Allow")).collect()
+    out.into_iter()
+        .filter(|(_, s)| s["Effect"].as_str() == Some("Allow"))
+        .collect()
 }
 
 /// Whether an IAM resource is pinned to something this stack owns: `!Ref`/`!GetAtt` of a
@@ -104,7 +128,9 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
         }
         Some((tag, inner)) if tag == "Sub" => {
             let s = inner.as_str().ok_or("Sub with a variable map")?;
-            let Some(rest) = s.strip_prefix("${") else { return Err(format!("{s:?} does not start at a stack resource")) };
+            let Some(rest) = s.strip_prefix("${") else {
+                return Err(format!("{s:?} does not start at a stack resource"));
+            };
             let (var, path) = rest.split_once('}').ok_or("unterminated ${")?;
             let target = var.split('.').next().unwrap_or_default();
             if t.resource(target).is_null() {
@@ -118,7 +144,9 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
                 Some(_) => Err(format!("{s:?} has a wildcard beyond an object key prefix")),
             }
         }
-        _ => Err(format!("{v:?} is a literal, not a reference to a resource of this stack")),
+        _ => Err(format!(
+            "{v:?} is a literal, not a reference to a resource of this stack"
+        )),
     }
 }
 
@@ -126,11 +154,20 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
 fn every_iam_grant_names_its_actions_and_resources() {
     let t = Template::load();
     let statements = allow_statements(&t);
-    assert!(statements.len() >= 20, "expected every function's statements, found {}", statements.len());
+    assert!(
+        statements.len() >= 20,
+        "expected every function's statements, found {}",
+        statements.len()
+    );
     // Logs only to the function's own group.
     for (id, s) in &statements {
-        if as_list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("logs:"))) {
-            let group = intrinsic(&s["Resource"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).unwrap_or_default();
+        if as_list(&s["Action"])
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.starts_with("logs:")))
+        {
+            let group = intrinsic(&s["Resource"])
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             assert_eq!(group, format!("{}LogGroup.Arn", id.trim_end_matches("Role")), "{id}");
         }
     }
@@ -151,7 +188,11 @@ fn every_iam_grant_names_its_actions_and_resources() {
             }
         }
     }
-    assert!(problems.is_empty(), "IAM grants wider than needed:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "IAM grants wider than needed:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -159,10 +200,17 @@ fn functions_invoke_only_the_function_they_hand_work_to() {
     let t = Template::load();
     let mut invokes = BTreeMap::new();
     for (id, s) in allow_statements(&t) {
-        if as_list(&s["Action"]).iter().any(|a| a.as_str() == Some("lambda:InvokeFunction")) {
+        if as_list(&s["Action"])
+            .iter()
+            .any(|a| a.as_str() == Some("lambda:InvokeFunction"))
+        {
             let targets: Vec<String> = as_list(&s["Resource"])
                 .iter()
-                .map(|r| intrinsic(r).map(|(_, v)| v.as_str().unwrap_or_default().to_owned()).unwrap_or_default())
+                .map(|r| {
+                    intrinsic(r)
+                        .map(|(_, v)| v.as_str().unwrap_or_default().to_owned())
+                        .unwrap_or_default()
+                })
                 .collect();
             invokes.insert(id, targets);
         }
@@ -182,11 +230,27 @@ fn buckets_are_private_encrypted_tls_only_and_expire() {
     for (id, b) in buckets {
         let p = &b["Properties"];
         let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
-        assert!(matches!(sse["SSEAlgorithm"].as_str(), Some("AES256" | "aws:kms")), "{id}: not encrypted");
-        for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
-            assert_eq!(p["PublicAccessBlockConfiguration"][flag].as_bool(), Some(true), "{id}: {flag}");
+        assert!(
+            matches!(sse["SSEAlgorithm"].as_str(), Some("AES256" | "aws:kms")),
+            "{id}: not encrypted"
+        );
+        for flag in [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ] {
+            assert_eq!(
+                p["PublicAccessBlockConfiguration"][flag].as_bool(),
+                Some(true),
+                "{id}: {flag}"
+            );
         }
-        assert_eq!(p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].as_str(), Some("BucketOwnerEnforced"), "{id}: ACLs");
+        assert_eq!(
+            p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].as_str(),
+            Some("BucketOwnerEnforced"),
+            "{id}: ACLs"
+        );
         let rule = &p["LifecycleConfiguration"]["Rules"][0];
         assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{id}: lifecycle");
         assert_eq!(
@@ -200,20 +264,46 @@ fn buckets_are_private_encrypted_tls_only_and_expire() {
         let policy = t
             .of_type("AWS::S3::BucketPolicy")
             .map(|(_, p)| p)
-            .find(|p| intrinsic(&p["Properties"]["Bucket"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).as_deref() == Some(id))
+            .find(|p| {
+                intrinsic(&p["Properties"]["Bucket"])
+                    .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                    .as_deref()
+                    == Some(id)
+            })
             .unwrap_or_else(|| panic!("{id}: no bucket policy"));
-        let deny_plain = as_list(&policy["Properties"]["PolicyDocument"]["Statement"]).into_iter().find(|s| {
-            s["Effect"].as_str() == Some("Deny")
-                && s["Condition"]["Bool"]["aws:SecureTransport"].as_str().or(s["Condition"]["Bool"]["aws:SecureTransport"].as_bool().map(|b| if b { "true" } else { "false" })) == Some("false")
-        });
+        let deny_plain = as_list(&policy["Properties"]["PolicyDocument"]["Statement"])
+            .into_iter()
+            .find(|s| {
+                s["Effect"].as_str() == Some("Deny")
+                    && s["Condition"]["Bool"]["aws:SecureTransport"]
+                        .as_str()
+                        .or(s["Condition"]["Bool"]["aws:SecureTransport"].as_bool().map(|b| {
+                            if b {
+                                "true"
+                            } else {
+                                "false"
+                            }
+                        }))
+                        == Some("false")
+            });
         let deny = deny_plain.unwrap_or_else(|| panic!("{id}: no Deny on aws:SecureTransport=false"));
-        assert_eq!(deny["Principal"].as_str(), Some("*"), "{id}: the TLS rule must apply to everyone");
+        assert_eq!(
+            deny["Principal"].as_str(),
+            Some("*"),
+            "{id}: the TLS rule must apply to everyone"
+        );
         let resources: Vec<String> = as_list(&deny["Resource"])
             .iter()
             .filter_map(|r| intrinsic(r).and_then(|(_, v)| v.as_str().map(str::to_owned)))
             .collect();
-        assert!(resources.contains(&format!("{id}.Arn")), "{id}: TLS rule must cover the bucket");
-        assert!(resources.contains(&format!("${{{id}.Arn}}/*")), "{id}: TLS rule must cover its objects");
+        assert!(
+            resources.contains(&format!("{id}.Arn")),
+            "{id}: TLS rule must cover the bucket"
+        );
+        assert!(
+            resources.contains(&format!("${{{id}.Arn}}/*")),
+            "{id}: TLS rule must cover its objects"
+        );
         // Nothing in any bucket policy allows access: only denials.
         for s in as_list(&policy["Properties"]["PolicyDocument"]["Statement"]) {
             assert_eq!(s["Effect"].as_str(), Some("Deny"), "{id}: bucket policies only deny");
@@ -226,13 +316,28 @@ fn only_the_two_webhook_routes_are_public() {
     let t = Template::load();
     let mut routes = BTreeSet::new();
     for (id, f) in t.of_type("AWS::Serverless::Function") {
-        assert!(f["Properties"]["FunctionUrlConfig"].is_null(), "{id}: function URLs are public entry points");
-        for (_, e) in f["Properties"]["Events"].as_mapping().map(Mapping::iter).into_iter().flatten() {
+        assert!(
+            f["Properties"]["FunctionUrlConfig"].is_null(),
+            "{id}: function URLs are public entry points"
+        );
+        for (_, e) in f["Properties"]["Events"]
+            .as_mapping()
+            .map(Mapping::iter)
+            .into_iter()
+            .flatten()
+        {
             match e["Type"].as_str() {
                 Some("Api") => {
                     let p = &e["Properties"];
-                    assert_eq!(intrinsic(&p["RestApiId"]).map(|(_, v)| v.as_str().map(str::to_owned)), Some(Some("WebhookApi".into())));
-                    routes.insert((id.to_owned(), p["Method"].as_str().unwrap_or_default().to_lowercase(), p["Path"].as_str().unwrap_or_default().to_owned()));
+                    assert_eq!(
+                        intrinsic(&p["RestApiId"]).map(|(_, v)| v.as_str().map(str::to_owned)),
+                        Some(Some("WebhookApi".into()))
+                    );
+                    routes.insert((
+                        id.to_owned(),
+                        p["Method"].as_str().unwrap_or_default().to_lowercase(),
+                        p["Path"].as_str().unwrap_or_default().to_owned(),
+                    ));
                 }
                 Some("HttpApi") => panic!("{id}: an HTTP API route outside WebhookApi"),
                 Some("SQS" | "Schedule" | "ScheduleV2") => {}
@@ -241,19 +346,41 @@ fn only_the_two_webhook_routes_are_public() {
         }
     }
     let expected = BTreeSet::from([
-        ("SymblWebhookFunction".to_owned(), "post".to_owned(), "/symbl/webhook".to_owned()),
-        ("ZoomWebhookFunction".to_owned(), "post".to_owned(), "/zoom/webhook".to_owned()),
+        (
+            "SymblWebhookFunction".to_owned(),
+            "post".to_owned(),
+            "/symbl/webhook".to_owned(),
+        ),
+        (
+            "ZoomWebhookFunction".to_owned(),
+            "post".to_owned(),
+            "/zoom/webhook".to_owned(),
+        ),
     ]);
     assert_eq!(routes, expected);
     let apis: Vec<_> = t
         .resources()
         .filter(|(_, r)| {
-            matches!(r["Type"].as_str(), Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::ApiGateway::RestApi" | "AWS::ApiGatewayV2::Api"))
+            matches!(
+                r["Type"].as_str(),
+                Some(
+                    "AWS::Serverless::Api"
+                        | "AWS::Serverless::HttpApi"
+                        | "AWS::ApiGateway::RestApi"
+                        | "AWS::ApiGatewayV2::Api"
+                )
+            )
         })
         .collect();
     assert_eq!(apis.len(), 1, "one API");
-    assert!(apis[0].1["Properties"]["DefinitionBody"].is_null() && apis[0].1["Properties"]["DefinitionUri"].is_null(), "routes come only from the functions' events");
-    assert!(t.of_type("AWS::Lambda::Permission").next().is_none(), "no hand-written invoke permissions");
+    assert!(
+        apis[0].1["Properties"]["DefinitionBody"].is_null() && apis[0].1["Properties"]["DefinitionUri"].is_null(),
+        "routes come only from the functions' events"
+    );
+    assert!(
+        t.of_type("AWS::Lambda::Permission").next().is_none(),
+        "no hand-written invoke permissions"
+    );
     assert!(t.of_type("AWS::Lambda::Url").next().is_none(), "no function URLs");
 }
 
@@ -261,7 +388,10 @@ fn only_the_two_webhook_routes_are_public() {
 fn no_secret_reaches_a_function_environment() {
     let t = Template::load();
     let secret_params = t.no_echo_parameters();
-    assert!(secret_params.len() >= 6, "the secret parameters are NoEcho: {secret_params:?}");
+    assert!(
+        secret_params.len() >= 6,
+        "the secret parameters are NoEcho: {secret_params:?}"
+    );
     fn mentions(v: &Value, names: &BTreeSet<String>) -> Option<String> {
         match v {
             Value::String(s) => names.iter().find(|n| s.contains(&format!("${{{n}}}"))).cloned(),
@@ -286,11 +416,25 @@ fn no_secret_reaches_a_function_environment() {
     }
     // The one secret is the only resource that may hold them.
     let holders: BTreeSet<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(holders, BTreeSet::from(["DeploymentSecret"]), "secret parameters used outside Secrets Manager: {users:?}");
+    assert_eq!(
+        holders,
+        BTreeSet::from(["DeploymentSecret"]),
+        "secret parameters used outside Secrets Manager: {users:?}"
+    );
     for (id, f) in t.of_type("AWS::Serverless::Function") {
-        let vars = f["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
-        let arn = vars.get("SECRETS_ARN").and_then(intrinsic).map(|(_, v)| v.as_str().map(str::to_owned));
-        assert_eq!(arn, Some(Some("DeploymentSecret".into())), "{id}: reads its secrets from the one secret");
+        let vars = f["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let arn = vars
+            .get("SECRETS_ARN")
+            .and_then(intrinsic)
+            .map(|(_, v)| v.as_str().map(str::to_owned));
+        assert_eq!(
+            arn,
+            Some(Some("DeploymentSecret".into())),
+            "{id}: reads its secrets from the one secret"
+        );
     }
 }
 
@@ -304,21 +448,31 @@ fn functions_are_rust_on_al2023_with_json_logs() {
     assert_eq!(functions.len(), 5);
     for (id, f) in functions {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
-        assert!(f["Properties"]["Runtime"].is_null() || f["Properties"]["Runtime"].as_str() == Some("provided.al2023"), "{id}");
+        assert!(
+            f["Properties"]["Runtime"].is_null() || f["Properties"]["Runtime"].as_str() == Some("provided.al2023"),
+            "{id}"
+        );
         // Its own log group, which expires with LogRetentionDays and goes with the stack.
-        let group = intrinsic(&f["Properties"]["LoggingConfig"]["LogGroup"]).and_then(|(_, v)| v.as_str().map(str::to_owned));
+        let group =
+            intrinsic(&f["Properties"]["LoggingConfig"]["LogGroup"]).and_then(|(_, v)| v.as_str().map(str::to_owned));
         let group = group.unwrap_or_else(|| panic!("{id}: no LoggingConfig.LogGroup"));
         let g = t.resource(&group);
         assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
         assert_eq!(
-            intrinsic(&g["Properties"]["RetentionInDays"]).and_then(|(_, v)| v.as_str().map(str::to_owned)).as_deref(),
+            intrinsic(&g["Properties"]["RetentionInDays"])
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                .as_deref(),
             Some("LogRetentionDays"),
             "{id}: its logs expire"
         );
         let ffmpeg = &f["Properties"]["Layers"];
         if !ffmpeg.is_null() {
             for l in as_list(ffmpeg) {
-                assert_eq!(intrinsic(l).map(|(t, v)| (t, v.as_str().map(str::to_owned))), Some(("Ref".into(), Some("FfmpegLayer".into()))), "{id}: layers come from this stack");
+                assert_eq!(
+                    intrinsic(l).map(|(t, v)| (t, v.as_str().map(str::to_owned))),
+                    Some(("Ref".into(), Some("FfmpegLayer".into()))),
+                    "{id}: layers come from this stack"
+                );
             }
         }
     }
@@ -334,23 +488,51 @@ fn records_are_durable_and_expire_and_failures_land_somewhere() {
     }
     for id in ["MeetingsTable", "JobsTable"] {
         let p = &t.resource(id)["Properties"];
-        assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true), "{id}: PITR");
-        assert_eq!(p["TimeToLiveSpecification"]["AttributeName"].as_str(), Some("expires_at"), "{id}: TTL");
-        assert_eq!(p["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true), "{id}: TTL");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id}: PITR"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("expires_at"),
+            "{id}: TTL"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+            Some(true),
+            "{id}: TTL"
+        );
     }
     // The work queue has a dead-letter queue; async invocations have failure destinations.
     let redrive = &t.resource("WorkQueue")["Properties"]["RedrivePolicy"];
     assert!(!redrive.is_null(), "WorkQueue needs a dead-letter queue");
     for id in ["ProducerFunction", "NotifierFunction"] {
         let on_failure = &t.resource(id)["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
-        assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{id}: async failures must be kept");
+        assert_eq!(
+            on_failure["Type"].as_str(),
+            Some("SQS"),
+            "{id}: async failures must be kept"
+        );
     }
     // Every dead-letter and failure queue has an alarm on its depth.
-    let queues: BTreeSet<String> = t.of_type("AWS::SQS::Queue").map(|(id, _)| id.to_owned()).filter(|id| id != "WorkQueue").collect();
+    let queues: BTreeSet<String> = t
+        .of_type("AWS::SQS::Queue")
+        .map(|(id, _)| id.to_owned())
+        .filter(|id| id != "WorkQueue")
+        .collect();
     let alarmed: BTreeSet<String> = t
         .of_type("AWS::CloudWatch::Alarm")
-        .flat_map(|(_, a)| as_list(&a["Properties"]["Dimensions"]).into_iter().cloned().collect::<Vec<_>>())
-        .filter_map(|d| intrinsic(&d["Value"]).and_then(|(_, v)| v.as_str().map(|s| s.split('.').next().unwrap_or_default().to_owned())))
+        .flat_map(|(_, a)| {
+            as_list(&a["Properties"]["Dimensions"])
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|d| {
+            intrinsic(&d["Value"])
+                .and_then(|(_, v)| v.as_str().map(|s| s.split('.').next().unwrap_or_default().to_owned()))
+        })
         .collect();
     for q in &queues {
         assert!(alarmed.contains(q), "no alarm on {q}");

@@ -21,7 +21,12 @@ async fn post(stack: &Stack, body: &[u8], ts: i64) -> (u16, Value) {
 #[tokio::test]
 async fn url_validation_is_answered_with_the_hmac_of_the_plain_token() {
     let stack = Stack::load();
-    let (status, reply) = post(&stack, &url_validation_body("qgg8vlvZRS6UYooatFL8Aw", unix_now() * 1000), unix_now()).await;
+    let (status, reply) = post(
+        &stack,
+        &url_validation_body("qgg8vlvZRS6UYooatFL8Aw", unix_now() * 1000),
+        unix_now(),
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     let expected = WebhookVerifier::new(SecretString::new(&stack.zoom_webhook_secret), 300)
         .unwrap()
@@ -38,22 +43,39 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused() {
     let client = http();
 
     // Signed with another secret.
-    let (status, _) = send_signed(&client, &stack.zoom_webhook_url, "not-the-secret", &body, unix_now()).await.unwrap();
+    let (status, _) = send_signed(&client, &stack.zoom_webhook_url, "not-the-secret", &body, unix_now())
+        .await
+        .unwrap();
     assert_eq!(status, 401);
     // No signature headers at all.
-    let resp = client.post(&stack.zoom_webhook_url).body(body.clone()).send().await.unwrap();
+    let resp = client
+        .post(&stack.zoom_webhook_url)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     let err: Value = resp.json().await.unwrap();
     assert!(err["error"].is_string(), "{err}");
     // Correctly signed, but outside the 300 s window.
     assert_eq!(post(&stack, &body, unix_now() - 600).await.0, 401);
     // Malformed JSON under a valid signature.
-    assert_eq!(post(&stack, b"{\"event\": \"recording.completed\", ", unix_now()).await.0, 400);
+    assert_eq!(
+        post(&stack, b"{\"event\": \"recording.completed\", ", unix_now())
+            .await
+            .0,
+        400
+    );
     // Over 1 MiB.
     let big = format!("{{\"event\":\"meeting.started\",\"pad\":\"{}\"}}", "a".repeat(1 << 20));
     assert_eq!(post(&stack, big.as_bytes(), unix_now()).await.0, 413);
     // Other event types are acknowledged and ignored.
-    let (status, reply) = post(&stack, br#"{"event":"meeting.started","payload":{"object":{}}}"#, unix_now()).await;
+    let (status, reply) = post(
+        &stack,
+        br#"{"event":"meeting.started","payload":{"object":{}}}"#,
+        unix_now(),
+    )
+    .await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("ignored")));
 
     // None of it claimed the meeting.
@@ -63,7 +85,11 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused() {
 #[tokio::test]
 async fn disallowed_download_hosts_are_refused_and_nothing_is_claimed() {
     let stack = Stack::load();
-    for bad in ["https://169.254.169.254/latest/meta-data", "http://us02web.zoom.us/rec/webhook_download/x", "https://zoom.us.evil.example/x"] {
+    for bad in [
+        "https://169.254.169.254/latest/meta-data",
+        "http://us02web.zoom.us/rec/webhook_download/x",
+        "https://zoom.us.evil.example/x",
+    ] {
         let (uuid, mut event) = sample_recording_completed();
         event["payload"]["object"]["participant_audio_files"][1]["download_url"] = Value::String(bad.into());
         let (status, reply) = post(&stack, &serde_json::to_vec(&event).unwrap(), unix_now()).await;
@@ -86,7 +112,11 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
     assert_eq!(attr_s(&item, "uuid"), Some(uuid.as_str()));
     assert_eq!(attr_s(&item, "topic"), Some(meeting.spec.topic.as_str()));
     // The record expires with the deployment's retention (30 days), through the table's TTL.
-    let expires: i64 = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).expect("expires_at");
+    let expires: i64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .expect("expires_at");
     assert!((expires - unix_now() - 30 * 86_400).abs() < 600, "expires_at {expires}");
 
     // A duplicate delivery (Zoom retries) is acknowledged and starts nothing.
@@ -94,6 +124,9 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")), "{reply}");
 
     // The producer ran once, so the meeting reached Symbl once.
-    stack.meeting_in(&uuid, &["submitted", "transcribed"], Duration::from_secs(240)).await.unwrap();
+    stack
+        .meeting_in(&uuid, &["submitted", "transcribed"], Duration::from_secs(240))
+        .await
+        .unwrap();
     assert_eq!(submissions_of(&uuid).len(), 1);
 }

@@ -32,7 +32,9 @@ impl Config {
             semaphore_table: env.required("SEMAPHORE_TABLE")?,
             queue_url: env.required("WORK_QUEUE_URL")?,
             secrets_id: env.required("SECRETS_ARN")?,
-            symbl_base_url: env.optional("SYMBL_BASE_URL").unwrap_or_else(|| "https://api.symbl.ai".into()),
+            symbl_base_url: env
+                .optional("SYMBL_BASE_URL")
+                .unwrap_or_else(|| "https://api.symbl.ai".into()),
             concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
             record_retention: retention_days(env)?,
             webhook_url: env.required("SYMBL_WEBHOOK_URL")?,

@@ -76,7 +76,11 @@ where
             let disposition = self.handle_message(&message).instrument(span).await;
             match disposition {
                 Disposition::Done => {}
-                Disposition::Wait(secs) => match self.redelivery.requeue(message.body.as_deref().unwrap_or_default(), secs).await {
+                Disposition::Wait(secs) => match self
+                    .redelivery
+                    .requeue(message.body.as_deref().unwrap_or_default(), secs)
+                    .await
+                {
                     // The copy is queued: the original is done with.
                     Ok(()) => {}
                     Err(e) => {
@@ -174,7 +178,12 @@ where
     }
 
     /// Holding the meeting's claim: a Symbl slot, then the submission.
-    async fn submit_claimed(&self, key: &MeetingKey, audio: &zoom_symbl_core::meeting::ProducedAudio, lease_until: i64) -> Disposition {
+    async fn submit_claimed(
+        &self,
+        key: &MeetingKey,
+        audio: &zoom_symbl_core::meeting::ProducedAudio,
+        lease_until: i64,
+    ) -> Disposition {
         match self.semaphore.acquire(key.as_str(), lease_until).await {
             Ok(SlotGrant::Granted | SlotGrant::AlreadyHeld) => {}
             Ok(SlotGrant::Full) => {
@@ -193,8 +202,16 @@ where
         outcome
     }
 
-    async fn submit_holding_slot(&self, key: &MeetingKey, audio: &zoom_symbl_core::meeting::ProducedAudio) -> Disposition {
-        let media = match self.objects.presign_get(&audio.merged_bucket, &audio.merged_key, self.settings.presign_ttl).await {
+    async fn submit_holding_slot(
+        &self,
+        key: &MeetingKey,
+        audio: &zoom_symbl_core::meeting::ProducedAudio,
+    ) -> Disposition {
+        let media = match self
+            .objects
+            .presign_get(&audio.merged_bucket, &audio.merged_key, self.settings.presign_ttl)
+            .await
+        {
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
@@ -319,7 +336,11 @@ mod tests {
                 mixdown_key: "m.mp3".into(),
                 originals_prefix: "p".into(),
             };
-            Ok(Some(QueuedMeeting { status: self.status.lock().unwrap().clone(), audio: Some(audio), job_id: None }))
+            Ok(Some(QueuedMeeting {
+                status: self.status.lock().unwrap().clone(),
+                audio: Some(audio),
+                job_id: None,
+            }))
         }
         async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
             *self.status.lock().unwrap() = "submitted".into();
@@ -358,12 +379,18 @@ mod tests {
     struct Symbl(Mutex<Vec<SymblError>>);
     impl InsightsProvider for Symbl {
         async fn submit(&self, req: &SubmitAudio) -> std::result::Result<Submitted, SymblError> {
-            assert!(req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")), "the callback carries the token");
+            assert!(
+                req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")),
+                "the callback carries the token"
+            );
             // A network call: lets another delivery run meanwhile.
             tokio::task::yield_now().await;
             match self.0.lock().unwrap().pop() {
                 Some(e) => Err(e),
-                None => Ok(Submitted { conversation_id: "c".into(), job_id: "j".into() }),
+                None => Ok(Submitted {
+                    conversation_id: "c".into(),
+                    job_id: "j".into(),
+                }),
             }
         }
         async fn job_status(&self, _: &str) -> std::result::Result<JobStatus, SymblError> {
@@ -379,7 +406,13 @@ mod tests {
 
     struct Objects;
     impl ObjectStore for Objects {
-        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, _: &str, _: &str, _: R) -> Result<u64> {
+        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: R,
+        ) -> Result<u64> {
             unreachable!()
         }
         async fn presign_get(&self, b: &str, k: &str, _: Duration) -> Result<String> {
@@ -470,10 +503,17 @@ mod tests {
         assert!(out.batch_item_failures.is_empty(), "not a failed receive");
         let copies = c.redelivery.copies.lock().unwrap();
         assert_eq!(copies.len(), 1);
-        assert_eq!(copies[0].0, batch().records[0].body.clone().unwrap(), "the same work item");
+        assert_eq!(
+            copies[0].0,
+            batch().records[0].body.clone().unwrap(),
+            "the same work item"
+        );
         assert_eq!(copies[0].1, 120);
         assert!(c.meetings.recorded.lock().unwrap().is_empty());
-        assert!(c.meetings.claim.lock().unwrap().is_none(), "the claim is given back for the copy");
+        assert!(
+            c.meetings.claim.lock().unwrap().is_none(),
+            "the claim is given back for the copy"
+        );
     }
 
     #[tokio::test]
@@ -486,7 +526,14 @@ mod tests {
 
     #[tokio::test]
     async fn if_the_copy_cannot_be_sent_the_original_comes_back_instead() {
-        let c = consumer(0, Vec::new(), Queue { requeue_fails: true, ..Queue::default() });
+        let c = consumer(
+            0,
+            Vec::new(),
+            Queue {
+                requeue_fails: true,
+                ..Queue::default()
+            },
+        );
         let out = c.handle_batch(batch()).await;
         assert_eq!(out.batch_item_failures.len(), 1, "kept, not lost");
         assert_eq!(*c.redelivery.delays.lock().unwrap(), [120]);
@@ -505,7 +552,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_meeting_is_failed_with_its_reason_and_left_for_the_dead_letter_queue() {
-        let c = consumer(1, vec![SymblError::Rejected { status: 400, message: "audio too long".into() }], Queue::default());
+        let c = consumer(
+            1,
+            vec![SymblError::Rejected {
+                status: 400,
+                message: "audio too long".into(),
+            }],
+            Queue::default(),
+        );
         let out = c.handle_batch(batch()).await;
         assert_eq!(out.batch_item_failures.len(), 1);
         assert!(c.meetings.status.lock().unwrap().contains("audio too long"));
@@ -518,7 +572,10 @@ mod tests {
         c.meetings.duration_secs = 4.5 * 3600.0;
         assert_eq!(c.handle_batch(batch()).await.batch_item_failures.len(), 1);
         let status = c.meetings.status.lock().unwrap().clone();
-        assert!(status.starts_with("failed: ") && status.contains("4.5 hours"), "{status}");
+        assert!(
+            status.starts_with("failed: ") && status.contains("4.5 hours"),
+            "{status}"
+        );
         assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "no slot taken");
         assert!(c.meetings.recorded.lock().unwrap().is_empty());
     }
@@ -537,7 +594,10 @@ mod tests {
     fn the_sample_batch_parses() {
         let batch: SqsEvent = serde_json::from_str(include_str!("../../../events/consumer-sqs-batch.json")).unwrap();
         let item: WorkItem = serde_json::from_str(batch.records[0].body.as_deref().unwrap()).unwrap();
-        assert_eq!(MeetingKey::parse(&item.meeting_key).unwrap().uuid(), "tFpXbu/pQ9+zPgGteb/Krw==");
+        assert_eq!(
+            MeetingKey::parse(&item.meeting_key).unwrap().uuid(),
+            "tFpXbu/pQ9+zPgGteb/Krw=="
+        );
     }
 
     #[test]

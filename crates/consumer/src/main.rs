@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use zoom_symbl_core::aws::{objects::S3Objects, queue::SqsQueue, sdk_config, secrets, semaphore::DynamoSemaphore, submissions::DynamoSubmissions};
+use zoom_symbl_core::aws::{
+    objects::S3Objects, queue::SqsQueue, sdk_config, secrets, semaphore::DynamoSemaphore,
+    submissions::DynamoSubmissions,
+};
 use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::symbl::SymblClient;
 use zoom_symbl_core::telemetry;
@@ -27,7 +30,12 @@ async fn main() -> Result<(), Error> {
     let consumer = Consumer {
         meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
             .expiring_after(config.record_retention),
-        semaphore: DynamoSemaphore::new(dynamodb, &config.semaphore_table, "symbl-jobs", config.concurrency_limit),
+        semaphore: DynamoSemaphore::new(
+            dynamodb,
+            &config.semaphore_table,
+            "symbl-jobs",
+            config.concurrency_limit,
+        ),
         symbl: SymblClient::new(
             &config.symbl_base_url,
             secrets.require(keys::SYMBL_APP_ID)?.expose(),

@@ -8,7 +8,11 @@ use zoom_symbl_core::symbl::{ChannelSpeaker, SubmitAudio};
 pub fn submit_request(audio: &ProducedAudio, media_url: String, webhook_url: String, language: &str) -> SubmitAudio {
     let mut req = SubmitAudio {
         url: media_url,
-        name: Some(if audio.topic.trim().is_empty() { "Zoom meeting".into() } else { audio.topic.clone() }),
+        name: Some(if audio.topic.trim().is_empty() {
+            "Zoom meeting".into()
+        } else {
+            audio.topic.clone()
+        }),
         webhook_url: Some(webhook_url),
         language_code: Some(language.to_owned()),
         ..Default::default()
@@ -72,9 +76,17 @@ mod tests {
 
     #[test]
     fn multichannel_labels_follow_channels_and_skip_failed_tracks() {
-        let req = submit_request(&audio(AudioMode::Multichannel, &[Some(1), None, Some(2)]), "u".into(), "w".into(), "en-US");
+        let req = submit_request(
+            &audio(AudioMode::Multichannel, &[Some(1), None, Some(2)]),
+            "u".into(),
+            "w".into(),
+            "en-US",
+        );
         assert_eq!(req.enable_separate_recognition_per_channel, Some(true));
-        assert_eq!(req.channel_metadata, [ChannelSpeaker::new(1, "Dana Host"), ChannelSpeaker::new(2, "李雷")]);
+        assert_eq!(
+            req.channel_metadata,
+            [ChannelSpeaker::new(1, "Dana Host"), ChannelSpeaker::new(2, "李雷")]
+        );
         assert_eq!(req.enable_speaker_diarization, None);
         assert_eq!(req.name.as_deref(), Some("Q3 planning sync"));
         assert_eq!(req.language_code.as_deref(), Some("en-US"));
@@ -82,11 +94,27 @@ mod tests {
 
     #[test]
     fn mixed_track_is_diarized_and_single_is_plain() {
-        let mixed = submit_request(&audio(AudioMode::MixedDiarization, &[None, None]), "u".into(), "w".into(), "es-ES");
+        let mixed = submit_request(
+            &audio(AudioMode::MixedDiarization, &[None, None]),
+            "u".into(),
+            "w".into(),
+            "es-ES",
+        );
         assert_eq!(mixed.enable_speaker_diarization, Some(true));
         assert_eq!(mixed.enable_separate_recognition_per_channel, None);
         assert!(mixed.channel_metadata.is_empty());
-        let single = submit_request(&audio(AudioMode::SingleParticipant, &[Some(1)]), "u".into(), "w".into(), "en-US");
-        assert_eq!((single.enable_speaker_diarization, single.enable_separate_recognition_per_channel), (None, None));
+        let single = submit_request(
+            &audio(AudioMode::SingleParticipant, &[Some(1)]),
+            "u".into(),
+            "w".into(),
+            "en-US",
+        );
+        assert_eq!(
+            (
+                single.enable_speaker_diarization,
+                single.enable_separate_recognition_per_channel
+            ),
+            (None, None)
+        );
     }
 }

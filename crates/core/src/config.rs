@@ -16,11 +16,15 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Self {
-        Env { vars: std::env::vars().collect() }
+        Env {
+            vars: std::env::vars().collect(),
+        }
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+        Env {
+            vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        }
     }
 
     /// A variable that must be set and non-empty.
@@ -33,7 +37,11 @@ impl Env {
 
     /// A variable that may be absent or empty.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     }
 
     /// A parsed variable with a default when absent; malformed values are an error, not the default.
@@ -55,7 +63,9 @@ impl Env {
 pub fn retention_days(env: &Env) -> Result<Duration, Error> {
     let days: u64 = env.parse_or("RETENTION_DAYS", 30)?;
     if days == 0 {
-        return Err(Error::Config("environment variable RETENTION_DAYS must be at least 1".into()));
+        return Err(Error::Config(
+            "environment variable RETENTION_DAYS must be at least 1".into(),
+        ));
     }
     Ok(Duration::from_secs(days.saturating_mul(86_400)))
 }
@@ -94,13 +104,18 @@ impl Secrets {
 
     /// A key that must be present and non-empty.
     pub fn require(&self, key: &str) -> Result<SecretString, Error> {
-        self.optional(key)
-            .ok_or_else(|| Error::MissingSecret { secret: self.source.clone(), key: key.to_owned() })
+        self.optional(key).ok_or_else(|| Error::MissingSecret {
+            secret: self.source.clone(),
+            key: key.to_owned(),
+        })
     }
 
     /// A key that may be absent, empty or [`NONE`] (an optional credential).
     pub fn optional(&self, key: &str) -> Option<SecretString> {
-        self.values.get(key).filter(|v| !v.is_empty() && v.expose().trim() != NONE).cloned()
+        self.values
+            .get(key)
+            .filter(|v| !v.is_empty() && v.expose().trim() != NONE)
+            .cloned()
     }
 }
 
@@ -145,26 +160,42 @@ mod tests {
         assert!(env.required("NOPE").unwrap_err().to_string().contains("NOPE"));
         assert_eq!(env.parse_or("N", 5u32).unwrap(), 12);
         assert_eq!(env.parse_or("MISSING", 5u32).unwrap(), 5);
-        assert_eq!(retention_days(&Env::from_pairs([])).unwrap(), Duration::from_secs(30 * 86_400));
-        assert_eq!(retention_days(&Env::from_pairs([("RETENTION_DAYS", "2")])).unwrap(), Duration::from_secs(2 * 86_400));
+        assert_eq!(
+            retention_days(&Env::from_pairs([])).unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            retention_days(&Env::from_pairs([("RETENTION_DAYS", "2")])).unwrap(),
+            Duration::from_secs(2 * 86_400)
+        );
         assert!(retention_days(&Env::from_pairs([("RETENTION_DAYS", "0")])).is_err());
         assert!(env.parse_or("BAD", 5u32).is_err());
     }
 
     #[test]
     fn missing_secret_key_is_named_and_value_never_shown() {
-        let s = Secrets::from_json("arn:aws:secretsmanager:x", r#"{"zoom_webhook_secret_token":"s3cr3t","empty":""}"#)
-            .unwrap();
+        let s = Secrets::from_json(
+            "arn:aws:secretsmanager:x",
+            r#"{"zoom_webhook_secret_token":"s3cr3t","empty":""}"#,
+        )
+        .unwrap();
         assert_eq!(s.require(keys::ZOOM_WEBHOOK_SECRET).unwrap().expose(), "s3cr3t");
         let err = s.require("symbl_app_id").unwrap_err().to_string();
-        assert!(err.contains("symbl_app_id") && err.contains("arn:aws:secretsmanager:x"), "{err}");
+        assert!(
+            err.contains("symbl_app_id") && err.contains("arn:aws:secretsmanager:x"),
+            "{err}"
+        );
         assert!(s.require("empty").is_err());
         assert!(s.optional("empty").is_none());
     }
 
     #[test]
     fn a_dash_is_how_a_guided_deploy_leaves_an_optional_secret_empty() {
-        let s = Secrets::from_json("id", r#"{"smtp_password":"-","smtp_username":" - ","zoom_s2s_client_secret":"-x"}"#).unwrap();
+        let s = Secrets::from_json(
+            "id",
+            r#"{"smtp_password":"-","smtp_username":" - ","zoom_s2s_client_secret":"-x"}"#,
+        )
+        .unwrap();
         assert!(s.optional(keys::SMTP_PASSWORD).is_none());
         assert!(s.optional(keys::SMTP_USERNAME).is_none());
         assert!(s.require(keys::SMTP_PASSWORD).is_err());

@@ -37,11 +37,19 @@ pub enum Error {
 
 impl Error {
     pub fn retryable(dependency: &'static str, message: impl fmt::Display) -> Self {
-        Error::Dependency { dependency, message: message.to_string(), retry: Retry::Retryable }
+        Error::Dependency {
+            dependency,
+            message: message.to_string(),
+            retry: Retry::Retryable,
+        }
     }
 
     pub fn permanent(dependency: &'static str, message: impl fmt::Display) -> Self {
-        Error::Dependency { dependency, message: message.to_string(), retry: Retry::Permanent }
+        Error::Dependency {
+            dependency,
+            message: message.to_string(),
+            retry: Retry::Permanent,
+        }
     }
 
     pub fn retry(&self) -> Retry {
@@ -65,7 +73,10 @@ impl From<Error> for lambda_runtime::Diagnostic {
             Retry::Retryable => "Retryable",
             Retry::Permanent => "Permanent",
         };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -78,7 +89,10 @@ mod tests {
         assert!(Error::retryable("dynamodb", "throttled").is_retryable());
         assert!(!Error::permanent("lambda", "no such function").is_retryable());
         assert!(!Error::Config("x".into()).is_retryable());
-        let e = Error::MissingSecret { secret: "arn:s".into(), key: "zoom_webhook_secret".into() };
+        let e = Error::MissingSecret {
+            secret: "arn:s".into(),
+            key: "zoom_webhook_secret".into(),
+        };
         assert!(!e.is_retryable());
         assert_eq!(e.to_string(), "secret `arn:s` has no key `zoom_webhook_secret`");
     }

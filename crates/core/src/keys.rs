@@ -60,10 +60,20 @@ mod tests {
 
     #[test]
     fn round_trips_zoom_uuids() {
-        for uuid in ["WEz4RT2lSyKx2MD9Z+lYfA==", "/ajXp112QmuoKj4854875==", "abc//def==", "tFpXbu/pQ9+zPgGteb/Krw=="] {
+        for uuid in [
+            "WEz4RT2lSyKx2MD9Z+lYfA==",
+            "/ajXp112QmuoKj4854875==",
+            "abc//def==",
+            "tFpXbu/pQ9+zPgGteb/Krw==",
+        ] {
             let key = MeetingKey::from_uuid(uuid);
             assert_eq!(key.uuid(), uuid);
-            assert!(key.as_str().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{key}");
+            assert!(
+                key.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{key}"
+            );
             assert_eq!(MeetingKey::parse(key.as_str()).unwrap(), key);
         }
     }
@@ -71,8 +81,10 @@ mod tests {
     #[test]
     fn uuids_that_sanitising_would_merge_stay_distinct() {
         // The original's sanitiser mapped all of these to "ab".
-        let keys: std::collections::HashSet<_> =
-            ["a/b", "a+b", "ab=", "ab", "a-b"].iter().map(|u| MeetingKey::from_uuid(u)).collect();
+        let keys: std::collections::HashSet<_> = ["a/b", "a+b", "ab=", "ab", "a-b"]
+            .iter()
+            .map(|u| MeetingKey::from_uuid(u))
+            .collect();
         assert_eq!(keys.len(), 5);
     }
 

@@ -54,6 +54,8 @@ pub struct ProducedAudio {
 impl ProducedAudio {
     /// `channelMetadata` order: channel k is the k-th participant that made it into the merge.
     pub fn speakers(&self) -> impl Iterator<Item = (u16, &str)> {
-        self.participants.iter().filter_map(|p| p.channel.map(|c| (c, p.name.as_str())))
+        self.participants
+            .iter()
+            .filter_map(|p| p.channel.map(|c| (c, p.name.as_str())))
     }
 }

@@ -68,8 +68,12 @@ pub trait ObjectStore: Send + Sync {
         body: R,
     ) -> impl Future<Output = Result<u64>> + Send;
 
-    fn presign_get(&self, bucket: &str, key: &str, ttl: std::time::Duration)
-        -> impl Future<Output = Result<String>> + Send;
+    fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// The message the producer queues for the consumer: the meeting record is the payload.
@@ -109,14 +113,26 @@ pub enum Finality {
 
 /// The producer's view of the meetings table.
 pub trait MeetingStore: Send + Sync {
-    fn begin_production(&self, key: &MeetingKey, lease_secs: u64)
-        -> impl Future<Output = Result<ProductionStart>> + Send;
-    fn save_produced(&self, key: &MeetingKey, audio: &crate::meeting::ProducedAudio)
-        -> impl Future<Output = Result<()>> + Send;
+    fn begin_production(
+        &self,
+        key: &MeetingKey,
+        lease_secs: u64,
+    ) -> impl Future<Output = Result<ProductionStart>> + Send;
+    fn save_produced(
+        &self,
+        key: &MeetingKey,
+        audio: &crate::meeting::ProducedAudio,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn mark_queued(&self, key: &MeetingKey) -> impl Future<Output = Result<()>> + Send;
     /// Extends the lease of the attempt that holds it; `false` when it is no longer ours.
-    fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64) -> impl Future<Output = Result<bool>> + Send;
-    fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> impl Future<Output = Result<()>> + Send;
+    fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64)
+        -> impl Future<Output = Result<bool>> + Send;
+    fn mark_failed(
+        &self,
+        key: &MeetingKey,
+        reason: &str,
+        finality: Finality,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Result of asking the concurrency semaphore for a slot.
@@ -234,10 +250,16 @@ pub trait MeetingFailures: Send + Sync {
     fn fail_stalled(&self, now: i64, grace_secs: i64) -> impl Future<Output = Result<usize>> + Send;
     /// Failed meetings without a Symbl job whose host has not been told (or whose claim on
     /// the email is older than `stale_secs`).
-    fn unnotified_failures(&self, now: i64, stale_secs: i64) -> impl Future<Output = Result<Vec<FailedMeeting>>> + Send;
+    fn unnotified_failures(&self, now: i64, stale_secs: i64)
+        -> impl Future<Output = Result<Vec<FailedMeeting>>> + Send;
     /// Claims the failure email before sending; `false` when it is settled or being sent.
-    fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64)
-        -> impl Future<Output = Result<bool>> + Send;
+    fn claim_failure_email(
+        &self,
+        meeting_key: &str,
+        claim: &str,
+        now: i64,
+        stale_secs: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Gives a claim back after a temporary failure, so a later round sends it.
     fn release_failure_email(&self, meeting_key: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
 }
@@ -276,9 +298,19 @@ pub trait JobStore: JobLookup {
     fn overdue(&self, now: i64) -> impl Future<Output = Result<Vec<JobView>>> + Send;
     /// Claims the right to email the host about this job: `false` when the email was sent,
     /// failed for good, or another notifier holds a claim younger than `stale_after_secs`.
-    fn claim_email(&self, job_id: &str, claim: &str, stale_after_secs: i64) -> impl Future<Output = Result<bool>> + Send;
+    fn claim_email(
+        &self,
+        job_id: &str,
+        claim: &str,
+        stale_after_secs: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Records how the claimed email ended (sent with its Message-ID, or failed for good).
-    fn email_settled(&self, job_id: &str, claim: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
+    fn email_settled(
+        &self,
+        job_id: &str,
+        claim: &str,
+        outcome: &EmailOutcome,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Gives a claim back after a temporary failure, so a retry can take it at once.
     fn release_email_claim(&self, job_id: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
 }

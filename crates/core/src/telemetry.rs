@@ -14,7 +14,12 @@ pub fn init() {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     // try_init: a second call (tests, warm re-entry) must not panic.
     let _ = if in_lambda {
-        builder.json().with_current_span(true).with_span_list(false).with_ansi(false).try_init()
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_ansi(false)
+            .try_init()
     } else {
         builder.compact().try_init()
     };

@@ -32,13 +32,22 @@ impl<'a> MeetingFacts<'a> {
     }
 
     fn title(&self) -> &str {
-        if self.topic.trim().is_empty() { "your Zoom meeting" } else { self.topic.trim() }
+        if self.topic.trim().is_empty() {
+            "your Zoom meeting"
+        } else {
+            self.topic.trim()
+        }
     }
 
     fn when(&self) -> String {
         let date = time::OffsetDateTime::parse(self.start_time, &time::format_description::well_known::Rfc3339)
             .ok()
-            .and_then(|t| t.format(time::macros::format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC")).ok())
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
+                ))
+                .ok()
+            })
             .unwrap_or_else(|| self.start_time.to_owned());
         format!("{date} · {} min", (self.duration_secs / 60.0).round().max(1.0))
     }
@@ -86,7 +95,12 @@ const STYLE_LI: &str = "margin:0 0 6px;line-height:1.5;";
 
 pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> Rendered {
     let subject = format!("Meeting insights: {}", m.title());
-    let mut text = format!("{}\n{}\nParticipants: {}\n\n", m.title(), m.when(), m.participants.join(", "));
+    let mut text = format!(
+        "{}\n{}\nParticipants: {}\n\n",
+        m.title(),
+        m.when(),
+        m.participants.join(", ")
+    );
     if let Some(url) = page_url {
         let _ = write!(text, "Interactive summary: {url}\n\n");
     }
@@ -104,11 +118,21 @@ pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) 
     section("Follow-ups", ins.follow_ups.iter().map(action_line).collect());
     section(
         "Questions",
-        ins.questions.iter().map(|q| q.from.as_ref().map_or(q.text.clone(), |f| format!("{} ({f})", q.text))).collect(),
+        ins.questions
+            .iter()
+            .map(|q| q.from.as_ref().map_or(q.text.clone(), |f| format!("{} ({f})", q.text)))
+            .collect(),
     );
     section(
         "Topics",
-        ins.topics.iter().map(|t| t.sentiment.as_ref().map_or(t.text.clone(), |s| format!("{} ({s})", t.text))).collect(),
+        ins.topics
+            .iter()
+            .map(|t| {
+                t.sentiment
+                    .as_ref()
+                    .map_or(t.text.clone(), |s| format!("{} ({s})", t.text))
+            })
+            .collect(),
     );
     text.push_str("Sent by zoom-symbl for the meeting's host.\n");
 
@@ -129,7 +153,10 @@ pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) 
         if items.is_empty() {
             return;
         }
-        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">{title}</h2><ul style=\"padding-left:20px;margin:0;\">");
+        let _ = write!(
+            html,
+            "<h2 style=\"{STYLE_SECTION}\">{title}</h2><ul style=\"padding-left:20px;margin:0;\">"
+        );
         for i in items {
             let _ = write!(html, "<li style=\"{STYLE_LI}\">{i}</li>");
         }
@@ -149,21 +176,36 @@ pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) 
         }
         s
     };
-    list(&mut html, "Action items", ins.action_items.iter().map(action_html).collect());
-    list(&mut html, "Follow-ups", ins.follow_ups.iter().map(action_html).collect());
+    list(
+        &mut html,
+        "Action items",
+        ins.action_items.iter().map(action_html).collect(),
+    );
+    list(
+        &mut html,
+        "Follow-ups",
+        ins.follow_ups.iter().map(action_html).collect(),
+    );
     list(
         &mut html,
         "Questions",
         ins.questions
             .iter()
             .map(|q| match &q.from {
-                Some(f) => format!("{} <span style=\"color:#6b7280;\">— {}</span>", escape(&q.text), escape(f)),
+                Some(f) => format!(
+                    "{} <span style=\"color:#6b7280;\">— {}</span>",
+                    escape(&q.text),
+                    escape(f)
+                ),
                 None => escape(&q.text),
             })
             .collect(),
     );
     if !ins.topics.is_empty() {
-        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">Topics</h2><p style=\"line-height:2;\">");
+        let _ = write!(
+            html,
+            "<h2 style=\"{STYLE_SECTION}\">Topics</h2><p style=\"line-height:2;\">"
+        );
         for t in &ins.topics {
             let color = match t.sentiment.as_deref() {
                 Some("positive") => "#dcfce7",
@@ -218,40 +260,78 @@ mod tests {
     use super::*;
 
     fn facts<'a>(topic: &'a str, people: Vec<&'a str>) -> MeetingFacts<'a> {
-        MeetingFacts { topic, start_time: "2024-05-31T18:00:05Z", duration_secs: 2524.0, participants: people }
+        MeetingFacts {
+            topic,
+            start_time: "2024-05-31T18:00:05Z",
+            duration_secs: 2524.0,
+            participants: people,
+        }
     }
 
     fn insights() -> Insights {
         Insights {
             summary: vec!["Dana and Mary-Jane agreed to move the review.".into()],
-            topics: vec![Topic { text: "launch <script>alert(1)</script>".into(), sentiment: Some("positive".into()) }],
-            questions: vec![Question { text: "Can we ship later?".into(), from: Some("Dana Host".into()) }],
+            topics: vec![Topic {
+                text: "launch <script>alert(1)</script>".into(),
+                sentiment: Some("positive".into()),
+            }],
+            questions: vec![Question {
+                text: "Can we ship later?".into(),
+                from: Some("Dana Host".into()),
+            }],
             action_items: vec![Action {
                 text: "Send the revised scope.".into(),
                 assignee: Some("Mary-Jane".into()),
                 due_by: Some("2024-06-07T07:00:00.000Z".into()),
                 from: None,
             }],
-            follow_ups: vec![Action { text: "Meet the customer.".into(), assignee: None, due_by: None, from: None }],
+            follow_ups: vec![Action {
+                text: "Meet the customer.".into(),
+                assignee: None,
+                due_by: None,
+                from: None,
+            }],
         }
     }
 
     #[test]
     fn both_parts_carry_every_section() {
-        let r = insights_email(&facts("Q3 planning sync", vec!["Dana Host", "李雷"]), &insights(), Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"));
+        let r = insights_email(
+            &facts("Q3 planning sync", vec!["Dana Host", "李雷"]),
+            &insights(),
+            Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"),
+        );
         assert_eq!(r.subject, "Meeting insights: Q3 planning sync");
         for part in [&r.text, &r.html] {
-            for needle in ["Q3 planning sync", "31 May 2024, 18:00 UTC · 42 min", "李雷", "Dana and Mary-Jane agreed", "Send the revised scope.", "Mary-Jane", "2024-06-07", "Meet the customer.", "Can we ship later?"] {
+            for needle in [
+                "Q3 planning sync",
+                "31 May 2024, 18:00 UTC · 42 min",
+                "李雷",
+                "Dana and Mary-Jane agreed",
+                "Send the revised scope.",
+                "Mary-Jane",
+                "2024-06-07",
+                "Meet the customer.",
+                "Can we ship later?",
+            ] {
                 assert!(part.contains(needle), "{needle} missing from {part}");
             }
         }
-        assert!(r.html.contains("<a href=\"https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true\""));
-        assert!(r.text.contains("Interactive summary: https://meetinginsights.symbl.ai/"));
+        assert!(r
+            .html
+            .contains("<a href=\"https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true\""));
+        assert!(r
+            .text
+            .contains("Interactive summary: https://meetinginsights.symbl.ai/"));
     }
 
     #[test]
     fn untrusted_strings_are_escaped() {
-        let r = insights_email(&facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]), &insights(), Some("javascript:alert(1)"));
+        let r = insights_email(
+            &facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]),
+            &insights(),
+            Some("javascript:alert(1)"),
+        );
         assert!(!r.html.contains("<script>") && !r.html.contains("<img"), "{}", r.html);
         assert!(r.html.contains("launch &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(r.html.contains("O&#39;Neil &amp; &quot;Co&quot;"));
@@ -264,12 +344,19 @@ mod tests {
     fn failure_email_says_why() {
         let r = failure_email(&facts("", vec![]), "Symbl could not process the recording <job failed>");
         assert_eq!(r.subject, "We could not process: your Zoom meeting");
-        assert!(r.text.contains("Reason: Symbl could not process the recording <job failed>"));
-        assert!(r.html.contains("Reason: Symbl could not process the recording &lt;job failed&gt;"));
+        assert!(r
+            .text
+            .contains("Reason: Symbl could not process the recording <job failed>"));
+        assert!(r
+            .html
+            .contains("Reason: Symbl could not process the recording &lt;job failed&gt;"));
     }
 
     #[test]
     fn escape_covers_the_five() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

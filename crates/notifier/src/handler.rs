@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{error, info, info_span, warn, Instrument};
 use zoom_symbl_core::ports::{
-    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingFailures, MeetingOutcomes,
-    ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
+    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingFailures,
+    MeetingOutcomes, ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
 };
 use zoom_symbl_core::symbl::{Insights, JobStatus, SymblError};
 use zoom_symbl_core::timefmt::unix_now;
@@ -54,7 +54,10 @@ pub enum Outcome {
     Advanced(bool),
     /// The webhook said terminal, Symbl does not (yet).
     NotTerminalYet(JobStatus),
-    Finished { status: JobStatus, first: bool },
+    Finished {
+        status: JobStatus,
+        first: bool,
+    },
     Reconciled(usize),
 }
 
@@ -132,7 +135,11 @@ where
     /// tries again; a permanent one is recorded and ends it.
     async fn email_host(&self, job: &JobView, status: JobStatus) -> Result<(), Error> {
         let claim = uuid::Uuid::new_v4().to_string();
-        if !self.jobs.claim_email(&job.job_id, &claim, self.settings.email_claim_stale_secs).await? {
+        if !self
+            .jobs
+            .claim_email(&job.job_id, &claim, self.settings.email_claim_stale_secs)
+            .await?
+        {
             info!("the host's email is sent, failed for good, or being sent by another invocation");
             return Ok(());
         }
@@ -170,7 +177,11 @@ where
         let facts = MeetingFacts::of(&audio);
         let rendered = match status {
             JobStatus::Completed => {
-                let raw = self.symbl.insights(&job.conversation_id).await.map_err(Failure::symbl)?;
+                let raw = self
+                    .symbl
+                    .insights(&job.conversation_id)
+                    .await
+                    .map_err(Failure::symbl)?;
                 let mut documents = BTreeMap::new();
                 let prefix = format!("meetings/{}/insights/", job.meeting_key);
                 for (name, doc) in raw.documents() {
@@ -187,7 +198,11 @@ where
                     .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
                     .await
                     .map_err(Failure::Temporary)?;
-                let page = match self.symbl.summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs).await {
+                let page = match self
+                    .symbl
+                    .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
+                    .await
+                {
                     Ok(url) => Some(url),
                     // The insights are worth sending without the page; a transient failure is retried.
                     Err(e @ (SymblError::RateLimited | SymblError::Unavailable(_))) => return Err(Failure::symbl(e)),
@@ -196,12 +211,23 @@ where
                         None
                     }
                 };
-                self.meetings.insights_stored(&job.meeting_key, &documents, page.as_deref()).await.map_err(Failure::Temporary)?;
+                self.meetings
+                    .insights_stored(&job.meeting_key, &documents, page.as_deref())
+                    .await
+                    .map_err(Failure::Temporary)?;
                 insights_email(&facts, &Insights::from_raw(&raw), page.as_deref())
             }
-            _ => failure_email(&facts, "Symbl could not process the recording (the transcription job failed)."),
+            _ => failure_email(
+                &facts,
+                "Symbl could not process the recording (the transcription job failed).",
+            ),
         };
-        let email = OutgoingEmail { to: audio.host_email.clone(), subject: rendered.subject, text: rendered.text, html: rendered.html };
+        let email = OutgoingEmail {
+            to: audio.host_email.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        };
         self.send(&email).await
     }
 
@@ -252,12 +278,18 @@ where
             Err(e) => warn!(error = %e, "could not look for stalled productions; next round"),
         }
         let mut told = 0;
-        for failed in self.meetings.unnotified_failures(now, self.settings.email_claim_stale_secs).await? {
+        for failed in self
+            .meetings
+            .unnotified_failures(now, self.settings.email_claim_stale_secs)
+            .await?
+        {
             let span = info_span!("meeting", meeting_key = %failed.meeting_key, source = "reconciler");
             match self.tell_failure(&failed).instrument(span).await {
                 Ok(true) => told += 1,
                 Ok(false) => {}
-                Err(e) => warn!(meeting_key = %failed.meeting_key, error = %e, "could not tell the host yet; next round"),
+                Err(e) => {
+                    warn!(meeting_key = %failed.meeting_key, error = %e, "could not tell the host yet; next round")
+                }
             }
         }
         Ok(told)
@@ -267,16 +299,31 @@ where
     async fn tell_failure(&self, failed: &FailedMeeting) -> Result<bool, Error> {
         let claim = uuid::Uuid::new_v4().to_string();
         let now = unix_now();
-        if !self.meetings.claim_failure_email(&failed.meeting_key, &claim, now, self.settings.email_claim_stale_secs).await? {
+        if !self
+            .meetings
+            .claim_failure_email(&failed.meeting_key, &claim, now, self.settings.email_claim_stale_secs)
+            .await?
+        {
             return Ok(false);
         }
         let outcome = if failed.host_email.trim().is_empty() {
-            EmailOutcome::Failed { reason: "the meeting has no host email".into() }
+            EmailOutcome::Failed {
+                reason: "the meeting has no host email".into(),
+            }
         } else {
-            let facts = MeetingFacts { topic: &failed.topic, start_time: &failed.start_time, duration_secs: 0.0, participants: Vec::new() };
+            let facts = MeetingFacts {
+                topic: &failed.topic,
+                start_time: &failed.start_time,
+                duration_secs: 0.0,
+                participants: Vec::new(),
+            };
             let rendered = failure_email(&facts, &failed.reason);
-            let email =
-                OutgoingEmail { to: failed.host_email.clone(), subject: rendered.subject, text: rendered.text, html: rendered.html };
+            let email = OutgoingEmail {
+                to: failed.host_email.clone(),
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+            };
             match self.send(&email).await {
                 Ok(message_id) => EmailOutcome::Sent { message_id },
                 Err(Failure::Permanent(reason)) => {
@@ -391,8 +438,15 @@ mod tests {
             Ok(true)
         }
         async fn email_settled(&self, id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
-            let state = if matches!(outcome, EmailOutcome::Sent { .. }) { "sent" } else { "failed" };
-            self.email.lock().unwrap().insert(id.into(), (state.into(), claim.into()));
+            let state = if matches!(outcome, EmailOutcome::Sent { .. }) {
+                "sent"
+            } else {
+                "failed"
+            };
+            self.email
+                .lock()
+                .unwrap()
+                .insert(id.into(), (state.into(), claim.into()));
             Ok(())
         }
         async fn release_email_claim(&self, id: &str, claim: &str) -> Result<()> {
@@ -459,13 +513,26 @@ mod tests {
             let n = stalled.len();
             for (key, topic, host) in stalled {
                 let reason = "attempt 3 stopped without finishing".to_owned();
-                let m = FailedMeeting { meeting_key: key, topic, host_email: host, start_time: "2024-05-31T18:00:05Z".into(), reason };
+                let m = FailedMeeting {
+                    meeting_key: key,
+                    topic,
+                    host_email: host,
+                    start_time: "2024-05-31T18:00:05Z".into(),
+                    reason,
+                };
                 self.failed.lock().unwrap().push((m, String::new()));
             }
             Ok(n)
         }
         async fn unnotified_failures(&self, _: i64, _: i64) -> Result<Vec<FailedMeeting>> {
-            Ok(self.failed.lock().unwrap().iter().filter(|(_, st)| st.is_empty()).map(|(m, _)| m.clone()).collect())
+            Ok(self
+                .failed
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, st)| st.is_empty())
+                .map(|(m, _)| m.clone())
+                .collect())
         }
         async fn claim_failure_email(&self, key: &str, _: &str, _: i64, _: i64) -> Result<bool> {
             let mut failed = self.failed.lock().unwrap();
@@ -520,8 +587,18 @@ mod tests {
             Ok(())
         }
         async fn email_settled(&self, key: &str, outcome: &EmailOutcome) -> Result<()> {
-            if let Some((_, st)) = self.failed.lock().unwrap().iter_mut().find(|(m, _)| m.meeting_key == key) {
-                *st = if matches!(outcome, EmailOutcome::Sent { .. }) { "sent".into() } else { "failed".into() };
+            if let Some((_, st)) = self
+                .failed
+                .lock()
+                .unwrap()
+                .iter_mut()
+                .find(|(m, _)| m.meeting_key == key)
+            {
+                *st = if matches!(outcome, EmailOutcome::Sent { .. }) {
+                    "sent".into()
+                } else {
+                    "failed".into()
+                };
             }
             self.emailed.lock().unwrap().push(outcome.clone());
             Ok(())
@@ -531,7 +608,13 @@ mod tests {
     #[derive(Default)]
     struct Objects(Mutex<Vec<String>>);
     impl ObjectStore for Objects {
-        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, key: &str, _: &str, _: R) -> Result<u64> {
+        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
+            &self,
+            _: &str,
+            key: &str,
+            _: &str,
+            _: R,
+        ) -> Result<u64> {
             self.0.lock().unwrap().push(key.into());
             Ok(1)
         }
@@ -565,7 +648,13 @@ mod tests {
         let jobs = Jobs::default();
         jobs.jobs.lock().unwrap().insert(
             "j".into(),
-            JobView { job_id: "j".into(), meeting_key: "m".into(), conversation_id: "c".into(), status: JobStatus::Scheduled, deadline },
+            JobView {
+                job_id: "j".into(),
+                meeting_key: "m".into(),
+                conversation_id: "c".into(),
+                status: JobStatus::Scheduled,
+                deadline,
+            },
         );
         Notifier {
             jobs,
@@ -586,31 +675,59 @@ mod tests {
     }
 
     fn ev(status: JobStatus) -> Trigger {
-        Trigger::Status(StatusEvent { job_id: "j".into(), status, source: "webhook".into() })
+        Trigger::Status(StatusEvent {
+            job_id: "j".into(),
+            status,
+            source: "webhook".into(),
+        })
     }
 
     #[tokio::test]
     async fn duplicates_and_out_of_order_statuses_finish_once_release_once_and_email_once() {
         let n = notifier(JobStatus::Completed, i64::MAX);
-        assert_eq!(n.handle(ev(JobStatus::InProgress)).await.unwrap(), Outcome::Advanced(true));
-        assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::Finished { status: JobStatus::Completed, first: true });
-        assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::Finished { status: JobStatus::Completed, first: false });
+        assert_eq!(
+            n.handle(ev(JobStatus::InProgress)).await.unwrap(),
+            Outcome::Advanced(true)
+        );
+        assert_eq!(
+            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            Outcome::Finished {
+                status: JobStatus::Completed,
+                first: true
+            }
+        );
+        assert_eq!(
+            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            Outcome::Finished {
+                status: JobStatus::Completed,
+                first: false
+            }
+        );
         // A late in_progress changes nothing.
-        assert_eq!(n.handle(ev(JobStatus::InProgress)).await.unwrap(), Outcome::Advanced(false));
+        assert_eq!(
+            n.handle(ev(JobStatus::InProgress)).await.unwrap(),
+            Outcome::Advanced(false)
+        );
         assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
         assert_eq!(n.jobs.jobs.lock().unwrap()["j"].status, JobStatus::Completed);
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "host@example.com");
         assert_eq!(sent[0].subject, "Meeting insights: Weekly sync");
-        assert!(sent[0].html.contains("We agreed &lt;b&gt;things&lt;/b&gt;.") && sent[0].html.contains("https://meetinginsights.symbl.ai/meeting/#/c"));
+        assert!(
+            sent[0].html.contains("We agreed &lt;b&gt;things&lt;/b&gt;.")
+                && sent[0].html.contains("https://meetinginsights.symbl.ai/meeting/#/c")
+        );
         assert_eq!(n.objects.0.lock().unwrap().len(), 5, "five insight documents stored");
     }
 
     #[tokio::test]
     async fn unconfirmed_terminal_status_changes_nothing_terminal() {
         let n = notifier(JobStatus::InProgress, i64::MAX);
-        assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::NotTerminalYet(JobStatus::InProgress));
+        assert_eq!(
+            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            Outcome::NotTerminalYet(JobStatus::InProgress)
+        );
         assert_eq!(n.semaphore.0.lock().unwrap().len(), 2);
         assert!(n.meetings.finished.lock().unwrap().is_empty());
         assert!(n.mailer.sent.lock().unwrap().is_empty());
@@ -619,8 +736,17 @@ mod tests {
     #[tokio::test]
     async fn a_failed_job_releases_its_slot_and_tells_the_host() {
         let n = notifier(JobStatus::Failed, i64::MAX);
-        assert_eq!(n.handle(ev(JobStatus::Completed)).await.unwrap(), Outcome::Finished { status: JobStatus::Failed, first: true });
-        assert_eq!(*n.meetings.finished.lock().unwrap(), [("m".to_string(), JobStatus::Failed)]);
+        assert_eq!(
+            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            Outcome::Finished {
+                status: JobStatus::Failed,
+                first: true
+            }
+        );
+        assert_eq!(
+            *n.meetings.finished.lock().unwrap(),
+            [("m".to_string(), JobStatus::Failed)]
+        );
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent[0].subject, "We could not process: Weekly sync");
         assert!(n.objects.0.lock().unwrap().is_empty(), "no insights for a failed job");
@@ -644,7 +770,12 @@ mod tests {
         let n = notifier(JobStatus::Completed, i64::MAX);
         *n.mailer.script.lock().unwrap() = vec![MailError::Permanent("550 no such user".into())];
         n.handle(ev(JobStatus::Completed)).await.unwrap();
-        assert_eq!(*n.meetings.emailed.lock().unwrap(), [EmailOutcome::Failed { reason: "550 no such user".into() }]);
+        assert_eq!(
+            *n.meetings.emailed.lock().unwrap(),
+            [EmailOutcome::Failed {
+                reason: "550 no such user".into()
+            }]
+        );
         n.handle(ev(JobStatus::Completed)).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
     }
@@ -652,7 +783,8 @@ mod tests {
     #[tokio::test]
     async fn the_reconciler_drives_overdue_jobs_and_owed_emails_through_the_same_path() {
         let n = notifier(JobStatus::Completed, 0);
-        let schedule: Trigger = serde_json::from_str(r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#).unwrap();
+        let schedule: Trigger =
+            serde_json::from_str(r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#).unwrap();
         assert_eq!(n.handle(schedule).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
@@ -663,7 +795,13 @@ mod tests {
     #[test]
     fn the_sample_events_parse() {
         let status: Trigger = serde_json::from_str(include_str!("../../../events/notifier-status.json")).unwrap();
-        assert!(matches!(status, Trigger::Status(StatusEvent { status: JobStatus::Completed, .. })));
+        assert!(matches!(
+            status,
+            Trigger::Status(StatusEvent {
+                status: JobStatus::Completed,
+                ..
+            })
+        ));
         let schedule: Trigger = serde_json::from_str(include_str!("../../../events/notifier-schedule.json")).unwrap();
         assert!(matches!(schedule, Trigger::Schedule(_)));
     }
@@ -675,7 +813,9 @@ mod tests {
     }
 
     fn schedule() -> Trigger {
-        Trigger::Schedule(ScheduleEvent { detail_type: "Scheduled Event".into() })
+        Trigger::Schedule(ScheduleEvent {
+            detail_type: "Scheduled Event".into(),
+        })
     }
 
     fn failed_meeting(key: &str, host: &str) -> (FailedMeeting, String) {
@@ -692,14 +832,22 @@ mod tests {
     #[tokio::test]
     async fn a_meeting_that_failed_before_symbl_gets_one_failure_email() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", "host@example.com"));
+        n.meetings
+            .failed
+            .lock()
+            .unwrap()
+            .push(failed_meeting("f1", "host@example.com"));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0), "told once");
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "host@example.com");
         assert!(sent[0].subject.contains("Board <review>"), "{}", sent[0].subject);
-        assert!(sent[0].text.contains("no track could be downloaded (Ana: HTTP 503)"), "{}", sent[0].text);
+        assert!(
+            sent[0].text.contains("no track could be downloaded (Ana: HTTP 503)"),
+            "{}",
+            sent[0].text
+        );
         assert!(sent[0].html.contains("Board &lt;review&gt;"), "escaped in HTML");
         assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "sent");
     }
@@ -707,7 +855,11 @@ mod tests {
     #[tokio::test]
     async fn a_refusing_relay_leaves_the_failure_email_owed_for_the_next_round() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", "host@example.com"));
+        n.meetings
+            .failed
+            .lock()
+            .unwrap()
+            .push(failed_meeting("f1", "host@example.com"));
         *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()), MailError::Temporary("421".into())];
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0));
         assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "", "the claim was given back");
@@ -722,13 +874,19 @@ mod tests {
         n.handle(schedule()).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
         assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "failed");
-        assert!(matches!(&n.meetings.emailed.lock().unwrap()[0], EmailOutcome::Failed { reason } if reason.contains("no host email")));
+        assert!(
+            matches!(&n.meetings.emailed.lock().unwrap()[0], EmailOutcome::Failed { reason } if reason.contains("no host email"))
+        );
     }
 
     #[tokio::test]
     async fn a_production_that_stopped_fails_and_its_host_is_told() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings.stalled.lock().unwrap().push(("s1".into(), "Standup".into(), "lead@example.com".into()));
+        n.meetings
+            .stalled
+            .lock()
+            .unwrap()
+            .push(("s1".into(), "Standup".into(), "lead@example.com".into()));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
@@ -738,7 +896,11 @@ mod tests {
     #[tokio::test]
     async fn unknown_jobs_are_ignored() {
         let n = notifier(JobStatus::Completed, 0);
-        let t = Trigger::Status(StatusEvent { job_id: "nope".into(), status: JobStatus::Completed, source: "webhook".into() });
+        let t = Trigger::Status(StatusEvent {
+            job_id: "nope".into(),
+            status: JobStatus::Completed,
+            source: "webhook".into(),
+        });
         assert_eq!(n.handle(t).await.unwrap(), Outcome::UnknownJob);
     }
 }

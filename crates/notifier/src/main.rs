@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use zoom_symbl_core::aws::{
-    jobs::DynamoJobs, objects::S3Objects, sdk_config, secrets, semaphore::DynamoSemaphore, submissions::DynamoSubmissions,
+    jobs::DynamoJobs, objects::S3Objects, sdk_config, secrets, semaphore::DynamoSemaphore,
+    submissions::DynamoSubmissions,
 };
 use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::symbl::SymblClient;
@@ -25,7 +26,10 @@ async fn main() -> Result<(), Error> {
     let aws = sdk_config().await;
     let secrets = secrets::load(&aws, &env.required("SECRETS_ARN")?).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let smtp_credentials = match (secrets.optional(keys::SMTP_USERNAME), secrets.optional(keys::SMTP_PASSWORD)) {
+    let smtp_credentials = match (
+        secrets.optional(keys::SMTP_USERNAME),
+        secrets.optional(keys::SMTP_PASSWORD),
+    ) {
         (Some(user), Some(password)) => Some((user.expose().to_owned(), password)),
         _ => None,
     };
@@ -38,7 +42,8 @@ async fn main() -> Result<(), Error> {
             env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
         ),
         symbl: SymblClient::new(
-            env.optional("SYMBL_BASE_URL").unwrap_or_else(|| "https://api.symbl.ai".into()),
+            env.optional("SYMBL_BASE_URL")
+                .unwrap_or_else(|| "https://api.symbl.ai".into()),
             secrets.require(keys::SYMBL_APP_ID)?.expose(),
             secrets.require(keys::SYMBL_APP_SECRET)?,
             Duration::from_secs(30),

@@ -54,21 +54,32 @@ impl SmtpMailer {
         if let Some((user, password)) = credentials {
             builder = builder.credentials(Credentials::new(user, password.expose().to_owned()));
         }
-        let from = from.parse().map_err(|e| Error::Config(format!("SMTP_FROM {from:?}: {e}")))?;
-        Ok(SmtpMailer { transport: builder.build(), from })
+        let from = from
+            .parse()
+            .map_err(|e| Error::Config(format!("SMTP_FROM {from:?}: {e}")))?;
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            from,
+        })
     }
 }
 
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError> {
-        let to: Mailbox = email.to.parse().map_err(|e| MailError::Permanent(format!("recipient {:?}: {e}", email.to)))?;
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| MailError::Permanent(format!("recipient {:?}: {e}", email.to)))?;
         let id = format!("<{}@zoom-symbl>", uuid::Uuid::new_v4());
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(id.clone()))
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
             .map_err(|e| MailError::Permanent(format!("building the message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(id),
@@ -88,6 +99,13 @@ mod tests {
         assert_eq!("STARTTLS".parse::<Security>(), Ok(Security::StartTls));
         assert!("ssl".parse::<Security>().is_err());
         assert!(SmtpMailer::new("localhost", 2525, Security::None, None, "not an address").is_err());
-        assert!(SmtpMailer::new("email-smtp.us-east-1.amazonaws.com", 587, Security::StartTls, None, "zoom-symbl <noreply@example.com>").is_ok());
+        assert!(SmtpMailer::new(
+            "email-smtp.us-east-1.amazonaws.com",
+            587,
+            Security::StartTls,
+            None,
+            "zoom-symbl <noreply@example.com>"
+        )
+        .is_ok());
     }
 }

@@ -29,10 +29,15 @@ impl Config {
             queue_url: env.required("WORK_QUEUE_URL")?,
             secrets_id: env.required("SECRETS_ARN")?,
             allowed_hosts: HostAllowList::parse(
-                &env.optional("ZOOM_ALLOWED_HOSTS").unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
+                &env.optional("ZOOM_ALLOWED_HOSTS")
+                    .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
             ),
-            oauth_url: env.optional("ZOOM_OAUTH_URL").unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
-            api_base: env.optional("ZOOM_API_BASE").unwrap_or_else(|| "https://api.zoom.us".into()),
+            oauth_url: env
+                .optional("ZOOM_OAUTH_URL")
+                .unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
+            api_base: env
+                .optional("ZOOM_API_BASE")
+                .unwrap_or_else(|| "https://api.zoom.us".into()),
             ffmpeg_path: env.optional("FFMPEG_PATH"),
             download_attempts: env.parse_or("DOWNLOAD_ATTEMPTS", 4)?,
             settings: Settings {
@@ -81,24 +86,42 @@ mod tests {
         let none = Secrets::from_json("s", r#"{"zoom_s2s_account_id":""}"#).unwrap();
         assert!(Config::s2s(&none).unwrap().is_none());
         let partial = Secrets::from_json("s", r#"{"zoom_s2s_account_id":"a"}"#).unwrap();
-        assert!(Config::s2s(&partial).unwrap_err().to_string().contains("zoom_s2s_client_secret"));
-        let all = Secrets::from_json("s", r#"{"zoom_s2s_account_id":"a","zoom_s2s_client_id":"c","zoom_s2s_client_secret":"x"}"#).unwrap();
+        assert!(Config::s2s(&partial)
+            .unwrap_err()
+            .to_string()
+            .contains("zoom_s2s_client_secret"));
+        let all = Secrets::from_json(
+            "s",
+            r#"{"zoom_s2s_account_id":"a","zoom_s2s_client_id":"c","zoom_s2s_client_secret":"x"}"#,
+        )
+        .unwrap();
         assert_eq!(Config::s2s(&all).unwrap().unwrap().client_id, "c");
     }
 
     #[test]
     fn defaults_and_required() {
         let env = Env::from_pairs([
-            ("MEETINGS_TABLE", "t"), ("WORK_QUEUE_URL", "q"), ("SECRETS_ARN", "s"),
-            ("INPUT_BUCKET", "in"), ("OUTPUT_BUCKET", "out"),
+            ("MEETINGS_TABLE", "t"),
+            ("WORK_QUEUE_URL", "q"),
+            ("SECRETS_ARN", "s"),
+            ("INPUT_BUCKET", "in"),
+            ("OUTPUT_BUCKET", "out"),
         ]);
         let c = Config::from_env(&env).unwrap();
         assert_eq!(c.settings.sample_rate, 16_000);
         assert_eq!(c.settings.format, OutputFormat::Wav);
-        assert!(Config::from_env(&Env::from_pairs([])).err().unwrap().to_string().contains("MEETINGS_TABLE"));
+        assert!(Config::from_env(&Env::from_pairs([]))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("MEETINGS_TABLE"));
         let bad = Env::from_pairs([
-            ("MEETINGS_TABLE", "t"), ("WORK_QUEUE_URL", "q"), ("SECRETS_ARN", "s"),
-            ("INPUT_BUCKET", "in"), ("OUTPUT_BUCKET", "out"), ("OUTPUT_FORMAT", "aac"),
+            ("MEETINGS_TABLE", "t"),
+            ("WORK_QUEUE_URL", "q"),
+            ("SECRETS_ARN", "s"),
+            ("INPUT_BUCKET", "in"),
+            ("OUTPUT_BUCKET", "out"),
+            ("OUTPUT_FORMAT", "aac"),
         ]);
         assert!(Config::from_env(&bad).is_err());
     }

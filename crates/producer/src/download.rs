@@ -54,7 +54,12 @@ pub struct Downloader {
 
 impl Downloader {
     pub fn new(http: reqwest::Client, allowed: HostAllowList, attempts: u32, backoff: Duration) -> Self {
-        Downloader { http, allowed, attempts: attempts.max(1), backoff }
+        Downloader {
+            http,
+            allowed,
+            attempts: attempts.max(1),
+            backoff,
+        }
     }
 
     /// Streams `url` into the object store, retrying transient failures with exponential
@@ -67,7 +72,10 @@ impl Downloader {
         expected_size: u64,
         dest: Destination<'_>,
     ) -> Result<u64, FetchError> {
-        let url = self.allowed.check(url).map_err(|e| FetchError::Refused(e.to_string()))?;
+        let url = self
+            .allowed
+            .check(url)
+            .map_err(|e| FetchError::Refused(e.to_string()))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -116,20 +124,28 @@ impl Downloader {
         }
         if let Some(len) = resp.content_length() {
             if len < expected_size {
-                return Err(FetchError::Truncated { got: len, expected: expected_size });
+                return Err(FetchError::Truncated {
+                    got: len,
+                    expected: expected_size,
+                });
             }
         }
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let mut body = StreamReader::new(stream);
         let mut head = [0u8; 12];
-        let got = crate::merge::read_full(&mut body, &mut head).await.map_err(|e| FetchError::Transfer(e.to_string()))?;
+        let got = crate::merge::read_full(&mut body, &mut head)
+            .await
+            .map_err(|e| FetchError::Transfer(e.to_string()))?;
         check_container(&head[..got])?;
         let written = objects
             .put_stream(dest.bucket, dest.key, "audio/mp4", (&head[..got]).chain(body))
             .await
             .map_err(|e| FetchError::Transfer(e.to_string()))?;
         if written < expected_size {
-            return Err(FetchError::Truncated { got: written, expected: expected_size });
+            return Err(FetchError::Truncated {
+                got: written,
+                expected: expected_size,
+            });
         }
         Ok(written)
     }
@@ -140,8 +156,16 @@ pub fn check_container(head: &[u8]) -> Result<(), FetchError> {
     if head.len() >= 8 && &head[4..8] == b"ftyp" {
         return Ok(());
     }
-    let looks_html = head.iter().skip_while(|b| b.is_ascii_whitespace()).take(1).any(|b| *b == b'<');
-    Err(FetchError::NotAudio(if looks_html { "an HTML page instead of audio".into() } else { "not an MP4/M4A container".into() }))
+    let looks_html = head
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(1)
+        .any(|b| *b == b'<');
+    Err(FetchError::NotAudio(if looks_html {
+        "an HTML page instead of audio".into()
+    } else {
+        "not an MP4/M4A container".into()
+    }))
 }
 
 /// reqwest's errors print the URL, which may carry a token; keep only the kind.
@@ -164,8 +188,14 @@ mod tests {
     #[test]
     fn container_check() {
         assert_eq!(check_container(b"\0\0\0\x20ftypM4A \0\0"), Ok(()));
-        assert_eq!(check_container(b"  <!DOCTYPE html>"), Err(FetchError::NotAudio("an HTML page instead of audio".into())));
-        assert_eq!(check_container(b"ID3\x04"), Err(FetchError::NotAudio("not an MP4/M4A container".into())));
+        assert_eq!(
+            check_container(b"  <!DOCTYPE html>"),
+            Err(FetchError::NotAudio("an HTML page instead of audio".into()))
+        );
+        assert_eq!(
+            check_container(b"ID3\x04"),
+            Err(FetchError::NotAudio("not an MP4/M4A container".into()))
+        );
         assert!(check_container(b"").is_err());
     }
 

@@ -24,7 +24,11 @@ impl Ffmpeg {
     pub fn locate(explicit: Option<String>) -> Self {
         let path = explicit.map(PathBuf::from).unwrap_or_else(|| {
             let layer = PathBuf::from(LAYER_PATH);
-            if layer.exists() { layer } else { PathBuf::from("ffmpeg") }
+            if layer.exists() {
+                layer
+            } else {
+                PathBuf::from("ffmpeg")
+            }
         });
         Ffmpeg { path }
     }
@@ -75,7 +79,10 @@ impl Running {
         // Inputs are presigned URLs: never let one reach a log line or an error.
         let tail = redact_urls(tail.trim());
         tracing::error!(role = self.role, %status, stderr = %tail, "ffmpeg failed");
-        Err(Error::retryable("ffmpeg", format!("{} exited with {status}: {tail}", self.role)))
+        Err(Error::retryable(
+            "ffmpeg",
+            format!("{} exited with {status}: {tail}", self.role),
+        ))
     }
 
     /// Stops a process whose remaining output is not needed.
@@ -85,7 +92,9 @@ impl Running {
 }
 
 fn common() -> Vec<String> {
-    ["-nostdin", "-hide_banner", "-loglevel", "error"].map(String::from).to_vec()
+    ["-nostdin", "-hide_banner", "-loglevel", "error"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// Output to stdout in full buffers: ffmpeg otherwise writes (and wakes the reader) once per
@@ -147,17 +156,26 @@ mod tests {
     #[test]
     fn decoder_forces_mono_and_rate() {
         let a = decoder_args("https://b.s3/x.m4a?sig=1", 16_000).join(" ");
-        assert!(a.contains("-i https://b.s3/x.m4a?sig=1 -map 0:a:0 -vn -ac 1 -ar 16000 -f s16le"), "{a}");
+        assert!(
+            a.contains("-i https://b.s3/x.m4a?sig=1 -map 0:a:0 -vn -ac 1 -ar 16000 -f s16le"),
+            "{a}"
+        );
         assert!(a.ends_with("-flush_packets 0 pipe:1"), "{a}");
     }
 
     #[test]
     fn encoders() {
         let f = flac_encoder_args(5, 16_000).join(" ");
-        assert!(f.contains("-f s16le -ar 16000 -ch_layout 5c -i pipe:0 -c:a flac"), "{f}");
+        assert!(
+            f.contains("-f s16le -ar 16000 -ch_layout 5c -i pipe:0 -c:a flac"),
+            "{f}"
+        );
         let m = mp3_encoder_args(16_000).join(" ");
         assert!(m.contains("-ac 1 -ar 16000 -i pipe:0 -c:a libmp3lame"), "{m}");
-        assert!(f.ends_with("-flush_packets 0 pipe:1") && m.ends_with("-flush_packets 0 pipe:1"), "{f} / {m}");
+        assert!(
+            f.ends_with("-flush_packets 0 pipe:1") && m.ends_with("-flush_packets 0 pipe:1"),
+            "{f} / {m}"
+        );
     }
 
     #[test]
@@ -172,7 +190,9 @@ mod tests {
     #[tokio::test]
     async fn failure_carries_the_stderr_tail() {
         let ff = Ffmpeg::locate(None);
-        let run = ff.spawn("decoder", &decoder_args("/nonexistent/input.m4a", 16_000), false).unwrap();
+        let run = ff
+            .spawn("decoder", &decoder_args("/nonexistent/input.m4a", 16_000), false)
+            .unwrap();
         let err = run.finish().await.unwrap_err().to_string();
         assert!(err.contains("decoder exited") && err.contains("No such file"), "{err}");
     }

@@ -110,7 +110,10 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
                 ProductionStart::Failed { reason } => {
                     // Failing again sends the event to the failure queue after Lambda's retries.
                     info!(%reason, "the meeting failed for good earlier");
-                    return Err(Error::permanent("production", format!("the meeting failed earlier: {reason}")));
+                    return Err(Error::permanent(
+                        "production",
+                        format!("the meeting failed earlier: {reason}"),
+                    ));
                 }
                 ProductionStart::EnqueueOnly => info!("audio already produced; queueing it"),
                 ProductionStart::Produce { attempt } => {
@@ -134,7 +137,12 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
                     }
                 }
             }
-            self.queue.enqueue(&WorkItem { meeting_key: key.to_string(), produced_at: now_rfc3339() }).await?;
+            self.queue
+                .enqueue(&WorkItem {
+                    meeting_key: key.to_string(),
+                    produced_at: now_rfc3339(),
+                })
+                .await?;
             self.store.mark_queued(&key).await?;
             info!("queued for the consumer");
             Ok(Outcome::Queued)
@@ -169,7 +177,12 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         let timeline = Timeline::span(
             sources
                 .iter()
-                .map(|s| Ok((parse_time("recording_start", &s.start)?, parse_time("recording_end", &s.end)?)))
+                .map(|s| {
+                    Ok((
+                        parse_time("recording_start", &s.start)?,
+                        parse_time("recording_end", &s.end)?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, Error>>()?
                 .iter()
                 .map(|(a, b)| (a, b)),
@@ -181,8 +194,9 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         if results.iter().any(|r| matches!(r.1, Err(FetchError::TokenRejected))) && self.zoom.can_mint() {
             info!("download token rejected; re-minting with Server-to-Server OAuth");
             let fresh = self.zoom.mint_download_token(&object.uuid).await?;
-            let rejected: Vec<usize> =
-                (0..results.len()).filter(|&i| matches!(results[i].1, Err(FetchError::TokenRejected))).collect();
+            let rejected: Vec<usize> = (0..results.len())
+                .filter(|&i| matches!(results[i].1, Err(FetchError::TokenRejected)))
+                .collect();
             let retry: Vec<&Source> = rejected.iter().map(|&i| &sources[i]).collect();
             let again = self.archive_refs(&retry, &fresh, &originals_prefix).await;
             for (i, r) in rejected.into_iter().zip(again) {
@@ -206,7 +220,11 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
                 }
             };
             participants.push(Participant {
-                channel: if mode == AudioMode::MixedDiarization { None } else { channel },
+                channel: if mode == AudioMode::MixedDiarization {
+                    None
+                } else {
+                    channel
+                },
                 name: src.name.clone(),
                 file_id: src.file_id.clone(),
                 recording_start: src.start.clone(),
@@ -217,11 +235,20 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
             });
         }
         if tracks.is_empty() {
-            let reasons: Vec<String> =
-                participants.iter().map(|p| format!("{}: {}", p.name, p.failure.as_deref().unwrap_or("?"))).collect();
-            return Err(Error::permanent("zoom download", format!("no track could be downloaded ({})", reasons.join("; "))));
+            let reasons: Vec<String> = participants
+                .iter()
+                .map(|p| format!("{}: {}", p.name, p.failure.as_deref().unwrap_or("?")))
+                .collect();
+            return Err(Error::permanent(
+                "zoom download",
+                format!("no track could be downloaded ({})", reasons.join("; ")),
+            ));
         }
-        let mode = if mode == AudioMode::Multichannel && tracks.len() == 1 { AudioMode::SingleParticipant } else { mode };
+        let mode = if mode == AudioMode::Multichannel && tracks.len() == 1 {
+            AudioMode::SingleParticipant
+        } else {
+            mode
+        };
 
         let mut inputs = Vec::with_capacity(tracks.len());
         for (src, orig_key) in &tracks {
@@ -229,12 +256,18 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
                 name: src.name.clone(),
                 start: parse_time("recording_start", &src.start)?,
                 end: parse_time("recording_end", &src.end)?,
-                source: self.objects.presign_get(&self.settings.input_bucket, orig_key, self.settings.presign_ttl).await?,
+                source: self
+                    .objects
+                    .presign_get(&self.settings.input_bucket, orig_key, self.settings.presign_ttl)
+                    .await?,
             });
         }
         let plan = MergePlan::new(timeline, &inputs, self.settings.sample_rate)?;
         let format = if self.settings.format == OutputFormat::Flac && plan.channels.len() > FLAC_MAX_CHANNELS {
-            warn!(channels = plan.channels.len(), "FLAC holds at most 8 channels; writing WAV");
+            warn!(
+                channels = plan.channels.len(),
+                "FLAC holds at most 8 channels; writing WAV"
+            );
             OutputFormat::Wav
         } else {
             self.settings.format
@@ -247,7 +280,13 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         let mixdown_key = format!("{prefix}mixdown.mp3");
         let started = std::time::Instant::now();
         let merged_bytes = self.merge(&plan, format, &merged_key, &mixdown_key).await?;
-        info!(channels = plan.channels.len(), duration_secs = plan.duration_secs(), merged_bytes, elapsed_ms = started.elapsed().as_millis() as u64, "merged");
+        info!(
+            channels = plan.channels.len(),
+            duration_secs = plan.duration_secs(),
+            merged_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "merged"
+        );
 
         Ok(ProducedAudio {
             mode,
@@ -282,17 +321,34 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
         }
     }
 
-    async fn archive_all(&self, sources: &[Source], token: &SecretString, prefix: &str) -> Vec<(String, Result<u64, FetchError>)> {
-        self.archive_refs(&sources.iter().collect::<Vec<_>>(), token, prefix).await
+    async fn archive_all(
+        &self,
+        sources: &[Source],
+        token: &SecretString,
+        prefix: &str,
+    ) -> Vec<(String, Result<u64, FetchError>)> {
+        self.archive_refs(&sources.iter().collect::<Vec<_>>(), token, prefix)
+            .await
     }
 
     /// Downloads in parallel (bounded), results in input order.
-    async fn archive_refs(&self, sources: &[&Source], token: &SecretString, prefix: &str) -> Vec<(String, Result<u64, FetchError>)> {
+    async fn archive_refs(
+        &self,
+        sources: &[&Source],
+        token: &SecretString,
+        prefix: &str,
+    ) -> Vec<(String, Result<u64, FetchError>)> {
         stream::iter(sources.iter().map(|src| {
             let key = format!("{prefix}{:02}-{}.m4a", src.index + 1, safe_id(&src.file_id));
             async move {
-                let dest = Destination { bucket: &self.settings.input_bucket, key: &key };
-                let r = self.downloader.archive(&self.objects, &src.url, token, src.size, dest).await;
+                let dest = Destination {
+                    bucket: &self.settings.input_bucket,
+                    key: &key,
+                };
+                let r = self
+                    .downloader
+                    .archive(&self.objects, &src.url, token, src.size, dest)
+                    .await;
                 (key, r)
             }
         }))
@@ -302,33 +358,73 @@ impl<S: MeetingStore, O: ObjectStore, Q: WorkQueue> Producer<S, O, Q> {
     }
 
     /// Decoders → interleaver → (WAV | FLAC encoder) → S3, and mono mix → MP3 encoder → S3.
-    async fn merge(&self, plan: &MergePlan, format: OutputFormat, merged_key: &str, mixdown_key: &str) -> Result<u64, Error> {
+    async fn merge(
+        &self,
+        plan: &MergePlan,
+        format: OutputFormat,
+        merged_key: &str,
+        mixdown_key: &str,
+    ) -> Result<u64, Error> {
         let rate = plan.sample_rate;
         let mut decoders = Vec::with_capacity(plan.channels.len());
         let mut readers = Vec::with_capacity(plan.channels.len());
         for c in &plan.channels {
-            let mut d = self.ffmpeg.spawn("decoder", &ffmpeg::decoder_args(&c.source, rate), false)?;
-            readers.push(d.child.stdout.take().ok_or_else(|| Error::retryable("ffmpeg", "decoder has no stdout"))?);
+            let mut d = self
+                .ffmpeg
+                .spawn("decoder", &ffmpeg::decoder_args(&c.source, rate), false)?;
+            readers.push(
+                d.child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| Error::retryable("ffmpeg", "decoder has no stdout"))?,
+            );
             decoders.push(d);
         }
-        let mut mp3 = self.ffmpeg.spawn("mp3 encoder", &ffmpeg::mp3_encoder_args(rate), true)?;
-        let mut mp3_in = mp3.child.stdin.take().ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdin"))?;
-        let mp3_out = mp3.child.stdout.take().ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdout"))?;
+        let mut mp3 = self
+            .ffmpeg
+            .spawn("mp3 encoder", &ffmpeg::mp3_encoder_args(rate), true)?;
+        let mut mp3_in = mp3
+            .child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdin"))?;
+        let mp3_out = mp3
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdout"))?;
 
-        let (mut merged_in, merged_out, header, content_type, mut flac): (Box<dyn AsyncWrite + Unpin + Send>, Box<dyn tokio::io::AsyncRead + Unpin + Send>, Vec<u8>, &str, _) =
-            match format {
-                OutputFormat::Wav => {
-                    let (w, r) = tokio::io::duplex(1 << 20);
-                    let header = wav::header(plan.channels.len() as u16, rate, plan.total_samples);
-                    (Box::new(w), Box::new(r), header, "audio/wav", None)
-                }
-                OutputFormat::Flac => {
-                    let mut enc = self.ffmpeg.spawn("flac encoder", &ffmpeg::flac_encoder_args(plan.channels.len() as u16, rate), true)?;
-                    let w = enc.child.stdin.take().ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdin"))?;
-                    let r = enc.child.stdout.take().ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdout"))?;
-                    (Box::new(w), Box::new(r), Vec::new(), "audio/flac", Some(enc))
-                }
-            };
+        let (mut merged_in, merged_out, header, content_type, mut flac): (
+            Box<dyn AsyncWrite + Unpin + Send>,
+            Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Vec<u8>,
+            &str,
+            _,
+        ) = match format {
+            OutputFormat::Wav => {
+                let (w, r) = tokio::io::duplex(1 << 20);
+                let header = wav::header(plan.channels.len() as u16, rate, plan.total_samples);
+                (Box::new(w), Box::new(r), header, "audio/wav", None)
+            }
+            OutputFormat::Flac => {
+                let mut enc = self.ffmpeg.spawn(
+                    "flac encoder",
+                    &ffmpeg::flac_encoder_args(plan.channels.len() as u16, rate),
+                    true,
+                )?;
+                let w = enc
+                    .child
+                    .stdin
+                    .take()
+                    .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdin"))?;
+                let r = enc
+                    .child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdout"))?;
+                (Box::new(w), Box::new(r), Vec::new(), "audio/flac", Some(enc))
+            }
+        };
         let out = &self.settings.output_bucket;
         let interleaving = async {
             let stats = merge::interleave(plan, &mut readers, &header, &mut merged_in, &mut mp3_in).await;
@@ -390,7 +486,12 @@ fn select_sources(object: &RecordingObject) -> Result<(AudioMode, Vec<Source>), 
         .iter()
         .enumerate()
         .find(|(_, f)| f.recording_type == "audio_only" && f.status.eq_ignore_ascii_case("completed"))
-        .ok_or_else(|| Error::permanent("zoom event", "the recording has neither participant audio files nor an audio_only file"))?;
+        .ok_or_else(|| {
+            Error::permanent(
+                "zoom event",
+                "the recording has neither participant audio files nor an audio_only file",
+            )
+        })?;
     let (index, f) = mixed;
     Ok((
         AudioMode::MixedDiarization,
@@ -407,8 +508,16 @@ fn select_sources(object: &RecordingObject) -> Result<(AudioMode, Vec<Source>), 
 }
 
 fn safe_id(id: &str) -> String {
-    let s: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
-    if s.is_empty() { "track".into() } else { s }
+    let s: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    if s.is_empty() {
+        "track".into()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -486,13 +595,21 @@ mod tests {
             }
             async fn renew_lease(&self, _: &MeetingKey, _: u32, _: u64) -> Result<bool> {
                 let mut answers = self.renewals.lock().unwrap();
-                match if answers.is_empty() { Some(true) } else { answers.remove(0) } {
+                match if answers.is_empty() {
+                    Some(true)
+                } else {
+                    answers.remove(0)
+                } {
                     Some(held) => Ok(held),
                     None => Err(zoom_symbl_core::Error::retryable("dynamodb", "throttled")),
                 }
             }
             async fn mark_failed(&self, _: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
-                let word = if finality == Finality::Final { "failed" } else { "retrying" };
+                let word = if finality == Finality::Final {
+                    "failed"
+                } else {
+                    "retrying"
+                };
                 self.events.lock().unwrap().push(format!("{word}: {reason}"));
                 Ok(())
             }
@@ -502,7 +619,13 @@ mod tests {
         pub struct NoObjects;
 
         impl ObjectStore for NoObjects {
-            async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(&self, _: &str, _: &str, _: &str, _: R) -> Result<u64> {
+            async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
+                &self,
+                _: &str,
+                _: &str,
+                _: &str,
+                _: R,
+            ) -> Result<u64> {
                 panic!("unexpected upload")
             }
             async fn presign_get(&self, _: &str, _: &str, _: std::time::Duration) -> Result<String> {
@@ -524,7 +647,11 @@ mod tests {
     fn producer(start: ProductionStart, s2s: bool) -> Producer<ports::MemStore, ports::NoObjects, ports::MemQueue> {
         let http = reqwest::Client::new();
         Producer {
-            store: ports::MemStore { start, events: Default::default(), renewals: Default::default() },
+            store: ports::MemStore {
+                start,
+                events: Default::default(),
+                renewals: Default::default(),
+            },
             objects: ports::NoObjects,
             queue: Default::default(),
             downloader: Downloader::new(http.clone(), Default::default(), 1, Duration::from_millis(1)),
@@ -580,7 +707,10 @@ mod tests {
         assert!(!err.is_retryable());
         let events = p.store.events.lock().unwrap().clone();
         assert_eq!(events.len(), 1);
-        assert!(events[0].starts_with("failed: ") && events[0].contains("no Zoom Server-to-Server OAuth credentials"), "{events:?}");
+        assert!(
+            events[0].starts_with("failed: ") && events[0].contains("no Zoom Server-to-Server OAuth credentials"),
+            "{events:?}"
+        );
         assert!(p.queue.0.lock().unwrap().is_empty());
     }
 
@@ -609,7 +739,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_meeting_that_failed_for_good_is_not_produced_again() {
-        let p = producer(ProductionStart::Failed { reason: "no track could be downloaded".into() }, false);
+        let p = producer(
+            ProductionStart::Failed {
+                reason: "no track could be downloaded".into(),
+            },
+            false,
+        );
         let err = p.handle(job(Some("t"))).await.unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("no track could be downloaded"), "{err}");
@@ -624,7 +759,10 @@ mod tests {
         let key = MeetingKey::from_uuid("m");
         let lost = p.hold_lease(&key, 1).await;
         assert!(lost.to_string().contains("lost the production lease"), "{lost}");
-        assert!(p.store.renewals.lock().unwrap().is_empty(), "renewed three times before it was lost");
+        assert!(
+            p.store.renewals.lock().unwrap().is_empty(),
+            "renewed three times before it was lost"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -665,7 +803,10 @@ mod tests {
     #[test]
     fn the_sample_invocation_parses() {
         let job: ProducerJob = serde_json::from_str(include_str!("../../../events/producer-job.json")).unwrap();
-        assert_eq!(job.meeting_key, MeetingKey::from_uuid(&job.event.payload.object.uuid).to_string());
+        assert_eq!(
+            job.meeting_key,
+            MeetingKey::from_uuid(&job.event.payload.object.uuid).to_string()
+        );
     }
 
     #[test]

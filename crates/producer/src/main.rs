@@ -53,7 +53,10 @@ async fn main() -> Result<(), Error> {
     };
     let producer = &producer;
     run(service_fn(move |event: LambdaEvent<ProducerJob>| async move {
-        producer.handle(event.payload).await.map(|outcome| format!("{outcome:?}"))
+        producer
+            .handle(event.payload)
+            .await
+            .map(|outcome| format!("{outcome:?}"))
     }))
     .await
 }

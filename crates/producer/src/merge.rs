@@ -40,7 +40,13 @@ where
     }
     let write_err = |e: std::io::Error| Error::retryable("merge output", e);
     out.write_all(header).await.map_err(write_err)?;
-    let mut stats = vec![ChannelStats { decoded_frames: 0, ended_early: false }; n];
+    let mut stats = vec![
+        ChannelStats {
+            decoded_frames: 0,
+            ended_early: false
+        };
+        n
+    ];
     let mut chan = vec![vec![0i16; BLOCK]; n];
     let mut raw = vec![0u8; BLOCK * 2];
     let mut frames_out = vec![0u8; BLOCK * n * 2];
@@ -110,7 +116,12 @@ mod tests {
             channels: offsets
                 .iter()
                 .enumerate()
-                .map(|(i, o)| ChannelPlan { channel: i as u16 + 1, name: format!("p{i}"), source: String::new(), offset_samples: *o })
+                .map(|(i, o)| ChannelPlan {
+                    channel: i as u16 + 1,
+                    name: format!("p{i}"),
+                    source: String::new(),
+                    offset_samples: *o,
+                })
                 .collect(),
         }
     }
@@ -120,7 +131,10 @@ mod tests {
     }
 
     fn frames(bytes: &[u8], n: usize) -> Vec<Vec<i16>> {
-        bytes.chunks_exact(2 * n).map(|f| f.chunks_exact(2).map(|s| i16::from_le_bytes([s[0], s[1]])).collect()).collect()
+        bytes
+            .chunks_exact(2 * n)
+            .map(|f| f.chunks_exact(2).map(|s| i16::from_le_bytes([s[0], s[1]])).collect())
+            .collect()
     }
 
     #[tokio::test]
@@ -129,15 +143,31 @@ mod tests {
         let (a, b) = (pcm(&[1, 2, 3]), pcm(&[10, 20, 30, 40, 50]));
         let mut decoders = vec![&a[..], &b[..]];
         let (mut out, mut mix) = (Vec::new(), Vec::new());
-        let stats = interleave(&plan(&[0, 2], 6), &mut decoders, b"HDR", &mut out, &mut mix).await.unwrap();
+        let stats = interleave(&plan(&[0, 2], 6), &mut decoders, b"HDR", &mut out, &mut mix)
+            .await
+            .unwrap();
         assert_eq!(&out[..3], b"HDR");
         assert_eq!(
             frames(&out[3..], 2),
-            [[1, 0], [2, 0], [3, 10], [0, 20], [0, 30], [0, 40]].map(|f| f.to_vec()).to_vec()
+            [[1, 0], [2, 0], [3, 10], [0, 20], [0, 30], [0, 40]]
+                .map(|f| f.to_vec())
+                .to_vec()
         );
         assert_eq!(frames(&mix, 1).concat(), [1, 2, 13, 20, 30, 40]);
-        assert_eq!(stats[0], ChannelStats { decoded_frames: 3, ended_early: true });
-        assert_eq!(stats[1], ChannelStats { decoded_frames: 4, ended_early: false });
+        assert_eq!(
+            stats[0],
+            ChannelStats {
+                decoded_frames: 3,
+                ended_early: true
+            }
+        );
+        assert_eq!(
+            stats[1],
+            ChannelStats {
+                decoded_frames: 4,
+                ended_early: false
+            }
+        );
     }
 
     #[tokio::test]
@@ -147,7 +177,15 @@ mod tests {
         let b = pcm(&vec![i16::MAX; total as usize]);
         let mut decoders = vec![&a[..], &b[..]];
         let (mut out, mut mix) = (Vec::new(), Vec::new());
-        interleave(&plan(&[0, BLOCK as u64 + 3], total), &mut decoders, b"", &mut out, &mut mix).await.unwrap();
+        interleave(
+            &plan(&[0, BLOCK as u64 + 3], total),
+            &mut decoders,
+            b"",
+            &mut out,
+            &mut mix,
+        )
+        .await
+        .unwrap();
         let f = frames(&out, 2);
         assert_eq!(f.len(), total as usize);
         assert_eq!(f[BLOCK + 2], [i16::MAX, 0]);

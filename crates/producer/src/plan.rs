@@ -45,7 +45,9 @@ pub struct Timeline {
 impl Timeline {
     pub fn span<'a>(spans: impl IntoIterator<Item = (&'a OffsetDateTime, &'a OffsetDateTime)>) -> Result<Self, Error> {
         let mut it = spans.into_iter();
-        let (s0, e0) = it.next().ok_or_else(|| Error::Invalid("no participant tracks".into()))?;
+        let (s0, e0) = it
+            .next()
+            .ok_or_else(|| Error::Invalid("no participant tracks".into()))?;
         let (origin, end) = it.fold((*s0, *e0), |(o, e), (s, en)| (o.min(*s), e.max(*en)));
         if end <= origin {
             return Err(Error::Invalid("recording ends before it starts".into()));
@@ -79,7 +81,11 @@ impl MergePlan {
                 offset_samples: to_samples((t.start - timeline.origin).as_seconds_f64()),
             })
             .collect();
-        Ok(MergePlan { sample_rate, total_samples: to_samples(timeline.duration_secs()), channels })
+        Ok(MergePlan {
+            sample_rate,
+            total_samples: to_samples(timeline.duration_secs()),
+            channels,
+        })
     }
 
     pub fn duration_secs(&self) -> f64 {
@@ -98,35 +104,79 @@ mod tests {
     use super::*;
 
     fn track(name: &str, start: OffsetDateTime, end: OffsetDateTime) -> TrackInput {
-        TrackInput { name: name.into(), start, end, source: format!("s3://{name}") }
+        TrackInput {
+            name: name.into(),
+            start,
+            end,
+            source: format!("s3://{name}"),
+        }
     }
 
     #[test]
     fn offsets_from_earliest_track_and_padding_to_the_latest_end() {
         // Contract sample: Dana from 18:00:07, Mary-Jane joins 18:03:40, 李雷 leaves at 18:30:02.
         let t = [
-            track("Dana Host", datetime!(2024-05-31 18:00:07 UTC), datetime!(2024-05-31 18:42:11 UTC)),
-            track("Mary-Jane O'Neil", datetime!(2024-05-31 18:03:40 UTC), datetime!(2024-05-31 18:42:11 UTC)),
-            track("李雷", datetime!(2024-05-31 18:00:09 UTC), datetime!(2024-05-31 18:30:02 UTC)),
+            track(
+                "Dana Host",
+                datetime!(2024-05-31 18:00:07 UTC),
+                datetime!(2024-05-31 18:42:11 UTC),
+            ),
+            track(
+                "Mary-Jane O'Neil",
+                datetime!(2024-05-31 18:03:40 UTC),
+                datetime!(2024-05-31 18:42:11 UTC),
+            ),
+            track(
+                "李雷",
+                datetime!(2024-05-31 18:00:09 UTC),
+                datetime!(2024-05-31 18:30:02 UTC),
+            ),
         ];
         let timeline = Timeline::span(t.iter().map(|t| (&t.start, &t.end))).unwrap();
         let plan = MergePlan::new(timeline, &t, 16_000).unwrap();
         assert_eq!(plan.total_samples, (42 * 60 + 4) * 16_000);
         assert_eq!(plan.duration_secs(), 2524.0);
-        let got: Vec<_> = plan.channels.iter().map(|c| (c.channel, c.name.as_str(), c.offset_samples)).collect();
-        assert_eq!(got, [(1, "Dana Host", 0), (2, "Mary-Jane O'Neil", 213 * 16_000), (3, "李雷", 2 * 16_000)]);
+        let got: Vec<_> = plan
+            .channels
+            .iter()
+            .map(|c| (c.channel, c.name.as_str(), c.offset_samples))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "Dana Host", 0),
+                (2, "Mary-Jane O'Neil", 213 * 16_000),
+                (3, "李雷", 2 * 16_000)
+            ]
+        );
         assert_eq!(plan.channels[1].source, "s3://Mary-Jane O'Neil");
     }
 
     #[test]
     fn a_failed_track_still_defines_the_timeline_but_takes_no_channel() {
         let early = (datetime!(2024-01-01 10:00:00 UTC), datetime!(2024-01-01 10:30:00 UTC));
-        let b = track("B", datetime!(2024-01-01 10:05:00 UTC), datetime!(2024-01-01 10:20:00 UTC));
-        let c = track("C", datetime!(2024-01-01 10:10:00 UTC), datetime!(2024-01-01 10:40:00 UTC));
+        let b = track(
+            "B",
+            datetime!(2024-01-01 10:05:00 UTC),
+            datetime!(2024-01-01 10:20:00 UTC),
+        );
+        let c = track(
+            "C",
+            datetime!(2024-01-01 10:10:00 UTC),
+            datetime!(2024-01-01 10:40:00 UTC),
+        );
         // A (the earliest) failed to download: only B and C are merged, aligned to A's start.
         let timeline = Timeline::span([(&early.0, &early.1), (&b.start, &b.end), (&c.start, &c.end)]).unwrap();
         let plan = MergePlan::new(timeline, &[b, c], 8_000).unwrap();
-        assert_eq!(plan.channels[0], ChannelPlan { channel: 1, name: "B".into(), source: "s3://B".into(), offset_samples: 300 * 8_000 });
+        assert_eq!(
+            plan.channels[0],
+            ChannelPlan {
+                channel: 1,
+                name: "B".into(),
+                source: "s3://B".into(),
+                offset_samples: 300 * 8_000
+            }
+        );
         assert_eq!(plan.channels[1].channel, 2);
         assert_eq!(plan.channels[1].offset_samples, 600 * 8_000);
         assert_eq!(plan.total_samples, 40 * 60 * 8_000);
@@ -140,6 +190,9 @@ mod tests {
         let t = Timeline { origin: b, end: a };
         assert!(MergePlan::new(t, &[], 16_000).is_err());
         assert!(parse_time("recording_start", "yesterday").is_err());
-        assert_eq!(parse_time("x", "2023-12-01T20:01:56Z").unwrap(), datetime!(2023-12-01 20:01:56 UTC));
+        assert_eq!(
+            parse_time("x", "2023-12-01T20:01:56Z").unwrap(),
+            datetime!(2023-12-01 20:01:56 UTC)
+        );
     }
 }

@@ -69,7 +69,11 @@ mod tests {
         let data = 16_000u32 * 3 * 2;
         assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()), 60 + data);
         assert_eq!(u16::from_le_bytes(h[22..24].try_into().unwrap()), 3);
-        assert_eq!(u32::from_le_bytes(h[40..44].try_into().unwrap()), 0, "no speaker positions");
+        assert_eq!(
+            u32::from_le_bytes(h[40..44].try_into().unwrap()),
+            0,
+            "no speaker positions"
+        );
         assert_eq!(&h[60..64], b"data");
         assert_eq!(u32::from_le_bytes(h[64..68].try_into().unwrap()), data);
     }

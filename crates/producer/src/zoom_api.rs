@@ -29,9 +29,15 @@ pub struct ZoomApi {
 /// True when the token is a JWT whose `exp` has passed (with a minute's margin). Tokens
 /// that are not JWTs are assumed valid; the download's 401 is the final word.
 pub fn jwt_expired(token: &str, now: i64) -> bool {
-    let Some(payload) = token.split('.').nth(1) else { return false };
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else { return false };
-    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
     match claims.get("exp").and_then(|e| e.as_i64()) {
         // Zoom's old docs showed milliseconds; normalise.
         Some(exp) if exp > 100_000_000_000 => exp / 1000 < now + 60,
@@ -70,12 +76,17 @@ impl ZoomApi {
             .credentials
             .as_ref()
             .ok_or_else(|| Error::Config("no Zoom Server-to-Server OAuth credentials configured".into()))?;
-        self.allowed.check(&self.oauth_url).map_err(|e| Error::Config(format!("ZOOM_OAUTH_URL refused: {e}")))?;
+        self.allowed
+            .check(&self.oauth_url)
+            .map_err(|e| Error::Config(format!("ZOOM_OAUTH_URL refused: {e}")))?;
         let resp = self
             .http
             .post(&self.oauth_url)
             .basic_auth(&creds.client_id, Some(creds.client_secret.expose()))
-            .form(&[("grant_type", "account_credentials"), ("account_id", creds.account_id.as_str())])
+            .form(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", creds.account_id.as_str()),
+            ])
             .send()
             .await
             .map_err(|_| Error::retryable("zoom oauth", "request failed"))?;
@@ -86,7 +97,9 @@ impl ZoomApi {
             base.trim_end_matches('/'),
             double_encode(meeting_uuid)
         );
-        self.allowed.check(&url).map_err(|e| Error::permanent("zoom api", format!("api_url refused: {e}")))?;
+        self.allowed
+            .check(&url)
+            .map_err(|e| Error::permanent("zoom api", format!("api_url refused: {e}")))?;
         let resp = self
             .http
             .get(&url)
@@ -107,9 +120,15 @@ async fn json_or_error<T: serde::de::DeserializeOwned>(dep: &'static str, resp: 
         // Zoom's error bodies ({code, message}) carry no secrets; keep a short one for the record.
         let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
         let msg = format!("HTTP {status}: {body}");
-        return Err(if status >= 500 || status == 429 { Error::retryable(dep, msg) } else { Error::permanent(dep, msg) });
+        return Err(if status >= 500 || status == 429 {
+            Error::retryable(dep, msg)
+        } else {
+            Error::permanent(dep, msg)
+        });
     }
-    resp.json().await.map_err(|e| Error::permanent(dep, format!("unexpected response: {e}")))
+    resp.json()
+        .await
+        .map_err(|e| Error::permanent(dep, format!("unexpected response: {e}")))
 }
 
 #[cfg(test)]
@@ -124,7 +143,10 @@ mod tests {
     fn expiry_from_the_jwt() {
         assert!(jwt_expired(&jwt(r#"{"exp":1000}"#), 2000));
         assert!(!jwt_expired(&jwt(r#"{"exp":5000}"#), 2000));
-        assert!(jwt_expired(&jwt(r#"{"exp":1000000}"#), 1_000_000_000), "ms or s both understood");
+        assert!(
+            jwt_expired(&jwt(r#"{"exp":1000000}"#), 1_000_000_000),
+            "ms or s both understood"
+        );
         assert!(jwt_expired(&jwt(r#"{"exp":2030}"#), 2000), "a minute's margin");
         assert!(!jwt_expired("opaque-token", 2000));
         assert!(!jwt_expired(&jwt(r#"{"sub":"x"}"#), 2000));
@@ -132,7 +154,10 @@ mod tests {
 
     #[test]
     fn contract_double_encoding() {
-        assert_eq!(double_encode("/ajXp112QmuoKj4854875=="), "%252FajXp112QmuoKj4854875%253D%253D");
+        assert_eq!(
+            double_encode("/ajXp112QmuoKj4854875=="),
+            "%252FajXp112QmuoKj4854875%253D%253D"
+        );
         assert_eq!(double_encode("abc//def=="), "abc%252F%252Fdef%253D%253D");
     }
 }

@@ -132,7 +132,10 @@ impl Conversation {
 
     pub fn topics(&self, sentiment: bool, parent_refs: bool) -> Value {
         let ids = self.message_ids();
-        let topics = [(self.name.clone(), 0.92, 0.41, "positive"), ("next steps".to_owned(), 0.71, 0.0, "neutral")];
+        let topics = [
+            (self.name.clone(), 0.92, 0.41, "positive"),
+            ("next steps".to_owned(), 0.71, 0.0, "neutral"),
+        ];
         let items: Vec<Value> = topics
             .iter()
             .enumerate()
@@ -271,9 +274,18 @@ mod tests {
             conversation_id: "5815170693595136".into(),
             name: "Q3 planning sync".into(),
             speakers: vec![
-                Speaker { name: "Dana Host".into(), email: Some("host@example.com".into()) },
-                Speaker { name: "Mary-Jane O'Neil".into(), email: None },
-                Speaker { name: "李雷".into(), email: None },
+                Speaker {
+                    name: "Dana Host".into(),
+                    email: Some("host@example.com".into()),
+                },
+                Speaker {
+                    name: "Mary-Jane O'Neil".into(),
+                    email: None,
+                },
+                Speaker {
+                    name: "李雷".into(),
+                    email: None,
+                },
             ],
             start_ms: 1_717_178_661_024,
         }
@@ -333,6 +345,9 @@ mod tests {
         let mut c = conv();
         c.speakers.truncate(1);
         assert_eq!(c.questions()["questions"][0]["from"]["name"], "Dana Host");
-        assert_eq!(c.summary()["summary"][0]["text"].as_str().unwrap().split(" met").next(), Some("Dana Host"));
+        assert_eq!(
+            c.summary()["summary"][0]["text"].as_str().unwrap().split(" met").next(),
+            Some("Dana Host")
+        );
     }
 }

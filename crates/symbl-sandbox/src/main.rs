@@ -51,7 +51,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
-        Command::Serve { bind, limit, job_duration_ms, manual, token_ttl_secs, app_id, app_secret } => {
+        Command::Serve {
+            bind,
+            limit,
+            job_duration_ms,
+            manual,
+            token_ttl_secs,
+            app_id,
+            app_secret,
+        } => {
             let config = SymblConfig {
                 bind,
                 app_id,

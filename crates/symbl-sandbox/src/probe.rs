@@ -24,18 +24,31 @@ pub async fn fetch_and_probe(client: &reqwest::Client, url: &str) -> Result<Prob
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("\"url\" must be a valid uri with a scheme matching the http|https pattern".into());
     }
-    let mut response = client.get(parsed).send().await.map_err(|e| format!("Could not fetch the file at url: {e}"))?;
+    let mut response = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| format!("Could not fetch the file at url: {e}"))?;
     let status = response.status();
     if status.is_redirection() {
         return Err("Redirected links are not supported. Please provide a direct link to the file.".into());
     }
     if !status.is_success() {
-        return Err(format!("Could not fetch the file at url: the server answered {}", status.as_u16()));
+        return Err(format!(
+            "Could not fetch the file at url: the server answered {}",
+            status.as_u16()
+        ));
     }
     let path = std::env::temp_dir().join(format!("symbl-sandbox-{}", uuid::Uuid::new_v4()));
     let result = async {
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| format!("internal: {e}"))?;
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("Could not fetch the file at url: {e}"))? {
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| format!("internal: {e}"))?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("Could not fetch the file at url: {e}"))?
+        {
             file.write_all(&chunk).await.map_err(|e| format!("internal: {e}"))?;
         }
         file.flush().await.map_err(|e| format!("internal: {e}"))?;
@@ -48,7 +61,9 @@ pub async fn fetch_and_probe(client: &reqwest::Client, url: &str) -> Result<Prob
 }
 
 fn ffprobe_bin() -> PathBuf {
-    std::env::var_os("FFPROBE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("ffprobe"))
+    std::env::var_os("FFPROBE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("ffprobe"))
 }
 
 #[derive(Deserialize)]
@@ -88,7 +103,11 @@ pub async fn ffprobe(path: &Path) -> Result<Probe, String> {
 pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, String> {
     let not_audio = || "The file at url is not a supported audio file.".to_string();
     let parsed: ProbeOutput = serde_json::from_slice(json).map_err(|_| not_audio())?;
-    let audio = parsed.streams.iter().find(|s| s.codec_type.as_deref() == Some("audio")).ok_or_else(not_audio)?;
+    let audio = parsed
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("audio"))
+        .ok_or_else(not_audio)?;
     let channels = audio.channels.filter(|c| *c > 0).ok_or_else(not_audio)?;
     let format = parsed.format.as_ref();
     let duration_secs = format
@@ -97,7 +116,11 @@ pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, String> {
         .and_then(|d| d.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d > 0.0)
         .ok_or_else(|| "The audio file has no measurable duration.".to_string())?;
-    Ok(Probe { format: format.and_then(|f| f.format_name.clone()).unwrap_or_default(), channels, duration_secs })
+    Ok(Probe {
+        format: format.and_then(|f| f.format_name.clone()).unwrap_or_default(),
+        channels,
+        duration_secs,
+    })
 }
 
 /// The checks Symbl makes on a probed file against the request's options.
@@ -149,14 +172,25 @@ mod tests {
     use serde_json::json;
 
     fn probe(channels: u32, duration_secs: f64) -> Probe {
-        Probe { format: "wav".into(), channels, duration_secs }
+        Probe {
+            format: "wav".into(),
+            channels,
+            duration_secs,
+        }
     }
 
     #[test]
     fn parses_ffprobe_output() {
         let out = br#"{"streams":[{"codec_type":"video"},{"codec_type":"audio","channels":3,"duration":"1.5"}],
                        "format":{"format_name":"wav","duration":"2.000000"}}"#;
-        assert_eq!(parse_ffprobe(out).unwrap(), Probe { format: "wav".into(), channels: 3, duration_secs: 2.0 });
+        assert_eq!(
+            parse_ffprobe(out).unwrap(),
+            Probe {
+                format: "wav".into(),
+                channels: 3,
+                duration_secs: 2.0
+            }
+        );
         let no_audio = br#"{"streams":[{"codec_type":"video"}],"format":{"format_name":"tty","duration":"1"}}"#;
         assert!(parse_ffprobe(no_audio).is_err());
         assert!(parse_ffprobe(b"garbage").is_err());
@@ -166,7 +200,11 @@ mod tests {
 
     #[test]
     fn channel_metadata_must_cover_each_channel_once() {
-        let md = |chs: &[u64]| chs.iter().map(|c| json!({"channel": c, "speaker": {"name": "x"}})).collect::<Vec<_>>();
+        let md = |chs: &[u64]| {
+            chs.iter()
+                .map(|c| json!({"channel": c, "speaker": {"name": "x"}}))
+                .collect::<Vec<_>>()
+        };
         assert!(check(&probe(2, 10.0), true, Some(&md(&[1, 2]))).is_ok());
         assert!(check(&probe(2, 10.0), true, Some(&md(&[2, 1]))).is_ok());
         assert!(check(&probe(2, 10.0), true, Some(&md(&[1]))).is_err());

@@ -288,15 +288,25 @@ impl Inner {
         let mut body = Map::new();
         body.insert(key.into(), json!(self.jobs[i].job_id));
         body.insert("status".into(), json!(status.as_str()));
-        let message = Outgoing { url, body: Value::Object(body) };
+        let message = Outgoing {
+            url,
+            body: Value::Object(body),
+        };
         let copies = 1 + usize::from(plan.duplicate_every) + usize::from(self.roll(plan.duplicate_fraction));
-        let target = if plan.out_of_order && status == Status::InProgress { &mut self.jobs[i].held } else { out };
+        let target = if plan.out_of_order && status == Status::InProgress {
+            &mut self.jobs[i].held
+        } else {
+            out
+        };
         target.extend(std::iter::repeat_n(message, copies));
     }
 
     /// Moves a job on and returns the webhooks to send, in order.
     fn advance(&mut self, job_id: &str, step: Step) -> Result<Vec<Outgoing>, String> {
-        let i = *self.by_job.get(job_id).ok_or_else(|| format!("Job with jobId {job_id} not found"))?;
+        let i = *self
+            .by_job
+            .get(job_id)
+            .ok_or_else(|| format!("Job with jobId {job_id} not found"))?;
         let target = match step {
             Step::Start => Status::InProgress,
             Step::Complete => Status::Completed,
@@ -327,7 +337,9 @@ impl Inner {
 
     fn completed(&self, conversation_id: &str) -> Result<&Conversation, ApiError> {
         let Some(&i) = self.by_conversation.get(conversation_id) else {
-            return Err(ApiError::not_found(format!("Conversation with conversationId {conversation_id} not found")));
+            return Err(ApiError::not_found(format!(
+                "Conversation with conversationId {conversation_id} not found"
+            )));
         };
         let job = &self.jobs[i];
         if job.status != Status::Completed {
@@ -387,7 +399,10 @@ impl Shared {
     async fn drive(&self, job_id: &str, step: Step) -> Result<(), String> {
         let sender = {
             let st = lock(&self.state);
-            let i = *st.by_job.get(job_id).ok_or_else(|| format!("Job with jobId {job_id} not found"))?;
+            let i = *st
+                .by_job
+                .get(job_id)
+                .ok_or_else(|| format!("Job with jobId {job_id} not found"))?;
             st.jobs[i].sender.clone()
         };
         let _order = sender.lock().await;
@@ -444,7 +459,12 @@ impl SymblSandbox {
             }
         });
         tracing::info!(%base_url, "symbl sandbox listening");
-        Ok(SymblSandbox { base_url, local_addr, shared, task: Some(task) })
+        Ok(SymblSandbox {
+            base_url,
+            local_addr,
+            shared,
+            task: Some(task),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -511,7 +531,10 @@ impl SymblSandbox {
 
     /// Drives a job to `completed` now (through `in_progress` if needed), sending its webhooks.
     pub async fn complete_job(&self, job_id: &str) -> anyhow::Result<()> {
-        self.shared.drive(job_id, Step::Complete).await.map_err(anyhow::Error::msg)
+        self.shared
+            .drive(job_id, Step::Complete)
+            .await
+            .map_err(anyhow::Error::msg)
     }
 
     /// Drives a job to `failed` now (through `in_progress` if needed), sending its webhooks.
@@ -580,7 +603,12 @@ async fn record(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respo
     let at_ms = now_ms();
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let res = next.run(req).await;
-    let rec = RequestRecord { method, path, status: res.status().as_u16(), at_ms };
+    let rec = RequestRecord {
+        method,
+        path,
+        status: res.status().as_u16(),
+        at_ms,
+    };
     lock(&s.state).requests.push(rec);
     res
 }
@@ -625,7 +653,11 @@ fn too_many(limit: usize) -> Response {
         "This API has a limit of maximum of `{limit}` number of concurrent jobs per account. If you are looking to \
          scale, and need more concurrent jobs than this limit, please contact us at support@symbl.ai"
     );
-    (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "statusCode": 429, "message": text }))).into_response()
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({ "statusCode": 429, "message": text })),
+    )
+        .into_response()
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -700,12 +732,17 @@ fn authorize(s: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     if valid {
         Ok(())
     } else {
-        Err(ApiError(StatusCode::UNAUTHORIZED, "Token validation failed for provided token.".into()))
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "Token validation failed for provided token.".into(),
+        ))
     }
 }
 
 fn query_pairs(raw: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Options read from the JSON body first, then from the query string.
@@ -745,7 +782,9 @@ impl Options<'_> {
         match self.body.get(key) {
             Some(Value::Null) | None => match self.query.get(key) {
                 None => Ok(None),
-                Some(v) => serde_json::from_str(v).map(Some).map_err(|_| format!("\"{key}\" must be valid JSON")),
+                Some(v) => serde_json::from_str(v)
+                    .map(Some)
+                    .map_err(|_| format!("\"{key}\" must be valid JSON")),
             },
             Some(v) => Ok(Some(v.clone())),
         }
@@ -755,7 +794,9 @@ impl Options<'_> {
 fn http_url(key: &str, v: &str) -> Result<(), String> {
     match url::Url::parse(v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(format!("\"{key}\" must be a valid uri with a scheme matching the http|https pattern")),
+        _ => Err(format!(
+            "\"{key}\" must be a valid uri with a scheme matching the http|https pattern"
+        )),
     }
 }
 
@@ -778,8 +819,13 @@ impl SubmitRequest {
         if let Some(w) = &webhook_url {
             http_url("webhookUrl", w)?;
         }
-        for key in ["enableSpeakerDiarization", "detectPhrases", "detectEntities", "enableAllTrackers", "enableSummary"]
-        {
+        for key in [
+            "enableSpeakerDiarization",
+            "detectPhrases",
+            "detectEntities",
+            "enableAllTrackers",
+            "enableSummary",
+        ] {
             o.boolean(key)?;
         }
         let separate_channels = o.boolean("enableSeparateRecognitionPerChannel")?.unwrap_or(false);
@@ -804,7 +850,13 @@ impl SubmitRequest {
                 return Err("\"customVocabulary\" must be an array of strings".into());
             }
         }
-        Ok(SubmitRequest { url, name, webhook_url, separate_channels, channel_metadata })
+        Ok(SubmitRequest {
+            url,
+            name,
+            webhook_url,
+            separate_channels,
+            channel_metadata,
+        })
     }
 
     /// Per-channel speakers when Symbl would honour them, generic labels otherwise.
@@ -816,16 +868,33 @@ impl SubmitRequest {
                     .map(|e| {
                         let channel = e.get("channel").and_then(Value::as_u64).unwrap_or(0);
                         let speaker = e.get("speaker");
-                        let field =
-                            |k: &str| speaker.and_then(|s| s.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty());
-                        let name = field("name").map(str::to_owned).unwrap_or_else(|| format!("Speaker {channel}"));
-                        (channel, Speaker { name, email: field("email").map(str::to_owned) })
+                        let field = |k: &str| {
+                            speaker
+                                .and_then(|s| s.get(k))
+                                .and_then(Value::as_str)
+                                .filter(|s| !s.is_empty())
+                        };
+                        let name = field("name")
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| format!("Speaker {channel}"));
+                        (
+                            channel,
+                            Speaker {
+                                name,
+                                email: field("email").map(str::to_owned),
+                            },
+                        )
                     })
                     .collect();
                 entries.sort_by_key(|(c, _)| *c);
                 entries.into_iter().map(|(_, s)| s).collect()
             }
-            _ => (1..=channels.max(1)).map(|k| Speaker { name: format!("Speaker {k}"), email: None }).collect(),
+            _ => (1..=channels.max(1))
+                .map(|k| Speaker {
+                    name: format!("Speaker {k}"),
+                    email: None,
+                })
+                .collect(),
         }
     }
 }
@@ -845,7 +914,10 @@ impl Reservation {
             return Err(st.limit);
         }
         st.reserved += 1;
-        Ok(Reservation { shared: shared.clone(), held: true })
+        Ok(Reservation {
+            shared: shared.clone(),
+            held: true,
+        })
     }
 
     fn consume(mut self, st: &mut Inner) {
@@ -865,7 +937,9 @@ impl Drop for Reservation {
 fn new_conversation_id(st: &Inner) -> String {
     let mut rng = rand::rng();
     loop {
-        let id = rng.random_range(1_000_000_000_000_000u64..10_000_000_000_000_000).to_string();
+        let id = rng
+            .random_range(1_000_000_000_000_000u64..10_000_000_000_000_000)
+            .to_string();
         if !st.by_conversation.contains_key(&id) {
             return id;
         }
@@ -975,7 +1049,11 @@ async fn submit(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery, headers: 
             let _ = shared.drive(&id, Step::Finish).await;
         });
     }
-    (StatusCode::CREATED, Json(json!({ "conversationId": conversation_id, "jobId": job_id }))).into_response()
+    (
+        StatusCode::CREATED,
+        Json(json!({ "conversationId": conversation_id, "jobId": job_id })),
+    )
+        .into_response()
 }
 
 async fn job_status(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers: HeaderMap) -> Response {
@@ -1209,7 +1287,10 @@ mod tests {
             conversation: Conversation {
                 conversation_id: "1000000000000001".into(),
                 name: "n".into(),
-                speakers: vec![Speaker { name: "A".into(), email: None }],
+                speakers: vec![Speaker {
+                    name: "A".into(),
+                    email: None,
+                }],
                 start_ms: 0,
             },
         });
@@ -1244,14 +1325,23 @@ mod tests {
 
     #[test]
     fn out_of_order_duplicates_and_losses() {
-        let plan =
-            WebhookPlan { id_key: IdKey::JobId, out_of_order: true, duplicate_every: true, ..Default::default() };
+        let plan = WebhookPlan {
+            id_key: IdKey::JobId,
+            out_of_order: true,
+            duplicate_every: true,
+            ..Default::default()
+        };
         let mut st = state_with_job(plan);
         let out = st.advance("j1", Step::Complete).unwrap();
         assert_eq!(statuses(&out), ["completed", "completed", "in_progress", "in_progress"]);
-        assert!(out.iter().all(|o| o.body.get("jobId").is_some() && o.url == "http://hook"));
+        assert!(out
+            .iter()
+            .all(|o| o.body.get("jobId").is_some() && o.url == "http://hook"));
 
-        let plan = WebhookPlan { lose_statuses: vec!["completed".into()], ..Default::default() };
+        let plan = WebhookPlan {
+            lose_statuses: vec!["completed".into()],
+            ..Default::default()
+        };
         let mut st = state_with_job(plan);
         st.faults.fail_jobs = true;
         let out = st.advance("j1", Step::Finish).unwrap();
@@ -1260,7 +1350,11 @@ mod tests {
 
     #[test]
     fn fractions_are_deterministic() {
-        let plan = WebhookPlan { lose_fraction: 0.3, duplicate_fraction: 0.3, ..Default::default() };
+        let plan = WebhookPlan {
+            lose_fraction: 0.3,
+            duplicate_fraction: 0.3,
+            ..Default::default()
+        };
         let run = || {
             let mut st = state_with_job(plan.clone());
             let mut out = Vec::new();
@@ -1327,7 +1421,13 @@ mod tests {
             channel_metadata: Some(md),
         };
         let s = r.speakers(2);
-        assert_eq!(s[0], Speaker { name: "Dana Host".into(), email: Some("host@example.com".into()) });
+        assert_eq!(
+            s[0],
+            Speaker {
+                name: "Dana Host".into(),
+                email: Some("host@example.com".into())
+            }
+        );
         assert_eq!(s[1].name, "Mary-Jane O'Neil");
         r.separate_channels = false;
         assert_eq!(r.speakers(2)[1].name, "Speaker 2");

@@ -35,9 +35,24 @@ impl Origin {
         std::fs::create_dir_all(&dir).unwrap();
         let wav = dir.join("stereo.wav");
         let status = tokio::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=2:sample_rate=16000"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2:sample_rate=16000",
+            ])
             .args(["-f", "lavfi", "-i", "sine=frequency=660:duration=2:sample_rate=16000"])
-            .args(["-filter_complex", "[0:a][1:a]amerge=inputs=2[m]", "-map", "[m]", "-c:a", "pcm_s16le"])
+            .args([
+                "-filter_complex",
+                "[0:a][1:a]amerge=inputs=2[m]",
+                "-map",
+                "[m]",
+                "-c:a",
+                "pcm_s16le",
+            ])
             .arg(&wav)
             .status()
             .await
@@ -46,7 +61,9 @@ impl Origin {
         let audio = Arc::new(std::fs::read(&wav).unwrap());
         let hooks: Arc<Mutex<Vec<Value>>> = Arc::default();
 
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let target = format!("{base}/stereo.wav");
         let app = Router::new()
@@ -57,7 +74,10 @@ impl Origin {
                     async move { ([(header::CONTENT_TYPE, "audio/wav")], audio.as_ref().clone()) }
                 }),
             )
-            .route("/notes.txt", get(|| async { "these are meeting notes, not audio\n".repeat(100) }))
+            .route(
+                "/notes.txt",
+                get(|| async { "these are meeting notes, not audio\n".repeat(100) }),
+            )
             .route(
                 "/moved.wav",
                 get(move || {
@@ -67,10 +87,12 @@ impl Origin {
             )
             .route(
                 "/hook",
-                post(|State(h): State<Arc<Mutex<Vec<Value>>>>, Json(v): Json<Value>| async move {
-                    h.lock().unwrap().push(v);
-                    AxStatus::OK
-                }),
+                post(
+                    |State(h): State<Arc<Mutex<Vec<Value>>>>, Json(v): Json<Value>| async move {
+                        h.lock().unwrap().push(v);
+                        AxStatus::OK
+                    },
+                ),
             )
             .with_state(hooks.clone());
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -92,7 +114,12 @@ impl Origin {
 }
 
 fn config(limit: usize, auto: bool) -> SymblConfig {
-    SymblConfig { concurrency_limit: limit, auto_complete: auto, job_duration_ms: 400, ..SymblConfig::local() }
+    SymblConfig {
+        concurrency_limit: limit,
+        auto_complete: auto,
+        job_duration_ms: 400,
+        ..SymblConfig::local()
+    }
 }
 
 async fn token(client: &Client, base: &str) -> String {
@@ -103,7 +130,10 @@ async fn token(client: &Client, base: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_owned()
+    r.json::<Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn two_speakers() -> Value {
@@ -125,7 +155,13 @@ fn submit_body(origin: &Origin) -> Value {
 }
 
 async fn submit(client: &Client, base: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-    let r = client.post(format!("{base}/v1/process/audio/url")).bearer_auth(token).json(body).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v1/process/audio/url"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -164,10 +200,26 @@ async fn tokens_are_cached_checked_and_expired() {
     assert!(r.json::<Value>().await.unwrap()["message"].is_string());
 
     let good = json!({"type": "application", "appId": "sandbox-app-id", "appSecret": "sandbox-app-secret"});
-    let first: Value = client.post(&gen).json(&good).send().await.unwrap().json().await.unwrap();
+    let first: Value = client
+        .post(&gen)
+        .json(&good)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["expiresIn"], 86_400);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let second: Value = client.post(&gen).json(&good).send().await.unwrap().json().await.unwrap();
+    let second: Value = client
+        .post(&gen)
+        .json(&good)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(second["accessToken"], first["accessToken"]);
     assert!(second["expiresIn"].as_u64().unwrap() < 86_400);
     let access = first["accessToken"].as_str().unwrap().to_owned();
@@ -182,7 +234,10 @@ async fn tokens_are_cached_checked_and_expired() {
     // Valid token: the job is simply unknown. The deprecated x-api-key works too.
     let r = client.get(&job).bearer_auth(&access).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert!(r.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("Job with"));
+    assert!(r.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("Job with"));
     let r = client.get(&job).header("x-api-key", &access).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
@@ -192,20 +247,41 @@ async fn tokens_are_cached_checked_and_expired() {
     assert_eq!(r.json::<Value>().await.unwrap(), unauthorized);
     let fresh = token(&client, base).await;
     assert_ne!(fresh, access);
-    assert_eq!(client.get(&job).bearer_auth(&fresh).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        client.get(&job).bearer_auth(&fresh).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 
     // Expiry over HTTP, and a short TTL that runs out on its own.
-    let r = client.post(format!("{base}/_sandbox/expire-tokens")).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/_sandbox/expire-tokens"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(client.get(&job).bearer_auth(&fresh).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client.get(&job).bearer_auth(&fresh).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     sandbox.shutdown().await;
 
-    let short = SymblSandbox::start(SymblConfig { token_ttl_secs: 1, ..SymblConfig::local() }).await.unwrap();
+    let short = SymblSandbox::start(SymblConfig {
+        token_ttl_secs: 1,
+        ..SymblConfig::local()
+    })
+    .await
+    .unwrap();
     let t = token(&client, &short.base_url).await;
     let job = format!("{}/v1/job/x", short.base_url);
-    assert_eq!(client.get(&job).bearer_auth(&t).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        client.get(&job).bearer_auth(&t).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(client.get(&job).bearer_auth(&t).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client.get(&job).bearer_auth(&t).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_ne!(token(&client, &short.base_url).await, t);
     short.shutdown().await;
 }
@@ -228,7 +304,10 @@ async fn submissions_are_fetched_probed_and_validated() {
     let subs = sandbox.submissions();
     assert_eq!(subs.len(), 1);
     let s = &subs[0];
-    assert_eq!((s.job_id.as_str(), s.conversation_id.as_str()), (job_id, conversation_id));
+    assert_eq!(
+        (s.job_id.as_str(), s.conversation_id.as_str()),
+        (job_id, conversation_id)
+    );
     assert_eq!(s.probe_channels, 2);
     assert_eq!(s.probe_format, "wav");
     assert!((s.probe_duration_secs - 2.0).abs() < 0.1, "{}", s.probe_duration_secs);
@@ -236,8 +315,16 @@ async fn submissions_are_fetched_probed_and_validated() {
     assert_eq!(s.webhook_url.as_deref(), Some(origin.url("/hook").as_str()));
     assert_eq!(s.body, submit_body(&origin));
 
-    let r = client.get(format!("{base}/v1/job/{job_id}")).bearer_auth(&t).send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"id": job_id, "status": "scheduled"}));
+    let r = client
+        .get(format!("{base}/v1/job/{job_id}"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"id": job_id, "status": "scheduled"})
+    );
 
     // Refusals: all 400 with a message, none recorded as a submission.
     let mut bad = Vec::new();
@@ -301,7 +388,14 @@ async fn submissions_are_fetched_probed_and_validated() {
     assert!(jobs.iter().all(|j| j.status == "scheduled"));
 
     // The submissions also over HTTP.
-    let remote: Value = client.get(format!("{base}/_sandbox/submissions")).send().await.unwrap().json().await.unwrap();
+    let remote: Value = client
+        .get(format!("{base}/_sandbox/submissions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(remote[0]["probe_channels"], 2);
 
     sandbox.shutdown().await;
@@ -338,7 +432,10 @@ async fn concurrency_limit_and_submit_faults() {
         }
     }
     assert_eq!((created.len(), limited), (3, 7));
-    assert_eq!((sandbox.running(), sandbox.peak_concurrency(), sandbox.rejected_429()), (3, 3, 7));
+    assert_eq!(
+        (sandbox.running(), sandbox.peak_concurrency(), sandbox.rejected_429()),
+        (3, 3, 7)
+    );
 
     // A terminal job frees its slot at once.
     sandbox.fail_job(&created[0]).await.unwrap();
@@ -351,14 +448,21 @@ async fn concurrency_limit_and_submit_faults() {
 
     // Faults: 503 then 429 counters, regardless of load.
     sandbox.set_limit(100);
-    sandbox.set_faults(Faults { submit_5xx_times: 1, submit_429_times: 2, ..Faults::default() });
+    sandbox.set_faults(Faults {
+        submit_5xx_times: 1,
+        submit_429_times: 2,
+        ..Faults::default()
+    });
     let mut seen = Vec::new();
     for _ in 0..4 {
         seen.push(submit(&client, &base, &t, &body).await.0.as_u16());
     }
     assert_eq!(seen, [503, 429, 429, 201]);
     let (status, reply) = {
-        sandbox.set_faults(Faults { submit_429_times: 1, ..Faults::default() });
+        sandbox.set_faults(Faults {
+            submit_429_times: 1,
+            ..Faults::default()
+        });
         submit(&client, &base, &t, &body).await
     };
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -366,12 +470,18 @@ async fn concurrency_limit_and_submit_faults() {
     assert_eq!(sandbox.rejected_429(), 11);
 
     // Down: every API call, the token endpoint included, until cleared.
-    sandbox.set_faults(Faults { down: true, ..Faults::default() });
+    sandbox.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
     let gen = client
         .post(format!("{base}/oauth2/token:generate"))
         .json(&json!({"type": "application", "appId": "sandbox-app-id", "appSecret": "sandbox-app-secret"}));
     assert_eq!(gen.send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(submit(&client, &base, &t, &body).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        submit(&client, &base, &t, &body).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     // The admin endpoints work while it is down.
     let admin = |p: &str| format!("{base}/_sandbox/{p}");
@@ -386,9 +496,17 @@ async fn concurrency_limit_and_submit_faults() {
     assert_eq!(stats["peak_concurrency"], 3);
     assert_eq!(stats["running"], sandbox.running());
     assert_eq!(stats["rejected_429"], 12);
-    let r = client.post(admin("faults")).json(&json!({"submit_5xx_times": 1})).send().await.unwrap();
+    let r = client
+        .post(admin("faults"))
+        .json(&json!({"submit_5xx_times": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(submit(&client, &base, &t, &body).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        submit(&client, &base, &t, &body).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     let jobs: Value = client.get(admin("jobs")).send().await.unwrap().json().await.unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), sandbox.jobs().len());
@@ -409,27 +527,54 @@ async fn jobs_progress_on_their_own_with_webhooks() {
     assert_eq!(status, StatusCode::CREATED);
     let job_id = reply["jobId"].as_str().unwrap().to_owned();
     assert_eq!(statuses_for(&origin.hooks(), &job_id), ["scheduled"]);
-    eventually("completed webhook", || statuses_for(&origin.hooks(), &job_id).len() == 3).await;
-    assert_eq!(statuses_for(&origin.hooks(), &job_id), ["scheduled", "in_progress", "completed"]);
+    eventually("completed webhook", || {
+        statuses_for(&origin.hooks(), &job_id).len() == 3
+    })
+    .await;
+    assert_eq!(
+        statuses_for(&origin.hooks(), &job_id),
+        ["scheduled", "in_progress", "completed"]
+    );
     let hooks = origin.hooks();
     assert_eq!(hooks[0], json!({"id": job_id, "status": "scheduled"}));
     assert_eq!(hooks[1], json!({"jobId": job_id, "status": "in_progress"}));
     assert_eq!(hooks[2], json!({"id": job_id, "status": "completed"}));
-    let r = client.get(format!("{base}/v1/job/{job_id}")).bearer_auth(&t).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/job/{job_id}"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "completed");
     assert_eq!(sandbox.running(), 0);
     let sent = sandbox.webhooks_sent();
     assert_eq!(sent.len(), 3);
-    assert!(sent.iter().all(|(url, _, status)| url == &origin.url("/hook") && *status == 200));
+    assert!(sent
+        .iter()
+        .all(|(url, _, status)| url == &origin.url("/hook") && *status == 200));
 
     // fail_jobs: the job ends failed.
-    sandbox.set_faults(Faults { fail_jobs: true, ..Faults::default() });
-    sandbox.set_webhooks(WebhookPlan { id_key: IdKey::JobId, ..WebhookPlan::default() });
+    sandbox.set_faults(Faults {
+        fail_jobs: true,
+        ..Faults::default()
+    });
+    sandbox.set_webhooks(WebhookPlan {
+        id_key: IdKey::JobId,
+        ..WebhookPlan::default()
+    });
     let (_, reply) = submit(&client, base, &t, &submit_body(&origin)).await;
     let failed = reply["jobId"].as_str().unwrap().to_owned();
     eventually("failed webhook", || statuses_for(&origin.hooks(), &failed).len() == 3).await;
-    assert_eq!(statuses_for(&origin.hooks(), &failed), ["scheduled", "in_progress", "failed"]);
-    assert!(origin.hooks().iter().rev().take(3).all(|h| h.get("jobId").is_some() && h.get("id").is_none()));
+    assert_eq!(
+        statuses_for(&origin.hooks(), &failed),
+        ["scheduled", "in_progress", "failed"]
+    );
+    assert!(origin
+        .hooks()
+        .iter()
+        .rev()
+        .take(3)
+        .all(|h| h.get("jobId").is_some() && h.get("id").is_none()));
     assert_eq!(sandbox.jobs().last().unwrap().status, "failed");
 
     // An unreachable webhook URL is recorded with status 0 and never retried.
@@ -439,7 +584,12 @@ async fn jobs_progress_on_their_own_with_webhooks() {
     let (status, _) = submit(&client, base, &t, &body).await;
     assert_eq!(status, StatusCode::CREATED);
     eventually("three failed deliveries", || {
-        sandbox.webhooks_sent().iter().filter(|(u, _, s)| u.ends_with("/unreachable") && *s == 0).count() == 3
+        sandbox
+            .webhooks_sent()
+            .iter()
+            .filter(|(u, _, s)| u.ends_with("/unreachable") && *s == 0)
+            .count()
+            == 3
     })
     .await;
 
@@ -469,42 +619,92 @@ async fn webhook_plans_id_keys_duplicates_order_and_losses() {
     };
 
     // id only.
-    let job = run(WebhookPlan { id_key: IdKey::Id, ..WebhookPlan::default() }).await;
-    let mine: Vec<Value> =
-        origin.hooks().into_iter().filter(|h| h.get("id").and_then(Value::as_str) == Some(&job)).collect();
+    let job = run(WebhookPlan {
+        id_key: IdKey::Id,
+        ..WebhookPlan::default()
+    })
+    .await;
+    let mine: Vec<Value> = origin
+        .hooks()
+        .into_iter()
+        .filter(|h| h.get("id").and_then(Value::as_str) == Some(&job))
+        .collect();
     assert_eq!(mine.len(), 3);
     assert!(mine.iter().all(|h| h.get("jobId").is_none()));
 
     // jobId only, every status twice.
-    let job = run(WebhookPlan { id_key: IdKey::JobId, duplicate_every: true, ..WebhookPlan::default() }).await;
+    let job = run(WebhookPlan {
+        id_key: IdKey::JobId,
+        duplicate_every: true,
+        ..WebhookPlan::default()
+    })
+    .await;
     assert_eq!(
         statuses_for(&origin.hooks(), &job),
-        ["scheduled", "scheduled", "in_progress", "in_progress", "completed", "completed"]
+        [
+            "scheduled",
+            "scheduled",
+            "in_progress",
+            "in_progress",
+            "completed",
+            "completed"
+        ]
     );
 
     // in_progress after completed.
-    let job = run(WebhookPlan { out_of_order: true, ..WebhookPlan::default() }).await;
-    assert_eq!(statuses_for(&origin.hooks(), &job), ["scheduled", "completed", "in_progress"]);
+    let job = run(WebhookPlan {
+        out_of_order: true,
+        ..WebhookPlan::default()
+    })
+    .await;
+    assert_eq!(
+        statuses_for(&origin.hooks(), &job),
+        ["scheduled", "completed", "in_progress"]
+    );
 
     // completed lost: only the job API knows.
-    let job = run(WebhookPlan { lose_statuses: vec!["completed".into()], ..WebhookPlan::default() }).await;
+    let job = run(WebhookPlan {
+        lose_statuses: vec!["completed".into()],
+        ..WebhookPlan::default()
+    })
+    .await;
     assert_eq!(statuses_for(&origin.hooks(), &job), ["scheduled", "in_progress"]);
-    let r = client.get(format!("{base}/v1/job/{job}")).bearer_auth(&t).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/job/{job}"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "completed");
 
     // scheduled after the reply.
-    sandbox.set_webhooks(WebhookPlan { scheduled_before_reply: false, ..WebhookPlan::default() });
+    sandbox.set_webhooks(WebhookPlan {
+        scheduled_before_reply: false,
+        ..WebhookPlan::default()
+    });
     let (_, reply) = submit(&client, base, &t, &body).await;
     let job = reply["jobId"].as_str().unwrap().to_owned();
-    eventually("late scheduled webhook", || statuses_for(&origin.hooks(), &job) == ["scheduled"]).await;
+    eventually("late scheduled webhook", || {
+        statuses_for(&origin.hooks(), &job) == ["scheduled"]
+    })
+    .await;
 
     // Fractions: deterministic for a given plan, and every webhook is either lost or sent.
-    let plan = WebhookPlan { lose_fraction: 0.5, duplicate_fraction: 0.5, ..WebhookPlan::default() };
+    let plan = WebhookPlan {
+        lose_fraction: 0.5,
+        duplicate_fraction: 0.5,
+        ..WebhookPlan::default()
+    };
     let mut counts = Vec::new();
     for _ in 0..2 {
         let before = sandbox.webhooks_sent().len();
         sandbox.set_webhooks(plan.clone());
-        let r = client.post(format!("{base}/_sandbox/webhooks")).json(&plan).send().await.unwrap();
+        let r = client
+            .post(format!("{base}/_sandbox/webhooks"))
+            .json(&plan)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         for _ in 0..4 {
             let (_, reply) = submit(&client, base, &t, &body).await;
@@ -518,8 +718,14 @@ async fn webhook_plans_id_keys_duplicates_order_and_losses() {
     // Both key variants were seen in the alternating plan.
     let hooks = origin.hooks();
     assert!(hooks.iter().any(|h| h.get("id").is_some()) && hooks.iter().any(|h| h.get("jobId").is_some()));
-    let remote: Value =
-        client.get(format!("{base}/_sandbox/webhooks-sent")).send().await.unwrap().json().await.unwrap();
+    let remote: Value = client
+        .get(format!("{base}/_sandbox/webhooks-sent"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(remote.as_array().unwrap().len(), sandbox.webhooks_sent().len());
 
     sandbox.shutdown().await;
@@ -533,24 +739,47 @@ async fn insights_and_experiences_after_completion() {
     let (base, client) = (&sandbox.base_url, Client::new());
     let t = token(&client, base).await;
     let (_, reply) = submit(&client, base, &t, &submit_body(&origin)).await;
-    let (conv, job) = (reply["conversationId"].as_str().unwrap(), reply["jobId"].as_str().unwrap());
+    let (conv, job) = (
+        reply["conversationId"].as_str().unwrap(),
+        reply["jobId"].as_str().unwrap(),
+    );
     let get = |path: String| {
-        let req = client.get(format!("{base}/v1/conversations/{conv}/{path}")).bearer_auth(&t);
+        let req = client
+            .get(format!("{base}/v1/conversations/{conv}/{path}"))
+            .bearer_auth(&t);
         async move {
             let r = req.send().await.unwrap();
             (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let kinds = ["summary", "topics", "questions", "action-items", "follow-ups", "messages"];
+    let kinds = [
+        "summary",
+        "topics",
+        "questions",
+        "action-items",
+        "follow-ups",
+        "messages",
+    ];
     let experience = |body: Value, query: &str| {
-        client.post(format!("{base}/v1/conversations/{conv}/experiences{query}")).bearer_auth(&t).json(&body).send()
+        client
+            .post(format!("{base}/v1/conversations/{conv}/experiences{query}"))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
     };
     let video = json!({"name": "video-summary", "videoUrl": origin.url("/stereo.wav"), "summaryURLExpiresIn": 0});
 
     for kind in kinds {
-        assert_eq!(get(kind.into()).await.0, StatusCode::NOT_FOUND, "{kind} before completion");
+        assert_eq!(
+            get(kind.into()).await.0,
+            StatusCode::NOT_FOUND,
+            "{kind} before completion"
+        );
     }
-    assert_eq!(experience(video.clone(), "").await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        experience(video.clone(), "").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     sandbox.complete_job(job).await.unwrap();
 
     let (status, summary) = get("summary".into()).await;
@@ -560,8 +789,16 @@ async fn insights_and_experiences_after_completion() {
     assert!(summary["summary"][0]["messageRefs"][0]["id"].is_string());
 
     let (_, topics) = get("topics".into()).await;
-    assert!(topics["topics"].as_array().unwrap().iter().any(|t| t["text"] == "Q3 planning sync"));
-    assert!(topics["topics"].as_array().unwrap().iter().all(|t| t.get("sentiment").is_none() && t["type"] == "topic"));
+    assert!(topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["text"] == "Q3 planning sync"));
+    assert!(topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("sentiment").is_none() && t["type"] == "topic"));
     let (_, topics) = get("topics?sentiment=true".into()).await;
     assert!(topics["topics"][0]["sentiment"]["polarity"]["score"].is_number());
     let (status, err) = get("topics?sentiment=%22true%22".into()).await;
@@ -576,8 +813,11 @@ async fn insights_and_experiences_after_completion() {
     let a = &actions["actionItems"][0];
     assert_eq!(a["type"], "action_item");
     assert_eq!(a["assignee"]["name"], "Dana Host");
-    assert!(time::OffsetDateTime::parse(a["dueBy"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
-        .is_ok());
+    assert!(time::OffsetDateTime::parse(
+        a["dueBy"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339
+    )
+    .is_ok());
 
     let (_, follow) = get("follow-ups".into()).await;
     assert_eq!(follow["followUps"][0]["type"], "follow_up");
@@ -592,7 +832,9 @@ async fn insights_and_experiences_after_completion() {
     // Deterministic: asking again gives the same content.
     assert_eq!(get("messages".into()).await.1, messages);
 
-    let unknown = client.get(format!("{base}/v1/conversations/1234567890123456/summary")).bearer_auth(&t);
+    let unknown = client
+        .get(format!("{base}/v1/conversations/1234567890123456/summary"))
+        .bearer_auth(&t);
     assert_eq!(unknown.send().await.unwrap().status(), StatusCode::NOT_FOUND);
     let no_token = client.get(format!("{base}/v1/conversations/{conv}/summary"));
     assert_eq!(no_token.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
@@ -614,14 +856,21 @@ async fn insights_and_experiences_after_completion() {
 
     let r = experience(json!({"name": "verbose-text-summary"}), "").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.json::<Value>().await.unwrap()["url"].as_str().unwrap().starts_with("https://meetinginsights.symbl.ai/"));
+    assert!(r.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://meetinginsights.symbl.ai/"));
     for bad in [
         json!({"name": "video-summary"}),
         json!({"name": "other"}),
         json!({}),
         json!({"name": "verbose-text-summary", "summaryURLExpiresIn": -1}),
     ] {
-        assert_eq!(experience(bad.clone(), "").await.unwrap().status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            experience(bad.clone(), "").await.unwrap().status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
     let recorded = sandbox.experiences();
     assert_eq!(recorded.len(), 2);
@@ -632,7 +881,12 @@ async fn insights_and_experiences_after_completion() {
     let (_, reply) = submit(&client, base, &t, &submit_body(&origin)).await;
     sandbox.fail_job(reply["jobId"].as_str().unwrap()).await.unwrap();
     let failed = reply["conversationId"].as_str().unwrap();
-    let r = client.get(format!("{base}/v1/conversations/{failed}/summary")).bearer_auth(&t).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/conversations/{failed}/summary"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     sandbox.shutdown().await;

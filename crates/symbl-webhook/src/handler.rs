@@ -20,7 +20,10 @@ pub struct Incoming {
 /// The `t` query parameter (decoded) and the body bytes of an API Gateway request.
 pub fn incoming(req: lambda_http::Request) -> Incoming {
     use lambda_http::RequestExt;
-    let token = req.query_string_parameters_ref().and_then(|q| q.first("t")).map(str::to_owned);
+    let token = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("t"))
+        .map(str::to_owned);
     let body = match req.into_body() {
         lambda_http::Body::Text(t) => t.into_bytes(),
         lambda_http::Body::Binary(b) => b,
@@ -73,26 +76,39 @@ impl<J: JobLookup, N: NotifierInvoker> SymblWebhook<J, N> {
             Ok(Some(_)) => {}
             Ok(None) => {
                 info!(job_id = %cb.id, status = ?cb.status, "callback for a job we do not know; ignored");
-                return Reply { status: 200, body: json!({ "status": "ignored" }) };
+                return Reply {
+                    status: 200,
+                    body: json!({ "status": "ignored" }),
+                };
             }
             Err(e) => {
                 warn!(error = %e, "jobs table unavailable");
                 return error(503, "temporarily unavailable");
             }
         }
-        let event = StatusEvent { job_id: cb.id.clone(), status: cb.status, source: "webhook".into() };
+        let event = StatusEvent {
+            job_id: cb.id.clone(),
+            status: cb.status,
+            source: "webhook".into(),
+        };
         if let Err(e) = self.notifier.invoke(&event).await {
             // The reconciler polls overdue jobs, so a callback lost here is not lost for good.
             warn!(error = %e, job_id = %cb.id, "could not hand the status to the notifier");
             return error(503, "temporarily unavailable");
         }
         info!(job_id = %cb.id, status = ?cb.status, "status handed to the notifier");
-        Reply { status: 200, body: json!({ "status": "accepted" }) }
+        Reply {
+            status: 200,
+            body: json!({ "status": "accepted" }),
+        }
     }
 }
 
 fn error(status: u16, message: &str) -> Reply {
-    Reply { status, body: json!({ "error": message }) }
+    Reply {
+        status,
+        body: json!({ "error": message }),
+    }
 }
 
 #[cfg(test)]
@@ -130,35 +146,77 @@ mod tests {
     }
 
     fn hook(failing: bool) -> SymblWebhook<Jobs, Notifier> {
-        SymblWebhook { token: SecretString::new("tok"), jobs: Jobs, notifier: Notifier(Mutex::default(), failing) }
+        SymblWebhook {
+            token: SecretString::new("tok"),
+            jobs: Jobs,
+            notifier: Notifier(Mutex::default(), failing),
+        }
     }
 
     fn req(token: Option<&str>, body: &str) -> Incoming {
-        Incoming { token: token.map(str::to_owned), body: body.as_bytes().to_vec() }
+        Incoming {
+            token: token.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[tokio::test]
     async fn id_or_job_id_with_extra_fields() {
         let h = hook(false);
-        assert_eq!(h.handle(req(Some("tok"), r#"{"id":"known","status":"scheduled"}"#)).await.status, 200);
-        assert_eq!(h.handle(req(Some("tok"), r#"{"jobId":"known","status":"completed","x":1}"#)).await.status, 200);
+        assert_eq!(
+            h.handle(req(Some("tok"), r#"{"id":"known","status":"scheduled"}"#))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            h.handle(req(Some("tok"), r#"{"jobId":"known","status":"completed","x":1}"#))
+                .await
+                .status,
+            200
+        );
         let seen = h.notifier.0.lock().unwrap();
-        assert_eq!(seen.iter().map(|e| e.status).collect::<Vec<_>>(), [JobStatus::Scheduled, JobStatus::Completed]);
+        assert_eq!(
+            seen.iter().map(|e| e.status).collect::<Vec<_>>(),
+            [JobStatus::Scheduled, JobStatus::Completed]
+        );
     }
 
     #[tokio::test]
     async fn refusals() {
         let h = hook(false);
         for t in [None, Some(""), Some("tok2"), Some("to")] {
-            assert_eq!(h.handle(req(t, r#"{"id":"known","status":"completed"}"#)).await.status, 401, "{t:?}");
+            assert_eq!(
+                h.handle(req(t, r#"{"id":"known","status":"completed"}"#)).await.status,
+                401,
+                "{t:?}"
+            );
         }
-        for body in ["", "{", "[]", r#"{"id":"known"}"#, r#"{"id":"known","status":"done"}"#, r#"{"id":5,"status":"completed"}"#] {
+        for body in [
+            "",
+            "{",
+            "[]",
+            r#"{"id":"known"}"#,
+            r#"{"id":"known","status":"done"}"#,
+            r#"{"id":5,"status":"completed"}"#,
+        ] {
             assert_eq!(h.handle(req(Some("tok"), body)).await.status, 400, "{body}");
         }
-        let big = format!(r#"{{"id":"known","status":"completed","pad":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        let big = format!(
+            r#"{{"id":"known","status":"completed","pad":"{}"}}"#,
+            "a".repeat(MAX_BODY_BYTES)
+        );
         assert_eq!(h.handle(req(Some("tok"), &big)).await.status, 413);
-        let unknown = h.handle(req(Some("tok"), r#"{"id":"other","status":"completed"}"#)).await;
-        assert_eq!(unknown, Reply { status: 200, body: json!({"status": "ignored"}) });
+        let unknown = h
+            .handle(req(Some("tok"), r#"{"id":"other","status":"completed"}"#))
+            .await;
+        assert_eq!(
+            unknown,
+            Reply {
+                status: 200,
+                body: json!({"status": "ignored"})
+            }
+        );
         assert!(h.notifier.0.lock().unwrap().is_empty());
     }
 
@@ -170,11 +228,23 @@ mod tests {
         let mut h = hook(false);
         h.token = SecretString::new("sample-token");
         // Its job is not one of ours: acknowledged and ignored.
-        assert_eq!(h.handle(incoming).await, Reply { status: 200, body: json!({"status": "ignored"}) });
+        assert_eq!(
+            h.handle(incoming).await,
+            Reply {
+                status: 200,
+                body: json!({"status": "ignored"})
+            }
+        );
     }
 
     #[tokio::test]
     async fn notifier_down_asks_for_a_retry() {
-        assert_eq!(hook(true).handle(req(Some("tok"), r#"{"id":"known","status":"completed"}"#)).await.status, 503);
+        assert_eq!(
+            hook(true)
+                .handle(req(Some("tok"), r#"{"id":"known","status":"completed"}"#))
+                .await
+                .status,
+            503
+        );
     }
 }

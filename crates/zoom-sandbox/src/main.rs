@@ -104,7 +104,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { server } => {
             let sandbox = Sandbox::start(server.config(None)?).await?;
-            println!("{}", json!({ "base_url": sandbox.base_url, "ca_pem": sandbox.ca_pem_path }));
+            println!(
+                "{}",
+                json!({ "base_url": sandbox.base_url, "ca_pem": sandbox.ca_pem_path })
+            );
             wait(None).await;
             sandbox.shutdown().await;
         }
@@ -130,8 +133,12 @@ async fn main() -> anyhow::Result<()> {
             let token = sandbox.issue_download_token(token_ttl_secs);
             let body = serde_json::to_vec(&sandbox.recording_completed(&meeting, &token))?;
             let event_path = data_dir.join("event.json");
-            tokio::fs::write(&event_path, &body).await.context("writing event.json")?;
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+            tokio::fs::write(&event_path, &body)
+                .await
+                .context("writing event.json")?;
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let (status, response) =
                 zoom_sandbox::webhook::send_signed(&client, &webhook_url, &server.webhook_secret, &body, now).await?;
@@ -142,7 +149,11 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let file_id = meeting.tracks.iter().find(|t| t.participant == Some(i)).map(|t| t.file_id.clone());
+                    let file_id = meeting
+                        .tracks
+                        .iter()
+                        .find(|t| t.participant == Some(i))
+                        .map(|t| t.file_id.clone());
                     json!({ "name": p.name, "join_secs": p.join_secs, "leave_secs": p.leave_secs,
                             "speech": p.speech, "tone_hz": p.tone_hz, "file_id": file_id })
                 })

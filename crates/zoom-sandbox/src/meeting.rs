@@ -70,7 +70,15 @@ impl GeneratedMeeting {
 }
 
 // Names that have broken parsers before: hyphens, apostrophes, non-Latin script, duplicates.
-const NAMES: &[&str] = &["Dana Host", "Mary-Jane O'Neil", "李雷", "Alex", "Alex", "Priya N", "José Álvarez"];
+const NAMES: &[&str] = &[
+    "Dana Host",
+    "Mary-Jane O'Neil",
+    "李雷",
+    "Alex",
+    "Alex",
+    "Priya N",
+    "José Álvarez",
+];
 
 impl MeetingSpec {
     /// `n` participants with staggered joins, the last of several leaving early, distinct
@@ -79,14 +87,19 @@ impl MeetingSpec {
     /// Panics unless `n >= 1` and `duration_secs >= 4 * n` (enough room for everyone to speak).
     pub fn staggered(n: usize, duration_secs: f64) -> MeetingSpec {
         assert!(n >= 1, "a meeting needs at least one participant");
-        assert!(duration_secs >= 4.0 * n as f64, "need at least 4 s of meeting per participant");
+        assert!(
+            duration_secs >= 4.0 * n as f64,
+            "need at least 4 s of meeting per participant"
+        );
         let whole = duration_secs.floor();
         let step = (whole / (4 * n) as f64).floor().max(1.0);
         let early_leave = (whole * 0.8).floor();
 
         let mut participants: Vec<ParticipantSpec> = (0..n)
             .map(|i| ParticipantSpec {
-                name: NAMES.get(i).map_or_else(|| format!("Guest {}", i + 1), |s| (*s).to_owned()),
+                name: NAMES
+                    .get(i)
+                    .map_or_else(|| format!("Guest {}", i + 1), |s| (*s).to_owned()),
                 join_secs: i as f64 * step,
                 leave_secs: if n > 1 && i == n - 1 { early_leave } else { whole },
                 speech: Vec::new(),
@@ -107,7 +120,9 @@ impl MeetingSpec {
         }
 
         let mut rng = rand::rng();
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         MeetingSpec {
             uuid: random_instance_uuid(&mut rng),
             meeting_id: rng.random_range(80_000_000_000..90_000_000_000),
@@ -123,17 +138,27 @@ impl MeetingSpec {
     /// Writes mono AAC-LC M4A tracks (ffmpeg, 32 kHz) into `dir`, plus the mixed audio_only M4A.
     pub async fn generate(&self, dir: &Path) -> anyhow::Result<GeneratedMeeting> {
         self.validate()?;
-        tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("creating {}", dir.display()))?;
 
         let mut jobs = Vec::new();
         if self.per_participant_files {
             for (i, p) in self.participants.iter().enumerate() {
-                let shifted: Vec<_> = p.speech.iter().map(|&(a, b)| (a - p.join_secs, b - p.join_secs)).collect();
+                let shifted: Vec<_> = p
+                    .speech
+                    .iter()
+                    .map(|&(a, b)| (a - p.join_secs, b - p.join_secs))
+                    .collect();
                 let expr = tone_expr(&[(p.tone_hz, &shifted)]);
                 jobs.push((Some(i), expr, p.join_secs, p.leave_secs));
             }
         }
-        let all: Vec<_> = self.participants.iter().map(|p| (p.tone_hz, p.speech.as_slice())).collect();
+        let all: Vec<_> = self
+            .participants
+            .iter()
+            .map(|p| (p.tone_hz, p.speech.as_slice()))
+            .collect();
         jobs.push((None, tone_expr(&all), 0.0, self.duration_secs));
 
         // Start every encode first so they run in parallel, then collect.
@@ -148,7 +173,11 @@ impl MeetingSpec {
         for (file_id, participant, path, from, to, child) in running {
             let out = child.wait_with_output().await.context("waiting for ffmpeg")?;
             if !out.status.success() {
-                bail!("ffmpeg failed for {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "ffmpeg failed for {}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let size = tokio::fs::metadata(&path).await?.len();
             tracks.push(GeneratedTrack {
@@ -160,7 +189,10 @@ impl MeetingSpec {
                 recording_end: self.start + Duration::seconds_f64(to),
             });
         }
-        Ok(GeneratedMeeting { spec: self.clone(), tracks })
+        Ok(GeneratedMeeting {
+            spec: self.clone(),
+            tracks,
+        })
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -175,7 +207,10 @@ impl MeetingSpec {
             if !ascending(&[1.0, p.tone_hz, f64::from(SAMPLE_RATE) / 2.0 - 1.0]) {
                 bail!("participant {:?}: tone must be below Nyquist", p.name);
             }
-            if p.speech.iter().any(|&(a, b)| !ascending(&[p.join_secs, a, b, p.leave_secs]) || a == b) {
+            if p.speech
+                .iter()
+                .any(|&(a, b)| !ascending(&[p.join_secs, a, b, p.leave_secs]) || a == b)
+            {
                 bail!("participant {:?}: speech must lie inside [join, leave]", p.name);
             }
         }
@@ -195,7 +230,10 @@ fn round_ms(x: f64) -> f64 {
 /// that need double URL encoding in the recordings API.
 fn random_instance_uuid(rng: &mut impl Rng) -> String {
     let bytes: [u8; 16] = rng.random();
-    let mut chars: Vec<char> = base64::engine::general_purpose::STANDARD.encode(bytes).chars().collect();
+    let mut chars: Vec<char> = base64::engine::general_purpose::STANDARD
+        .encode(bytes)
+        .chars()
+        .collect();
     chars[0] = '/';
     chars[11] = '+';
     chars.into_iter().collect()
@@ -221,7 +259,17 @@ fn tone_expr(tones: &[(f64, &[(f64, f64)])]) -> String {
 fn encode(expr: &str, duration: f64, out: &Path) -> anyhow::Result<tokio::process::Child> {
     let source = format!("aevalsrc=exprs='{expr}':s={SAMPLE_RATE}:d={duration:.3}:c=mono");
     tokio::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &source])
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+        ])
         .args(["-ac", "1", "-c:a", "aac", "-b:a", "48k", "-movflags", "+faststart"])
         .arg(out)
         .stdin(std::process::Stdio::null())
@@ -257,7 +305,10 @@ mod tests {
             .output()
             .unwrap();
         assert!(out.status.success());
-        out.stdout.chunks_exact(2).map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0).collect()
+        out.stdout
+            .chunks_exact(2)
+            .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
+            .collect()
     }
 
     fn rms(samples: &[f64], from: f64, to: f64) -> f64 {
@@ -275,7 +326,9 @@ mod tests {
         let ps = &spec.participants;
         assert!(ps.windows(2).all(|w| w[0].join_secs < w[1].join_secs));
         assert!(ps[3].leave_secs < spec.duration_secs);
-        assert!(ps.iter().all(|p| p.join_secs.fract() == 0.0 && p.leave_secs.fract() == 0.0));
+        assert!(ps
+            .iter()
+            .all(|p| p.join_secs.fract() == 0.0 && p.leave_secs.fract() == 0.0));
         assert!(ps.iter().all(|p| !p.speech.is_empty()));
         let mut tones: Vec<_> = ps.iter().map(|p| p.tone_hz as u64).collect();
         tones.dedup();
@@ -301,7 +354,10 @@ mod tests {
         let spec = MeetingSpec::staggered(2, 12.0);
         let m = spec.generate(&dir).await.unwrap();
         assert_eq!(m.tracks.len(), 3);
-        assert_eq!(m.tracks.iter().map(|t| t.participant).collect::<Vec<_>>(), [Some(0), Some(1), None]);
+        assert_eq!(
+            m.tracks.iter().map(|t| t.participant).collect::<Vec<_>>(),
+            [Some(0), Some(1), None]
+        );
 
         for t in &m.tracks {
             let probe = ffprobe(&t.path);

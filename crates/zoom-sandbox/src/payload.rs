@@ -18,7 +18,10 @@ pub enum Flavor {
 
 /// RFC 3339 in whole seconds with `Z`, as Zoom sends.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 pub fn recording_object(m: &GeneratedMeeting, base_url: &str, account_id: &str, flavor: Flavor) -> Value {

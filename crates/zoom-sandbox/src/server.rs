@@ -164,7 +164,13 @@ impl Sandbox {
         let app = routes(shared.clone());
         let task = tokio::spawn(crate::tls::serve(listener, tokio_rustls::TlsAcceptor::from(tls), app));
         tracing::info!(%base_url, "zoom sandbox listening");
-        Ok(Sandbox { base_url, ca_pem_path, local_addr, shared, task: Some(task) })
+        Ok(Sandbox {
+            base_url,
+            ca_pem_path,
+            local_addr,
+            shared,
+            task: Some(task),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -277,7 +283,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn query_pairs(raw: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 async fn download(
@@ -329,7 +337,11 @@ async fn cdn(State(s): State<Arc<Shared>>, Path(file_id): Path<String>, RawQuery
     let exp = query.get("exp").and_then(|e| e.parse::<i64>().ok());
     let sig = query.get("sig").map(String::as_str).unwrap_or("");
     if !exp.is_some_and(|exp| s.keys.cdn_ok(&file_id, exp, sig, now())) {
-        return (StatusCode::FORBIDDEN, "Request has expired or its signature does not match").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Request has expired or its signature does not match",
+        )
+            .into_response();
     }
     let Some(path) = lock(&s.files).get(&file_id).cloned() else {
         return (StatusCode::NOT_FOUND, "NoSuchKey").into_response();
@@ -387,7 +399,10 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         return None;
     }
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let (id, secret) = String::from_utf8(decoded).ok()?.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned()))?;
+    let (id, secret) = String::from_utf8(decoded)
+        .ok()?
+        .split_once(':')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))?;
     Some((id, secret))
 }
 
@@ -404,7 +419,11 @@ async fn oauth_token(
     let credentials_ok = basic_credentials(&headers)
         .is_some_and(|(id, secret)| same(&id, &s.client_id) & same(&secret, &s.client_secret));
     if !credentials_ok {
-        return oauth_error(StatusCode::UNAUTHORIZED, "Invalid client_id or client_secret", "invalid_client");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid client_id or client_secret",
+            "invalid_client",
+        );
     }
     // Zoom's docs use the query string, its samples a form body: accept both.
     let mut params = query_pairs(raw.as_deref());
@@ -422,7 +441,11 @@ async fn oauth_token(
             oauth_error(StatusCode::BAD_REQUEST, "Invalid account_id", "invalid_request")
         }
         (None, _) => oauth_error(StatusCode::BAD_REQUEST, "Missing grant type", "invalid_request"),
-        (Some(_), _) => oauth_error(StatusCode::BAD_REQUEST, "Unsupported grant type", "unsupported_grant_type"),
+        (Some(_), _) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "Unsupported grant type",
+            "unsupported_grant_type",
+        ),
     };
     authorized(response)
 }
@@ -430,16 +453,22 @@ async fn oauth_token(
 /// Decodes a path segment once, and again if that still left `%XX` escapes
 /// (UUIDs starting with '/' or holding "//" must be double-encoded).
 pub fn decode_meeting_id(segment: &str) -> String {
-    let once = percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned();
+    let once = percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned();
     if has_escape(&once) {
-        percent_encoding::percent_decode_str(&once).decode_utf8_lossy().into_owned()
+        percent_encoding::percent_decode_str(&once)
+            .decode_utf8_lossy()
+            .into_owned()
     } else {
         once
     }
 }
 
 fn has_escape(s: &str) -> bool {
-    s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 async fn recordings(
@@ -452,11 +481,18 @@ async fn recordings(
     if bearer(&headers).map(|t| s.keys.check(t, now())) != Some(Ok(TokenKind::S2s)) {
         return invalid_token();
     }
-    let segment = params.iter().find(|(k, _)| *k == "meeting_id").map(|(_, v)| v).unwrap_or("");
+    let segment = params
+        .iter()
+        .find(|(k, _)| *k == "meeting_id")
+        .map(|(_, v)| v)
+        .unwrap_or("");
     let id = decode_meeting_id(segment);
     // A meeting number means its latest instance.
-    let found =
-        lock(&s.meetings).iter().rev().find(|m| m.spec.uuid == id || m.spec.meeting_id.to_string() == id).cloned();
+    let found = lock(&s.meetings)
+        .iter()
+        .rev()
+        .find(|m| m.spec.uuid == id || m.spec.meeting_id.to_string() == id)
+        .cloned();
     let Some(meeting) = found else {
         return authorized(not_found());
     };
@@ -464,11 +500,18 @@ async fn recordings(
     let ttl = match query.get("ttl").map(|t| t.parse::<i64>()) {
         None => s.download_token_ttl_secs,
         Some(Ok(t)) if (0..=MAX_API_TTL).contains(&t) => t,
-        Some(_) => return authorized(zoom_error(StatusCode::BAD_REQUEST, 300, "Invalid ttl: 0 to 604800 seconds.")),
+        Some(_) => {
+            return authorized(zoom_error(
+                StatusCode::BAD_REQUEST,
+                300,
+                "Invalid ttl: 0 to 604800 seconds.",
+            ))
+        }
     };
     let mut object = payload::recording_object(&meeting, &s.base_url, &s.account_id, Flavor::Api);
-    let wants_token =
-        query.get("include_fields").is_some_and(|f| f.split(',').any(|f| f.trim() == "download_access_token"));
+    let wants_token = query
+        .get("include_fields")
+        .is_some_and(|f| f.split(',').any(|f| f.trim() == "download_access_token"));
     if wants_token {
         object["download_access_token"] = json!(s.keys.issue(TokenKind::Download, ttl, now()));
     }
@@ -481,10 +524,19 @@ mod tests {
 
     #[test]
     fn meeting_ids_are_decoded_once_or_twice() {
-        assert_eq!(decode_meeting_id("%252FajXp112QmuoKj4854875%253D%253D"), "/ajXp112QmuoKj4854875==");
+        assert_eq!(
+            decode_meeting_id("%252FajXp112QmuoKj4854875%253D%253D"),
+            "/ajXp112QmuoKj4854875=="
+        );
         assert_eq!(decode_meeting_id("abc%252F%252Fdef%253D%253D"), "abc//def==");
-        assert_eq!(decode_meeting_id("WEz4RT2lSyKx2MD9Z%2BlYfA%3D%3D"), "WEz4RT2lSyKx2MD9Z+lYfA==");
-        assert_eq!(decode_meeting_id("WEz4RT2lSyKx2MD9Z%252BlYfA%253D%253D"), "WEz4RT2lSyKx2MD9Z+lYfA==");
+        assert_eq!(
+            decode_meeting_id("WEz4RT2lSyKx2MD9Z%2BlYfA%3D%3D"),
+            "WEz4RT2lSyKx2MD9Z+lYfA=="
+        );
+        assert_eq!(
+            decode_meeting_id("WEz4RT2lSyKx2MD9Z%252BlYfA%253D%253D"),
+            "WEz4RT2lSyKx2MD9Z+lYfA=="
+        );
         assert_eq!(decode_meeting_id("84512345678"), "84512345678");
         // Only two rounds, never more.
         assert_eq!(decode_meeting_id("%25252F"), "%2F");
@@ -492,11 +544,19 @@ mod tests {
 
     #[test]
     fn fault_counters_run_down_in_order() {
-        let mut f = Fault { fail_5xx_times: 2, status_429_times: 1, ..Fault::default() };
+        let mut f = Fault {
+            fail_5xx_times: 2,
+            status_429_times: 1,
+            ..Fault::default()
+        };
         let seq: Vec<Action> = (0..5).map(|_| f.next_action()).collect();
         use Action::*;
         assert_eq!(seq, [Unavailable, Unavailable, RateLimited, Redirect, Redirect]);
-        let mut html = Fault { html_200: true, fail_5xx_times: 1, ..Fault::default() };
+        let mut html = Fault {
+            html_200: true,
+            fail_5xx_times: 1,
+            ..Fault::default()
+        };
         assert_eq!(html.next_action(), Unavailable);
         assert_eq!(html.next_action(), HtmlPage);
         assert_eq!(html.next_action(), HtmlPage);
@@ -505,7 +565,10 @@ mod tests {
     #[test]
     fn fault_json_defaults_missing_fields() {
         let f: Fault = serde_json::from_str(r#"{"status_429_times":3}"#).unwrap();
-        assert_eq!((f.status_429_times, f.fail_5xx_times, f.html_200, f.truncate_to), (3, 0, false, None));
+        assert_eq!(
+            (f.status_429_times, f.fail_5xx_times, f.html_200, f.truncate_to),
+            (3, 0, false, None)
+        );
     }
 
     #[test]
@@ -513,7 +576,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc.def.ghi"));
         assert_eq!(bearer(&h), Some("abc.def.ghi"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic aWQ6c2VjOnJldA=="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic aWQ6c2VjOnJldA=="),
+        );
         assert_eq!(basic_credentials(&h), Some(("id".into(), "sec:ret".into())));
         assert_eq!(bearer(&h), None);
     }

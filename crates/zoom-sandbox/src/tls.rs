@@ -58,9 +58,14 @@ pub fn load_or_create_ca(cert_dir: &Path) -> anyhow::Result<(rcgen::Certificate,
     };
     let mut ca_params = CertificateParams::default();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "zoom-sandbox local CA");
-    ca_params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "zoom-sandbox local CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     // Same name and key as the trusted cert.pem, so leaves it signs chain to it.
     let ca = ca_params.self_signed(&ca_key)?;
     if fresh {
@@ -91,8 +96,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
                 Err(e) => return tracing::debug!(error = %e, "TLS handshake failed"),
             };
             let service = TowerToHyperService::new(app);
-            if let Err(e) =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await
             {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

@@ -24,14 +24,19 @@ pub async fn send_signed(
     timestamp: i64,
 ) -> anyhow::Result<(u16, String)> {
     let ts = timestamp.to_string();
-    let signature = WebhookVerifier::new(SecretString::new(secret), 0).context("webhook secret")?.sign(&ts, body);
+    let signature = WebhookVerifier::new(SecretString::new(secret), 0)
+        .context("webhook secret")?
+        .sign(&ts, body);
     let response = client
         .post(url)
         .header("content-type", "application/json; charset=utf-8")
         .header("user-agent", "Zoom Marketplace/1.0a")
         .header("x-zm-request-timestamp", ts)
         .header("x-zm-signature", signature)
-        .header("x-zm-trackingid", format!("v=2.0;clid=sandbox;rid={}", uuid::Uuid::new_v4().simple()))
+        .header(
+            "x-zm-trackingid",
+            format!("v=2.0;clid=sandbox;rid={}", uuid::Uuid::new_v4().simple()),
+        )
         .body(body.to_vec())
         .send()
         .await
@@ -53,7 +58,9 @@ mod tests {
         let body = url_validation_body("qgg8vlvZRS6UYooatFL8Aw", 1_701_461_195_123);
         assert_eq!(
             ZoomEvent::parse(&body).unwrap(),
-            ZoomEvent::UrlValidation { plain_token: "qgg8vlvZRS6UYooatFL8Aw".into() }
+            ZoomEvent::UrlValidation {
+                plain_token: "qgg8vlvZRS6UYooatFL8Aw".into()
+            }
         );
     }
 
@@ -80,10 +87,15 @@ mod tests {
 
         // Deliberately non-canonical JSON: the signature must cover the bytes as sent.
         let body = br#"{ "event":"recording.completed",  "payload":{"object":{"uuid":"/a+b=="}}}"#;
-        let (status, text) =
-            send_signed(&reqwest::Client::new(), &format!("http://{addr}/hook"), "s3cret", body, 1_701_461_194)
-                .await
-                .unwrap();
+        let (status, text) = send_signed(
+            &reqwest::Client::new(),
+            &format!("http://{addr}/hook"),
+            "s3cret",
+            body,
+            1_701_461_194,
+        )
+        .await
+        .unwrap();
         assert_eq!((status, text.as_str()), (200, "ok"));
 
         let (headers, received) = seen.lock().unwrap().take().unwrap();
@@ -93,9 +105,23 @@ mod tests {
         assert!(h("x-zm-trackingid").is_some());
         assert!(h("content-type").unwrap().starts_with("application/json"));
         let verifier = WebhookVerifier::new(SecretString::new("s3cret"), 300).unwrap();
-        verifier.verify(h("x-zm-request-timestamp"), h("x-zm-signature"), &received, 1_701_461_194).unwrap();
+        verifier
+            .verify(
+                h("x-zm-request-timestamp"),
+                h("x-zm-signature"),
+                &received,
+                1_701_461_194,
+            )
+            .unwrap();
         let wrong = WebhookVerifier::new(SecretString::new("other"), 300).unwrap();
-        assert!(wrong.verify(h("x-zm-request-timestamp"), h("x-zm-signature"), &received, 1_701_461_194).is_err());
+        assert!(wrong
+            .verify(
+                h("x-zm-request-timestamp"),
+                h("x-zm-signature"),
+                &received,
+                1_701_461_194
+            )
+            .is_err());
         server.abort();
     }
 

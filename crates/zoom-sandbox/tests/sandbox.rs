@@ -21,7 +21,12 @@ async fn setup() -> Env {
     sandbox.add_meeting(&meeting);
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&sandbox.ca_pem_path).unwrap()).unwrap();
     let client = Client::builder().add_root_certificate(ca).build().unwrap();
-    Env { sandbox, meeting, client, dir }
+    Env {
+        sandbox,
+        meeting,
+        client,
+        dir,
+    }
 }
 
 async fn json_of(r: reqwest::Response) -> Value {
@@ -30,21 +35,34 @@ async fn json_of(r: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn webhook_download_flow_auth_and_faults() {
-    let Env { sandbox, meeting, client, dir } = setup().await;
+    let Env {
+        sandbox,
+        meeting,
+        client,
+        dir,
+    } = setup().await;
     let token = sandbox.issue_download_token(3600);
     let event = sandbox.recording_completed(&meeting, &token);
 
     // The event is what the pipeline's own parser expects.
     let body = serde_json::to_vec(&event).unwrap();
-    let ZoomEvent::RecordingCompleted(parsed) = ZoomEvent::parse(&body).unwrap() else { panic!("wrong event") };
+    let ZoomEvent::RecordingCompleted(parsed) = ZoomEvent::parse(&body).unwrap() else {
+        panic!("wrong event")
+    };
     let object = &parsed.payload.object;
     assert_eq!(object.uuid, meeting.spec.uuid);
     assert_eq!(object.host_email, "host@example.com");
     assert_eq!(parsed.download_token.as_ref().unwrap().expose(), token);
     let parts = object.participant_audio_files.as_ref().unwrap();
     assert_eq!(parts.len(), 2);
-    assert_eq!(parts[1].file_name, format!("Audio only - {}", meeting.spec.participants[1].name));
-    assert_eq!(parts[1].recording_start, event["payload"]["object"]["participant_audio_files"][1]["recording_start"]);
+    assert_eq!(
+        parts[1].file_name,
+        format!("Audio only - {}", meeting.spec.participants[1].name)
+    );
+    assert_eq!(
+        parts[1].recording_start,
+        event["payload"]["object"]["participant_audio_files"][1]["recording_start"]
+    );
     assert_eq!(object.recording_files.len(), 1);
     assert_eq!(object.recording_files[0].recording_type, "audio_only");
 
@@ -59,7 +77,11 @@ async fn webhook_download_flow_auth_and_faults() {
         assert_eq!(r.bytes().await.unwrap(), std::fs::read(&track.path).unwrap());
     }
     let first = &parts[0].download_url;
-    let r = client.get(format!("{first}?access_token={token}")).send().await.unwrap();
+    let r = client
+        .get(format!("{first}?access_token={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     // Missing, expired and foreign tokens: 401 code 124.
@@ -73,9 +95,14 @@ async fn webhook_download_flow_auth_and_faults() {
         let r = req.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let v = json_of(r).await;
-        assert_eq!((v["code"].as_i64(), v["message"].as_str()), (Some(124), Some("Invalid access token.")));
+        assert_eq!(
+            (v["code"].as_i64(), v["message"].as_str()),
+            (Some(124), Some("Invalid access token."))
+        );
     }
-    let unknown = client.get(format!("{}/rec/webhook_download/nope", sandbox.base_url)).bearer_auth(&token);
+    let unknown = client
+        .get(format!("{}/rec/webhook_download/nope", sandbox.base_url))
+        .bearer_auth(&token);
     assert_eq!(unknown.send().await.unwrap().status(), StatusCode::NOT_FOUND);
 
     // A tampered CDN link is refused.
@@ -88,30 +115,68 @@ async fn webhook_download_flow_auth_and_faults() {
     assert_eq!(r.status(), StatusCode::FOUND);
     let location = r.headers()[header::LOCATION].to_str().unwrap().to_owned();
     let tampered = location.replace("sig=", "sig=00");
-    assert_eq!(client.get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        client.get(&tampered).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(client.get(&location).send().await.unwrap().status(), StatusCode::OK);
 
     // Fault counters: 503, 429, then the file.
     let id = &parts[0].id;
-    sandbox.set_fault(id, Fault { fail_5xx_times: 1, status_429_times: 1, ..Fault::default() });
+    sandbox.set_fault(
+        id,
+        Fault {
+            fail_5xx_times: 1,
+            status_429_times: 1,
+            ..Fault::default()
+        },
+    );
     let statuses: Vec<u16> = {
         let mut v = Vec::new();
         for _ in 0..3 {
-            v.push(client.get(first).bearer_auth(&token).send().await.unwrap().status().as_u16());
+            v.push(
+                client
+                    .get(first)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            );
         }
         v
     };
     assert_eq!(statuses, [503, 429, 200]);
 
     // HTML with 200.
-    sandbox.set_fault(id, Fault { html_200: true, ..Fault::default() });
+    sandbox.set_fault(
+        id,
+        Fault {
+            html_200: true,
+            ..Fault::default()
+        },
+    );
     let r = client.get(first).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
-    assert!(r.text().await.unwrap().contains("Only the host can download this recording"));
+    assert!(r.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Only the host can download this recording"));
 
     // Truncation: fewer bytes and no Content-Length to give it away.
-    sandbox.set_fault(id, Fault { truncate_to: Some(100), ..Fault::default() });
+    sandbox.set_fault(
+        id,
+        Fault {
+            truncate_to: Some(100),
+            ..Fault::default()
+        },
+    );
     let r = client.get(first).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get(header::CONTENT_LENGTH).is_none());
@@ -119,17 +184,34 @@ async fn webhook_download_flow_auth_and_faults() {
 
     // Faults set over HTTP by other processes.
     let admin = format!("{}/_sandbox/faults/{id}", sandbox.base_url);
-    let r = client.post(&admin).json(&serde_json::json!({"fail_5xx_times": 1})).send().await.unwrap();
+    let r = client
+        .post(&admin)
+        .json(&serde_json::json!({"fail_5xx_times": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(client.get(first).bearer_auth(&token).send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        client.get(first).bearer_auth(&token).send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     // The request log, also over HTTP.
     let log = sandbox.requests();
-    assert!(log.iter().any(|r| r.status == 401 && !r.authorized && r.path.starts_with("/rec/webhook_download/")));
+    assert!(log
+        .iter()
+        .any(|r| r.status == 401 && !r.authorized && r.path.starts_with("/rec/webhook_download/")));
     assert!(log.iter().any(|r| r.status == 302 && r.authorized));
     assert!(log.iter().any(|r| r.status == 200 && r.path.starts_with("/cdn/")));
     assert!(log.iter().all(|r| !r.path.contains("access_token")));
-    let remote = json_of(client.get(format!("{}/_sandbox/requests", sandbox.base_url)).send().await.unwrap()).await;
+    let remote = json_of(
+        client
+            .get(format!("{}/_sandbox/requests", sandbox.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(remote.as_array().unwrap().len() >= log.len());
 
     sandbox.shutdown().await;
@@ -138,7 +220,12 @@ async fn webhook_download_flow_auth_and_faults() {
 
 #[tokio::test]
 async fn s2s_oauth_and_recordings_api() {
-    let Env { sandbox, meeting, client, dir } = setup().await;
+    let Env {
+        sandbox,
+        meeting,
+        client,
+        dir,
+    } = setup().await;
     let base = &sandbox.base_url;
     let oauth = format!("{base}/oauth/token");
 
@@ -163,7 +250,9 @@ async fn s2s_oauth_and_recordings_api() {
 
     // Query-string parameters work as well as the form body.
     let r = client
-        .post(format!("{oauth}?grant_type=account_credentials&account_id=sandbox-account"))
+        .post(format!(
+            "{oauth}?grant_type=account_credentials&account_id=sandbox-account"
+        ))
         .basic_auth("sandbox-client-id", Some("sandbox-client-secret"))
         .send()
         .await
@@ -190,12 +279,25 @@ async fn s2s_oauth_and_recordings_api() {
 
     // The webhook's download token is no API credential.
     let webhook_token = sandbox.issue_download_token(3600);
-    let r = client.get(api(&twice)).bearer_auth(&webhook_token).send().await.unwrap();
+    let r = client
+        .get(api(&twice))
+        .bearer_auth(&webhook_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(r).await["code"], 124);
-    assert_eq!(client.get(api(&twice)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client.get(api(&twice)).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
-    let r = client.get(api("unknown%253D%253D")).bearer_auth(&access).send().await.unwrap();
+    let r = client
+        .get(api("unknown%253D%253D"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(r).await["code"], 3301);
 
@@ -212,10 +314,15 @@ async fn s2s_oauth_and_recordings_api() {
         assert!(url.starts_with(&format!("{base}/rec/download/")));
         let r = client.get(url).bearer_auth(fresh).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.bytes().await.unwrap(), std::fs::read(&meeting.tracks[1].path).unwrap());
+        assert_eq!(
+            r.bytes().await.unwrap(),
+            std::fs::read(&meeting.tracks[1].path).unwrap()
+        );
     }
 
-    let r = client.get(format!("{base}/v2/meetings/{twice}/recordings?ttl=999999999")).bearer_auth(&access);
+    let r = client
+        .get(format!("{base}/v2/meetings/{twice}/recordings?ttl=999999999"))
+        .bearer_auth(&access);
     assert_eq!(r.send().await.unwrap().status(), StatusCode::BAD_REQUEST);
 
     sandbox.shutdown().await;

@@ -29,7 +29,8 @@ impl Settings {
             producer_function: env.required("PRODUCER_FUNCTION")?,
             secrets_id: env.required("SECRETS_ARN")?,
             allowed_hosts: HostAllowList::parse(
-                &env.optional("ZOOM_ALLOWED_HOSTS").unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
+                &env.optional("ZOOM_ALLOWED_HOSTS")
+                    .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
             ),
             signature_window_secs: env.parse_or("ZOOM_SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS)?,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
@@ -48,7 +49,11 @@ mod tests {
     use super::*;
 
     fn env() -> Env {
-        Env::from_pairs([("MEETINGS_TABLE", "m"), ("PRODUCER_FUNCTION", "p"), ("SECRETS_ARN", "arn:s")])
+        Env::from_pairs([
+            ("MEETINGS_TABLE", "m"),
+            ("PRODUCER_FUNCTION", "p"),
+            ("SECRETS_ARN", "arn:s"),
+        ])
     }
 
     #[test]
@@ -62,7 +67,11 @@ mod tests {
     #[test]
     fn missing_secret_token_fails_closed_and_names_the_key() {
         let s = Settings::from_env(&env()).unwrap();
-        let err = s.verifier(&Secrets::from_json("arn:s", "{}").unwrap()).err().unwrap().to_string();
+        let err = s
+            .verifier(&Secrets::from_json("arn:s", "{}").unwrap())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains(keys::ZOOM_WEBHOOK_SECRET), "{err}");
     }
 

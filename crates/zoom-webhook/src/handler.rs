@@ -26,7 +26,10 @@ impl Reply {
     }
 
     fn error(status: u16, message: &str) -> Self {
-        Reply { status, body: json!({ "error": message }) }
+        Reply {
+            status,
+            body: json!({ "error": message }),
+        }
     }
 }
 
@@ -49,7 +52,11 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
 
     async fn handle_inner(&self, req: Incoming, tracking_id: Option<String>) -> Reply {
         if req.body.len() > self.max_body_bytes {
-            warn!(bytes = req.body.len(), limit = self.max_body_bytes, "refused oversized body");
+            warn!(
+                bytes = req.body.len(),
+                limit = self.max_body_bytes,
+                "refused oversized body"
+            );
             return Reply::error(413, "request body too large");
         }
         if let Err(e) = self.verifier.verify(
@@ -181,7 +188,10 @@ mod tests {
             Ok(ClaimOutcome::Claimed)
         }
         async fn release(&self, c: &MeetingClaim) -> Result<()> {
-            self.items.lock().unwrap().retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
+            self.items
+                .lock()
+                .unwrap()
+                .retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
             Ok(())
         }
         async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
@@ -223,8 +233,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         // Mixed case on purpose: header lookup must not depend on it.
         headers.insert("X-Zm-Request-Timestamp", HeaderValue::from_str(&ts).unwrap());
-        headers.insert("X-ZM-SIGNATURE", HeaderValue::from_str(&v.sign(&ts, body.as_bytes())).unwrap());
-        Incoming { headers, body: body.as_bytes().to_vec() }
+        headers.insert(
+            "X-ZM-SIGNATURE",
+            HeaderValue::from_str(&v.sign(&ts, body.as_bytes())).unwrap(),
+        );
+        Incoming {
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     fn sample() -> String {
@@ -238,13 +254,18 @@ mod tests {
         hook.clock = || 1_701_461_195;
         let reply = hook.handle(crate::http_io::incoming(req)).await;
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.body["encryptedToken"], "672785779fef03b9e9983134331e00b156084d3cd0f8a20356b85a57fe7d61df");
+        assert_eq!(
+            reply.body["encryptedToken"],
+            "672785779fef03b9e9983134331e00b156084d3cd0f8a20356b85a57fe7d61df"
+        );
     }
 
     #[tokio::test]
     async fn url_validation_contract_vector() {
         let body = r#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1701461195123}"#;
-        let reply = webhook(MemClaims::default(), MemProducer::default()).handle(signed(body, 1701461195)).await;
+        let reply = webhook(MemClaims::default(), MemProducer::default())
+            .handle(signed(body, 1701461195))
+            .await;
         assert_eq!(
             reply,
             Reply::ok(json!({
@@ -263,7 +284,10 @@ mod tests {
         assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })));
         let jobs = hook.producer.jobs.lock().unwrap();
         assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].meeting_key, MeetingKey::from_uuid("tFpXbu/pQ9+zPgGteb/Krw==").to_string());
+        assert_eq!(
+            jobs[0].meeting_key,
+            MeetingKey::from_uuid("tFpXbu/pQ9+zPgGteb/Krw==").to_string()
+        );
         assert!(jobs[0].event.download_token.is_some());
         assert_eq!(hook.claims.items.lock().unwrap().len(), 1);
         assert_eq!(hook.claims.dispatched.lock().unwrap().len(), 1);
@@ -271,7 +295,13 @@ mod tests {
 
     #[tokio::test]
     async fn failed_invoke_releases_claim_and_asks_for_retry() {
-        let hook = webhook(MemClaims::default(), MemProducer { fail: true, ..Default::default() });
+        let hook = webhook(
+            MemClaims::default(),
+            MemProducer {
+                fail: true,
+                ..Default::default()
+            },
+        );
         let reply = hook.handle(signed(&sample(), NOW)).await;
         assert_eq!(reply.status, 503);
         assert!(hook.claims.items.lock().unwrap().is_empty(), "claim must be released");
@@ -280,7 +310,13 @@ mod tests {
 
     #[tokio::test]
     async fn claim_store_down_asks_for_retry_and_invokes_nothing() {
-        let hook = webhook(MemClaims { fail: true, ..Default::default() }, MemProducer::default());
+        let hook = webhook(
+            MemClaims {
+                fail: true,
+                ..Default::default()
+            },
+            MemProducer::default(),
+        );
         assert_eq!(hook.handle(signed(&sample(), NOW)).await.status, 503);
         assert!(hook.producer.jobs.lock().unwrap().is_empty());
     }
@@ -293,7 +329,15 @@ mod tests {
         forged.body = sample().replace("Q3 planning sync", "Q4").into_bytes();
         assert_eq!(hook.handle(forged).await.status, 401);
         // missing headers
-        assert_eq!(hook.handle(Incoming { headers: HeaderMap::new(), body: sample().into_bytes() }).await.status, 401);
+        assert_eq!(
+            hook.handle(Incoming {
+                headers: HeaderMap::new(),
+                body: sample().into_bytes()
+            })
+            .await
+            .status,
+            401
+        );
         // stale
         assert_eq!(hook.handle(signed(&sample(), NOW - 301)).await.status, 401);
         // malformed JSON under a valid signature
@@ -302,7 +346,9 @@ mod tests {
         let big = format!("{{\"event\":\"x\",\"pad\":\"{}\"}}", "a".repeat(1 << 20));
         assert_eq!(hook.handle(signed(&big, NOW)).await.status, 413);
         // other event types are acknowledged
-        let other = hook.handle(signed(r#"{"event":"meeting.started","payload":{}}"#, NOW)).await;
+        let other = hook
+            .handle(signed(r#"{"event":"meeting.started","payload":{}}"#, NOW))
+            .await;
         assert_eq!(other.status, 200);
         assert!(hook.producer.jobs.lock().unwrap().is_empty());
         assert!(hook.claims.items.lock().unwrap().is_empty());
@@ -311,7 +357,10 @@ mod tests {
     #[tokio::test]
     async fn disallowed_download_hosts_are_refused_before_any_claim() {
         let hook = webhook(MemClaims::default(), MemProducer::default());
-        for bad in ["https://evil.example.com/rec/webhook_download/p1-opaque", "http://us02web.zoom.us/rec/webhook_download/p1-opaque"] {
+        for bad in [
+            "https://evil.example.com/rec/webhook_download/p1-opaque",
+            "http://us02web.zoom.us/rec/webhook_download/p1-opaque",
+        ] {
             let body = sample().replace("https://us02web.zoom.us/rec/webhook_download/p1-opaque", bad);
             assert_eq!(hook.handle(signed(&body, NOW)).await.status, 400, "{bad}");
         }

@@ -16,11 +16,16 @@ pub fn incoming(req: Request) -> Incoming {
         #[allow(unreachable_patterns)]
         _ => Vec::new(),
     };
-    Incoming { headers: parts.headers, body }
+    Incoming {
+        headers: parts.headers,
+        body,
+    }
 }
 
 pub fn respond(reply: Reply) -> Response<Body> {
-    let mut builder = Response::builder().status(reply.status).header("content-type", "application/json");
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json");
     if reply.status == 413 {
         builder = builder.header("connection", "close");
     }

@@ -28,6 +28,8 @@ async fn main() -> Result<(), Error> {
         clock: timefmt::unix_now,
     };
     let handler = &handler;
-    run(service_fn(move |req| async move { Ok::<_, Error>(http_io::respond(handler.handle(http_io::incoming(req)).await)) }))
-        .await
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(http_io::respond(handler.handle(http_io::incoming(req)).await))
+    }))
+    .await
 }

@@ -50,7 +50,10 @@ fn main() -> Result<()> {
         return baseline_runtime_client();
     }
     let args = Args::parse()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let (events_tx, events) = mpsc::channel();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
@@ -89,7 +92,9 @@ impl Args {
                     Some((k, v)) => extra_env.push((k.to_owned(), v.to_owned())),
                     None => bail!("--env needs KEY=VALUE"),
                 },
-                "--timeout-ms" => timeout = Duration::from_millis(value("--timeout-ms")?.parse().context("--timeout-ms")?),
+                "--timeout-ms" => {
+                    timeout = Duration::from_millis(value("--timeout-ms")?.parse().context("--timeout-ms")?)
+                }
                 "-h" | "--help" => {
                     println!(
                         "cold-start [--runs N] [--json PATH] [--bin-dir DIR] [--timeout-ms MS] [--env K=V ...] [NAME=PATH ...]\n\
@@ -99,7 +104,9 @@ impl Args {
                     std::process::exit(0);
                 }
                 other => match other.split_once('=') {
-                    Some((name, path)) if FUNCTIONS.contains(&name) => explicit.push((name.to_owned(), PathBuf::from(path))),
+                    Some((name, path)) if FUNCTIONS.contains(&name) => {
+                        explicit.push((name.to_owned(), PathBuf::from(path)))
+                    }
                     _ => bail!("unexpected argument {other:?} (try --help)"),
                 },
             }
@@ -117,10 +124,19 @@ impl Args {
             .map(|(name, path)| match path.canonicalize() {
                 // Absolute: the processes start in `/`.
                 Ok(abs) if abs.is_file() => Ok((name, abs)),
-                _ => bail!("{name}: {} not found; build it with `cargo build --release -p {name}`", path.display()),
+                _ => bail!(
+                    "{name}: {} not found; build it with `cargo build --release -p {name}`",
+                    path.display()
+                ),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Args { runs, json, timeout, binaries, extra_env })
+        Ok(Args {
+            runs,
+            json,
+            timeout,
+            binaries,
+            extra_env,
+        })
     }
 }
 
@@ -132,14 +148,21 @@ enum Event {
     /// First line of a `GET .../invocation/next` arrived.
     Next(Instant),
     /// An AWS JSON-protocol call, by `X-Amz-Target`, and how long the stub took to answer it.
-    Aws { at: Instant, target: String, stubbed: bool, served: Duration },
+    Aws {
+        at: Instant,
+        target: String,
+        stubbed: bool,
+        served: Duration,
+    },
     /// Anything else (an init error report, a REST-protocol AWS call, ...).
     Other { what: String },
 }
 
 async fn serve(listener: tokio::net::TcpListener, events: mpsc::Sender<Event>, secret: Arc<String>) {
     loop {
-        let Ok((sock, _)) = listener.accept().await else { continue };
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = sock.set_nodelay(true);
         tokio::spawn(connection(sock, events.clone(), secret.clone()));
     }
@@ -182,16 +205,24 @@ async fn connection(sock: tokio::net::TcpStream, events: mpsc::Sender<Event>, se
                 });
                 ("200 OK", "application/x-amz-json-1.1", reply.to_string())
             } else {
-                let reply = json!({"__type": "UnknownOperationException", "message": "not stubbed by the cold-start bench"});
+                let reply =
+                    json!({"__type": "UnknownOperationException", "message": "not stubbed by the cold-start bench"});
                 ("400 Bad Request", "application/x-amz-json-1.1", reply.to_string())
             }
         } else {
             let mut what = format!("{} {}", req.method, req.path);
             if !req.body.is_empty() {
-                what.push_str(&format!(" {}", String::from_utf8_lossy(&req.body[..req.body.len().min(300)])));
+                what.push_str(&format!(
+                    " {}",
+                    String::from_utf8_lossy(&req.body[..req.body.len().min(300)])
+                ));
             }
             let _ = events.send(Event::Other { what });
-            let status = if req.path.starts_with("/2018-06-01/runtime/") { "202 Accepted" } else { "404 Not Found" };
+            let status = if req.path.starts_with("/2018-06-01/runtime/") {
+                "202 Accepted"
+            } else {
+                "404 Not Found"
+            };
             (status, "application/json", "{}".to_owned())
         };
         let head = format!(
@@ -200,7 +231,12 @@ async fn connection(sock: tokio::net::TcpStream, events: mpsc::Sender<Event>, se
         );
         let written = wr.write_all(format!("{head}{body}").as_bytes()).await;
         if let Some((target, stubbed)) = aws {
-            let _ = events.send(Event::Aws { at: req.at, target, stubbed, served: req.at.elapsed() });
+            let _ = events.send(Event::Aws {
+                at: req.at,
+                target,
+                stubbed,
+                served: req.at.elapsed(),
+            });
         }
         if written.is_err() {
             return;
@@ -233,7 +269,10 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R) -> Option<
         }
     }
     let mut body = Vec::new();
-    if headers.get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             line.clear();
             rd.read_line(&mut line).await.ok()?;
@@ -249,7 +288,13 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R) -> Option<
         body.resize(n, 0);
         rd.read_exact(&mut body).await.ok()?;
     }
-    Some(Request { at, method, path, headers, body })
+    Some(Request {
+        at,
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// The deployment secret as template.yaml builds it, with every optional key filled in so
@@ -282,20 +327,29 @@ fn lambda_env(function: &str, addr: std::net::SocketAddr) -> Vec<(String, String
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "2025/01/01/[$LATEST]00000000000000000000000000000000".into()),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2025/01/01/[$LATEST]00000000000000000000000000000000".into(),
+        ),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
         ("AWS_LAMBDA_LOG_LEVEL", "INFO".into()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
         ("AWS_REGION", REGION.into()),
         ("AWS_DEFAULT_REGION", REGION.into()),
         ("AWS_ACCESS_KEY_ID", "ASIABENCHBENCHBENCH00".into()),
-        ("AWS_SECRET_ACCESS_KEY", "benchbenchbenchbenchbenchbenchbenchbench".into()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "benchbenchbenchbenchbenchbenchbenchbench".into(),
+        ),
         ("AWS_SESSION_TOKEN", "bench-session-token".into()),
         ("_HANDLER", "bootstrap".into()),
         ("LAMBDA_TASK_ROOT", "/var/task".into()),
         ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
         ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
-        ("LD_LIBRARY_PATH", "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into()),
+        (
+            "LD_LIBRARY_PATH",
+            "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into(),
+        ),
         ("LANG", "en_US.UTF-8".into()),
         ("TZ", ":UTC".into()),
         // Bench only: every AWS call goes to the stub, and never to IMDS.
@@ -424,7 +478,12 @@ fn bench(args: &Args, addr: std::net::SocketAddr, events: &mpsc::Receiver<Event>
         .collect();
     let (client_path, client_how) = minimal_client(&scratch)?;
     eprintln!("baseline client: {client_how}");
-    targets.push(Target::new("minimal-runtime-client", client_path, Kind::MinimalClient, &scratch));
+    targets.push(Target::new(
+        "minimal-runtime-client",
+        client_path,
+        Kind::MinimalClient,
+        &scratch,
+    ));
 
     // Warm-up (discarded): page cache, dynamic loader caches, and a first check that every
     // binary reaches /next at all.
@@ -462,7 +521,10 @@ fn bench(args: &Args, addr: std::net::SocketAddr, events: &mpsc::Receiver<Event>
         let sizes = sizes(&t.path, &scratch.join(&t.name))?;
         rows.push((t, sizes));
     }
-    let client = targets.iter().find(|t| matches!(t.kind, Kind::MinimalClient)).expect("baseline target");
+    let client = targets
+        .iter()
+        .find(|t| matches!(t.kind, Kind::MinimalClient))
+        .expect("baseline target");
     let client_stats = Stats::of(&client.samples.iter().map(|s| s.total_ms).collect::<Vec<_>>());
     let true_stats = Stats::of(&true_ms);
 
@@ -501,10 +563,17 @@ fn bench(args: &Args, addr: std::net::SocketAddr, events: &mpsc::Receiver<Event>
             st.max,
             opt(first_aws.n > 0, first_aws.median),
             opt(cpu.n > 0, cpu.median),
-            rss.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
+            rss.map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "-".into()),
             format!("{} ({:.2})", size.stripped, mib(size.stripped)),
             format!("{} ({:.2})", size.zip, mib(size.zip)),
-            if totals.is_empty() { "FAILED" } else if ok { "ok" } else { "OVER" },
+            if totals.is_empty() {
+                "FAILED"
+            } else if ok {
+                "ok"
+            } else {
+                "OVER"
+            },
         );
         functions_json.push(json!({
             "name": t.name,
@@ -545,13 +614,21 @@ fn bench(args: &Args, addr: std::net::SocketAddr, events: &mpsc::Receiver<Event>
         let st = Stats::of(&t.samples.iter().map(|s| s.total_ms).collect::<Vec<_>>());
         let calls: Vec<String> = per_start(&t.aws_calls, t.samples.len())
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| format!("{k} x{}", v.as_f64().unwrap_or(0.0))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} x{}", v.as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
             .unwrap_or_default();
         println!(
             "  {:<15} {:>6.1}x the minimal process; AWS calls per start: {} (stub answered in {:.2} ms median)",
             t.name,
             st.median / client_stats.median,
-            if calls.is_empty() { "none".to_owned() } else { calls.join(", ") },
+            if calls.is_empty() {
+                "none".to_owned()
+            } else {
+                calls.join(", ")
+            },
             Stats::of(&t.stub_ms).median,
         );
         for (what, n) in &t.unexpected {
@@ -619,7 +696,9 @@ impl Target {
         cmd.env_clear().current_dir("/");
         match self.kind {
             Kind::Function => {
-                cmd.envs(lambda_env(&self.name, addr)).envs(function_env(&self.name)).envs(self.extra_env.iter().cloned());
+                cmd.envs(lambda_env(&self.name, addr))
+                    .envs(function_env(&self.name))
+                    .envs(self.extra_env.iter().cloned());
             }
             Kind::MinimalClient => {
                 if self.path == std::env::current_exe()? {
@@ -634,18 +713,31 @@ impl Target {
     }
 
     /// One start: spawn, wait for its first /next, record, kill.
-    fn start_once(&mut self, addr: std::net::SocketAddr, events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<()> {
+    fn start_once(
+        &mut self,
+        addr: std::net::SocketAddr,
+        events: &mpsc::Receiver<Event>,
+        timeout: Duration,
+    ) -> Result<()> {
         while events.try_recv().is_ok() {}
         let mut cmd = self.command(addr)?;
         let spawned = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("spawning {}", self.path.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", self.path.display()))?;
         let result = self.watch(&mut child, spawned, events, timeout);
         let _ = child.kill();
         let _ = child.wait();
         result
     }
 
-    fn watch(&mut self, child: &mut Child, spawned: Instant, events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<()> {
+    fn watch(
+        &mut self,
+        child: &mut Child,
+        spawned: Instant,
+        events: &mpsc::Receiver<Event>,
+        timeout: Duration,
+    ) -> Result<()> {
         let mut first_aws = None;
         loop {
             match events.recv_timeout(Duration::from_millis(2)) {
@@ -659,7 +751,12 @@ impl Target {
                     });
                     return Ok(());
                 }
-                Ok(Event::Aws { at, target, stubbed, served }) => {
+                Ok(Event::Aws {
+                    at,
+                    target,
+                    stubbed,
+                    served,
+                }) => {
                     first_aws.get_or_insert(at);
                     self.stub_ms.push(ms(served));
                     if stubbed {
@@ -672,7 +769,10 @@ impl Target {
                 Err(mpsc::RecvTimeoutError::Disconnected) => bail!("stub server stopped"),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Some(status) = child.try_wait()? {
-                        bail!("exited ({status}) before asking for work\n--- log tail ---\n{}", tail(&self.log));
+                        bail!(
+                            "exited ({status}) before asking for work\n--- log tail ---\n{}",
+                            tail(&self.log)
+                        );
                     }
                     if spawned.elapsed() > timeout {
                         bail!("no GET /next within {timeout:?}\n--- log tail ---\n{}", tail(&self.log));
@@ -704,13 +804,31 @@ fn minimal_client(scratch: &Path) -> Result<(PathBuf, String)> {
     std::fs::write(&src, MINIMAL_CLIENT)?;
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let built = Command::new(&rustc)
-        .args(["--edition", "2021", "-C", "opt-level=3", "-C", "panic=abort", "-C", "strip=symbols", "-C", "codegen-units=1", "-o"])
+        .args([
+            "--edition",
+            "2021",
+            "-C",
+            "opt-level=3",
+            "-C",
+            "panic=abort",
+            "-C",
+            "strip=symbols",
+            "-C",
+            "codegen-units=1",
+            "-o",
+        ])
         .arg(&bin)
         .arg(&src)
         .status();
     match built {
-        Ok(s) if s.success() => Ok((bin, "std-only binary built with rustc -C opt-level=3 -C strip=symbols".into())),
-        _ => Ok((std::env::current_exe()?, "this binary re-executed with --baseline-runtime-client (rustc unavailable)".into())),
+        Ok(s) if s.success() => Ok((
+            bin,
+            "std-only binary built with rustc -C opt-level=3 -C strip=symbols".into(),
+        )),
+        _ => Ok((
+            std::env::current_exe()?,
+            "this binary re-executed with --baseline-runtime-client (rustc unavailable)".into(),
+        )),
     }
 }
 
@@ -748,7 +866,12 @@ fn sizes(binary: &Path, dir: &Path) -> Result<Sizes> {
     let stripped = std::fs::metadata(&bootstrap)?.len();
     let zip = dir.join("bootstrap.zip");
     let _ = std::fs::remove_file(&zip);
-    let zipped = match Command::new("zip").args(["-9", "-q", "-X", "-j"]).arg(&zip).arg(&bootstrap).status() {
+    let zipped = match Command::new("zip")
+        .args(["-9", "-q", "-X", "-j"])
+        .arg(&zip)
+        .arg(&bootstrap)
+        .status()
+    {
         Ok(s) => s.success(),
         Err(_) => Command::new("python3")
             .args([
@@ -766,7 +889,11 @@ fn sizes(binary: &Path, dir: &Path) -> Result<Sizes> {
     if !zipped {
         bail!("zipping {} failed", bootstrap.display());
     }
-    Ok(Sizes { built, stripped, zip: std::fs::metadata(&zip)?.len() })
+    Ok(Sizes {
+        built,
+        stripped,
+        zip: std::fs::metadata(&zip)?.len(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -787,11 +914,29 @@ impl Stats {
         v.sort_by(f64::total_cmp);
         let n = v.len();
         if n == 0 {
-            return Stats { n, median: f64::NAN, p90: f64::NAN, min: f64::NAN, max: f64::NAN, mean: f64::NAN };
+            return Stats {
+                n,
+                median: f64::NAN,
+                p90: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                mean: f64::NAN,
+            };
         }
-        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
         let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
-        Stats { n, median, p90: v[rank - 1], min: v[0], max: v[n - 1], mean: v.iter().sum::<f64>() / n as f64 }
+        Stats {
+            n,
+            median,
+            p90: v[rank - 1],
+            min: v[0],
+            max: v[n - 1],
+            mean: v.iter().sum::<f64>() / n as f64,
+        }
     }
 
     fn to_json(&self, samples: &[f64]) -> Value {
@@ -809,12 +954,21 @@ fn mib(b: u64) -> f64 {
 }
 
 fn opt(present: bool, v: f64) -> String {
-    if present { format!("{v:.1}") } else { "-".into() }
+    if present {
+        format!("{v:.1}")
+    } else {
+        "-".into()
+    }
 }
 
 fn per_start(counts: &BTreeMap<String, usize>, starts: usize) -> Value {
     let starts = starts.max(1) as f64;
-    Value::Object(counts.iter().map(|(k, n)| (k.clone(), json!(*n as f64 / starts))).collect())
+    Value::Object(
+        counts
+            .iter()
+            .map(|(k, n)| (k.clone(), json!(*n as f64 / starts)))
+            .collect(),
+    )
 }
 
 /// On-CPU time of every thread of `pid` (schedstat, ns), falling back to utime+stime ticks.
@@ -843,7 +997,10 @@ fn cpu_ms(pid: u32) -> Option<f64> {
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn tail(path: &Path) -> String {
@@ -856,7 +1013,11 @@ fn host_info() -> Value {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_owned();
     let cpu_model = read("/proc/cpuinfo")
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
         .unwrap_or_default();
     json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

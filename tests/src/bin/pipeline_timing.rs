@@ -76,29 +76,88 @@ impl Args {
                 ),
             }
         }
-        ensure!(parsed.meetings >= 1 && parsed.participants >= 1 && parsed.minutes > 0.0, "counts must be positive");
+        ensure!(
+            parsed.meetings >= 1 && parsed.participants >= 1 && parsed.minutes > 0.0,
+            "counts must be positive"
+        );
         Ok(parsed)
     }
 }
 
 /// Stages in the order they are printed: key, label, indented (a part of the row above).
 const STAGES: &[(&str, &str, bool)] = &[
-    ("webhook_to_claimed", "webhook sent -> claimed (gateway, zoom-webhook; received_at)", false),
-    ("zoom_webhook_answer", "zoom-webhook's HTTP answer, as the client saw it", true),
-    ("claimed_to_production_start", "claimed -> production start (async producer invoke)", false),
-    ("production", "production (download, archive, ffmpeg merge, upload)", false),
+    (
+        "webhook_to_claimed",
+        "webhook sent -> claimed (gateway, zoom-webhook; received_at)",
+        false,
+    ),
+    (
+        "zoom_webhook_answer",
+        "zoom-webhook's HTTP answer, as the client saw it",
+        true,
+    ),
+    (
+        "claimed_to_production_start",
+        "claimed -> production start (async producer invoke)",
+        false,
+    ),
+    (
+        "production",
+        "production (download, archive, ffmpeg merge, upload)",
+        false,
+    ),
     ("produced_to_queued", "produced -> queued (SQS send, record)", false),
     ("queued_to_submitted", "queued -> submitted (consumer)", false),
-    ("queued_to_symbl_submit", "queued -> Symbl submit arrives (SQS -> consumer, slot, presign)", true),
-    ("symbl_fetch_probe", "Symbl sandbox fetches and probes the merged audio", true),
-    ("symbl_reply_to_submitted", "scheduled callback + 201 reply -> submitted_at", true),
-    ("submitted_to_transcribed", "submitted -> transcribed (Symbl + callback + notifier confirm)", false),
-    ("symbl_processing", "Symbl processing (sandbox; job recorded, then completed at once)", true),
-    ("completed_to_confirm", "completed -> notifier's confirm at Symbl (callbacks, symbl-webhook, invoke)", true),
-    ("confirm_to_transcribed", "confirm -> transcribed (job finished, slot released, record)", true),
-    ("transcribed_to_emailed", "transcribed -> emailed (insights, page, SMTP; emailed_at)", false),
-    ("transcribed_to_insights", "transcribed -> first insights request at Symbl", true),
-    ("insights_to_page", "insights fetched + stored in S3 -> summary page request", true),
+    (
+        "queued_to_symbl_submit",
+        "queued -> Symbl submit arrives (SQS -> consumer, slot, presign)",
+        true,
+    ),
+    (
+        "symbl_fetch_probe",
+        "Symbl sandbox fetches and probes the merged audio",
+        true,
+    ),
+    (
+        "symbl_reply_to_submitted",
+        "scheduled callback + 201 reply -> submitted_at",
+        true,
+    ),
+    (
+        "submitted_to_transcribed",
+        "submitted -> transcribed (Symbl + callback + notifier confirm)",
+        false,
+    ),
+    (
+        "symbl_processing",
+        "Symbl processing (sandbox; job recorded, then completed at once)",
+        true,
+    ),
+    (
+        "completed_to_confirm",
+        "completed -> notifier's confirm at Symbl (callbacks, symbl-webhook, invoke)",
+        true,
+    ),
+    (
+        "confirm_to_transcribed",
+        "confirm -> transcribed (job finished, slot released, record)",
+        true,
+    ),
+    (
+        "transcribed_to_emailed",
+        "transcribed -> emailed (insights, page, SMTP; emailed_at)",
+        false,
+    ),
+    (
+        "transcribed_to_insights",
+        "transcribed -> first insights request at Symbl",
+        true,
+    ),
+    (
+        "insights_to_page",
+        "insights fetched + stored in S3 -> summary page request",
+        true,
+    ),
     ("page_to_smtp", "summary page -> SMTP sink accepted the email", true),
     ("smtp_to_emailed_at", "SMTP accepted -> emailed_at recorded", true),
     ("total", "TOTAL: webhook sent -> email in the SMTP mail dir", false),
@@ -113,7 +172,10 @@ fn at(item: &Item, name: &str) -> Option<f64> {
 }
 
 fn now_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }
 
 struct Probe {
@@ -128,7 +190,10 @@ impl Probe {
             .ddb
             .get_item()
             .table_name(&self.meetings_table)
-            .key("meeting_key", AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()))
+            .key(
+                "meeting_key",
+                AttributeValue::S(MeetingKey::from_uuid(uuid).to_string()),
+            )
             .consistent_read(true)
             .send()
             .await?
@@ -159,7 +224,9 @@ fn new_mail(dir: &Path, before: &HashSet<String>, tag: &str) -> Option<(f64, Str
             continue;
         }
         let Ok(raw) = std::fs::read(e.path()) else { continue };
-        let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else {
+            continue;
+        };
         let subject = msg.subject().unwrap_or_default().to_owned();
         if subject.contains(tag) {
             let ns: f64 = name.split('-').next().and_then(|n| n.parse().ok()).unwrap_or(0.0);
@@ -171,7 +238,11 @@ fn new_mail(dir: &Path, before: &HashSet<String>, tag: &str) -> Option<(f64, Str
 
 fn mail_names(dir: &Path) -> HashSet<String> {
     std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -210,7 +281,14 @@ async fn one_meeting(
 
     let t0 = now_ms();
     let started = Instant::now();
-    let (status, reply) = send_signed(&client, &stack.zoom_webhook_url, &stack.zoom_webhook_secret, &body, unix_now()).await?;
+    let (status, reply) = send_signed(
+        &client,
+        &stack.zoom_webhook_url,
+        &stack.zoom_webhook_secret,
+        &body,
+        unix_now(),
+    )
+    .await?;
     let answer_ms = started.elapsed().as_secs_f64() * 1000.0;
     ensure!(status == 200, "zoom-webhook answered {status}: {reply}");
 
@@ -249,10 +327,16 @@ async fn one_meeting(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    ensure!(subject.starts_with("Meeting insights: "), "the host was told of a failure: {subject}");
+    ensure!(
+        subject.starts_with("Meeting insights: "),
+        "the host was told of a failure: {subject}"
+    );
     // emailed_at is written after the SMTP sink accepted the message.
     let item = loop {
-        let item = probe.meeting(&meeting.spec.uuid).await?.context("meeting record vanished")?;
+        let item = probe
+            .meeting(&meeting.spec.uuid)
+            .await?
+            .context("meeting record vanished")?;
         if item.contains_key("emailed_at") {
             break item;
         }
@@ -262,11 +346,20 @@ async fn one_meeting(
 
     let requests = symbl.requests();
     let first = |pred: &dyn Fn(&symbl_sandbox::RequestRecord) -> bool| {
-        requests.iter().filter(|r| r.at_ms as f64 >= t0 && pred(r)).map(|r| r.at_ms as f64).reduce(f64::min)
+        requests
+            .iter()
+            .filter(|r| r.at_ms as f64 >= t0 && pred(r))
+            .map(|r| r.at_ms as f64)
+            .reduce(f64::min)
     };
     let submit_req = requests
         .iter()
-        .filter(|r| r.method == "POST" && r.path == "/v1/process/audio/url" && r.at_ms <= submission.at_ms && r.at_ms as f64 >= t0)
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == "/v1/process/audio/url"
+                && r.at_ms <= submission.at_ms
+                && r.at_ms as f64 >= t0
+        })
         .map(|r| r.at_ms as f64)
         .reduce(f64::max);
     let job_path = format!("/v1/job/{}", submission.job_id);
@@ -315,7 +408,10 @@ async fn one_meeting(
     put("page_to_smtp", d(page, Some(smtp_ms)));
     put("smtp_to_emailed_at", d(Some(smtp_ms), emailed));
     put("total", Some(smtp_ms - t0));
-    put("total_without_symbl", d(submitted, Some(completed_at)).map(|s| smtp_ms - t0 - s));
+    put(
+        "total_without_symbl",
+        d(submitted, Some(completed_at)).map(|s| smtp_ms - t0 - s),
+    );
 
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).cloned();
@@ -330,7 +426,11 @@ async fn one_meeting(
         "email_status": text("email_status"),
         "queued_at_recorded": queued.is_some(),
     });
-    Ok(Run { uuid: meeting.spec.uuid.clone(), stages, facts })
+    Ok(Run {
+        uuid: meeting.spec.uuid.clone(),
+        stages,
+        facts,
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -353,16 +453,23 @@ async fn main() -> Result<()> {
         .await
         .and_then(|r| r.error_for_status())
         .context("the local stack is not answering; deploy it first (make deploy)")?;
-    ensure!(!stack.mail_dir.join(".refuse").exists(), "the SMTP sink is set to refuse mail ({}/.refuse)", stack.mail_dir.display());
+    ensure!(
+        !stack.mail_dir.join(".refuse").exists(),
+        "the SMTP sink is set to refuse mail ({}/.refuse)",
+        stack.mail_dir.display()
+    );
 
     // Our own Symbl sandbox on the port the deployed consumer and notifier call.
     let mut config = SymblConfig::local();
     config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.symbl_sandbox_port));
     config.auto_complete = args.symbl_ms.is_some();
     config.job_duration_ms = args.symbl_ms.unwrap_or(0);
-    let symbl = SymblSandbox::start(config)
-        .await
-        .with_context(|| format!("starting the Symbl sandbox on port {} (is a test using it?)", stack.symbl_sandbox_port))?;
+    let symbl = SymblSandbox::start(config).await.with_context(|| {
+        format!(
+            "starting the Symbl sandbox on port {} (is a test using it?)",
+            stack.symbl_sandbox_port
+        )
+    })?;
     sandbox();
 
     let ddb = stack.dynamodb().await;
@@ -375,7 +482,10 @@ async fn main() -> Result<()> {
     let secs = args.minutes * 60.0;
     eprintln!("generating a {} x {} min meeting ...", args.participants, args.minutes);
     let dir = std::env::temp_dir().join(format!("zs-pipeline-timing-{}", uuid::Uuid::new_v4().simple()));
-    let base = MeetingSpec::staggered(args.participants, secs).generate(&dir).await.context("generating the meeting audio")?;
+    let base = MeetingSpec::staggered(args.participants, secs)
+        .generate(&dir)
+        .await
+        .context("generating the meeting audio")?;
 
     let symbl_mode = match args.symbl_ms {
         None => "completed at once, as soon as the consumer has recorded the job".to_owned(),
@@ -425,7 +535,11 @@ async fn main() -> Result<()> {
     println!();
     for (k, label, sub) in STAGES {
         let Some(m) = medians.get(k) else { continue };
-        let label = if *sub { format!("  {label}") } else { (*label).to_owned() };
+        let label = if *sub {
+            format!("  {label}")
+        } else {
+            (*label).to_owned()
+        };
         print!("{label:<84} {m:>9.0} {:>5.1}%", 100.0 * m / total);
         for r in &runs {
             match r.stages.get(k) {

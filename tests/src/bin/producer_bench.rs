@@ -109,11 +109,16 @@ async fn main() -> Result<()> {
     // it and the Symbl sandbox fetches the merged file from the local S3 (0.9 GB at 8 x 60),
     // which would overlap what is measured next and delay seeing `queued` by seconds. In
     // production that fetch is Symbl's, from S3, not the producer's work.
-    e2e::symbl().set_faults(symbl_sandbox::Faults { down: true, ..symbl_sandbox::Faults::default() });
+    e2e::symbl().set_faults(symbl_sandbox::Faults {
+        down: true,
+        ..symbl_sandbox::Faults::default()
+    });
     let bench_started = Instant::now();
     let mut entries = Vec::new();
     for &(n, minutes) in &opts.sizes {
-        let entry = bench_size(&stack, &opts, n, minutes).await.with_context(|| format!("size {n}x{minutes}"))?;
+        let entry = bench_size(&stack, &opts, n, minutes)
+            .await
+            .with_context(|| format!("size {n}x{minutes}"))?;
         print_entry(&entry);
         entries.push(entry);
     }
@@ -127,11 +132,24 @@ async fn main() -> Result<()> {
 async fn bench_size(stack: &Stack, opts: &Options, n: usize, minutes: f64) -> Result<Value> {
     let label = format!("{n}x{}", fmt_num(minutes));
     eprintln!("== {label}: {n} participants x {minutes} min");
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned();
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let meeting = meeting(n, minutes, opts.fresh).await?;
     sandbox().add_meeting(&meeting);
-    let inputs: Vec<PathBuf> = meeting.tracks.iter().filter(|t| t.participant.is_some()).map(|t| t.path.clone()).collect();
-    let input_bytes: u64 = meeting.tracks.iter().filter(|t| t.participant.is_some()).map(|t| t.size).sum();
+    let inputs: Vec<PathBuf> = meeting
+        .tracks
+        .iter()
+        .filter(|t| t.participant.is_some())
+        .map(|t| t.path.clone())
+        .collect();
+    let input_bytes: u64 = meeting
+        .tracks
+        .iter()
+        .filter(|t| t.participant.is_some())
+        .map(|t| t.size)
+        .sum();
     let track_secs: f64 = meeting
         .tracks
         .iter()
@@ -199,11 +217,15 @@ async fn meeting(n: usize, minutes: f64, fresh: bool) -> Result<GeneratedMeeting
     let cached: Option<Vec<(Option<usize>, String, u64)>> = if fresh {
         None
     } else {
-        std::fs::read(&manifest_path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        std::fs::read(&manifest_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     };
     let valid = cached.filter(|files| {
         files.len() == n + 1
-            && files.iter().all(|(_, f, size)| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == *size))
+            && files
+                .iter()
+                .all(|(_, f, size)| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == *size))
     });
     let files = match valid {
         Some(files) => {
@@ -315,15 +337,24 @@ fn run_measured(cmds: Vec<std::process::Command>) -> Result<Value> {
 fn vm_anon_file(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb = |key: &str| {
-        text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
     };
-    Some(((kb("RssAnon:")? + kb("RssShmem:").unwrap_or(0)) * 1024, kb("RssFile:")? * 1024))
+    Some((
+        (kb("RssAnon:")? + kb("RssShmem:").unwrap_or(0)) * 1024,
+        kb("RssFile:")? * 1024,
+    ))
 }
 
 fn vm_rss_hwm(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb = |key: &str| {
-        text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
     };
     Some((kb("VmRSS:")? * 1024, kb("VmHWM:")? * 1024))
 }
@@ -340,8 +371,10 @@ async fn run_ours(stack: &Stack, meeting: &GeneratedMeeting, keep_objects: bool)
     let event = sandbox().recording_completed(meeting, &sandbox().default_download_token());
     let (ms_before, self_before) = (ministack_cpu(), self_stat()?.cpu_secs);
     let busy_before = system_busy_secs();
-    let baseline: HashMap<u32, (f64, f64)> =
-        processes(&function).into_iter().map(|p| (p.pid, (p.cpu_secs, p.reaped_cpu_secs))).collect();
+    let baseline: HashMap<u32, (f64, f64)> = processes(&function)
+        .into_iter()
+        .map(|p| (p.pid, (p.cpu_secs, p.reaped_cpu_secs)))
+        .collect();
     let sent_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
     let (status, reply) = deliver(stack, &event).await;
@@ -376,7 +409,11 @@ async fn run_ours(stack: &Stack, meeting: &GeneratedMeeting, keep_objects: bool)
         let kids = procs.iter().filter(|p| !p.root);
         mem.push(Sample {
             t: round3(started.elapsed().as_secs_f64()),
-            roots: procs.iter().filter(|p| p.root).map(|p| (p.pid, p.rss, p.rss_anon + p.rss_file)).collect(),
+            roots: procs
+                .iter()
+                .filter(|p| p.root)
+                .map(|p| (p.pid, p.rss, p.rss_anon + p.rss_file))
+                .collect(),
             kids_rss: kids.clone().map(|p| p.rss).sum(),
             kids_anon: kids.clone().map(|p| p.rss_anon).sum(),
             kids_file_max: kids.clone().map(|p| p.rss_file).max().unwrap_or(0),
@@ -405,17 +442,42 @@ async fn run_ours(stack: &Stack, meeting: &GeneratedMeeting, keep_objects: bool)
         .copied()
         .filter(|pid| reaped[pid] + cpu.get(pid).map_or(0.0, |c| c.1) > 0.05)
         .collect();
-    let fn_rss = |s: &Sample| s.roots.iter().filter(|r| active.contains(&r.0)).map(|r| r.1).sum::<u64>();
-    let fn_private = |s: &Sample| s.roots.iter().filter(|r| active.contains(&r.0)).map(|r| r.2).sum::<u64>();
+    let fn_rss = |s: &Sample| {
+        s.roots
+            .iter()
+            .filter(|r| active.contains(&r.0))
+            .map(|r| r.1)
+            .sum::<u64>()
+    };
+    let fn_private = |s: &Sample| {
+        s.roots
+            .iter()
+            .filter(|r| active.contains(&r.0))
+            .map(|r| r.2)
+            .sum::<u64>()
+    };
     let peak_fn = mem.iter().map(fn_rss).max().unwrap_or(0);
     let peak_tree = mem.iter().map(|s| fn_rss(s) + s.kids_rss).max().unwrap_or(0);
     // What a memory cgroup (Lambda's limit) would be charged: every process's private pages,
     // and file pages (ffmpeg's code and libraries, shared by all its processes) about once.
-    let peak_tree_private = mem.iter().map(|s| fn_private(s) + s.kids_anon + s.kids_file_max).max().unwrap_or(0);
+    let peak_tree_private = mem
+        .iter()
+        .map(|s| fn_private(s) + s.kids_anon + s.kids_file_max)
+        .max()
+        .unwrap_or(0);
     let samples: Vec<Value> = mem
         .iter()
         .map(|s| {
-            json!([s.t, fn_rss(s), fn_rss(s) + s.kids_rss, s.cpu_function, s.cpu_children, s.cpu_ministack, s.tmp, s.kids])
+            json!([
+                s.t,
+                fn_rss(s),
+                fn_rss(s) + s.kids_rss,
+                s.cpu_function,
+                s.cpu_children,
+                s.cpu_ministack,
+                s.tmp,
+                s.kids
+            ])
         })
         .collect();
     let idle_function_processes = reaped.len() - active.len();
@@ -434,7 +496,14 @@ async fn run_ours(stack: &Stack, meeting: &GeneratedMeeting, keep_objects: bool)
     let s3 = stack.s3().await;
     let out_bucket = audio["merged_bucket"].as_str().unwrap_or_default().to_owned();
     let mixdown_key = audio["mixdown_key"].as_str().unwrap_or_default().to_owned();
-    let mixdown_bytes = s3.head_object().bucket(&out_bucket).key(&mixdown_key).send().await.ok().and_then(|h| h.content_length());
+    let mixdown_bytes = s3
+        .head_object()
+        .bucket(&out_bucket)
+        .key(&mixdown_key)
+        .send()
+        .await
+        .ok()
+        .and_then(|h| h.content_length());
 
     // The function's log lines reach ministack.log shortly after they are written.
     let mut stages = stages_from_log(&log_path, log_from, &meeting.spec.uuid, sent_at);
@@ -446,7 +515,9 @@ async fn run_ours(stack: &Stack, meeting: &GeneratedMeeting, keep_objects: bool)
         stages = stages_from_log(&log_path, log_from, &meeting.spec.uuid, sent_at);
     }
     let stages = stages.unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
-    let exe = active.first().and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok());
+    let exe = active
+        .first()
+        .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok());
     if !keep_objects {
         delete_objects(stack, &audio).await;
     }
@@ -497,11 +568,15 @@ fn stages_from_log(path: &Path, from: u64, uuid: &str, sent_at: time::OffsetDate
     let mut merge_ms = None;
     let mut warnings = Vec::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line.trim()) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
         if v["span"]["meeting_uuid"].as_str() != Some(uuid) {
             continue;
         }
-        let Some(ts) = v["timestamp"].as_str().and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        let Some(ts) = v["timestamp"]
+            .as_str()
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
         else {
             continue;
         };
@@ -514,10 +589,16 @@ fn stages_from_log(path: &Path, from: u64, uuid: &str, sent_at: time::OffsetDate
         }
         at.entry(msg).or_insert(ts);
     }
-    let (Some(producing), Some(merged), Some(queued), Some(merge_ms)) =
-        (at.get("producing"), at.get("merged"), at.get("queued for the consumer"), merge_ms)
-    else {
-        bail!("producer log lines not found (have {:?})", at.keys().collect::<Vec<_>>());
+    let (Some(producing), Some(merged), Some(queued), Some(merge_ms)) = (
+        at.get("producing"),
+        at.get("merged"),
+        at.get("queued for the consumer"),
+        merge_ms,
+    ) else {
+        bail!(
+            "producer log lines not found (have {:?})",
+            at.keys().collect::<Vec<_>>()
+        );
     };
     let secs = |a: time::OffsetDateTime, b: time::OffsetDateTime| (b - a).as_seconds_f64();
     let merge_start = *merged - time::Duration::seconds_f64(merge_ms / 1000.0);
@@ -536,8 +617,14 @@ fn stages_from_log(path: &Path, from: u64, uuid: &str, sent_at: time::OffsetDate
 fn build_kind(exe: &Path) -> &'static str {
     let Ok(b) = std::fs::read(exe) else { return "unknown" };
     let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes([x[0], x[1]]) as usize);
-    let u32_at = |o: usize| b.get(o..o + 4).map(|x| u32::from_le_bytes(x.try_into().unwrap()) as usize);
-    let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()) as usize);
+    let u32_at = |o: usize| {
+        b.get(o..o + 4)
+            .map(|x| u32::from_le_bytes(x.try_into().unwrap()) as usize)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|x| u64::from_le_bytes(x.try_into().unwrap()) as usize)
+    };
     let sections = || -> Option<Vec<String>> {
         // ELF64 little-endian only (what the local stack runs).
         if b.get(0..6)? != b"\x7fELF\x02\x01" {
@@ -574,7 +661,10 @@ async fn delete_objects(stack: &Stack, audio: &Value) {
         }
     }
     let out = audio["merged_bucket"].as_str().unwrap_or_default();
-    for key in [audio["merged_key"].as_str(), audio["mixdown_key"].as_str()].into_iter().flatten() {
+    for key in [audio["merged_key"].as_str(), audio["mixdown_key"].as_str()]
+        .into_iter()
+        .flatten()
+    {
         let _ = s3.delete_object().bucket(out).key(key).send().await;
     }
 }
@@ -651,7 +741,9 @@ fn print_entry(e: &Value) {
         e["floor"]["wall_s"].as_f64().unwrap_or(f64::NAN),
         e["floor_parallel"]["wall_s"].as_f64().unwrap_or(f64::NAN),
         o["wall_s"].as_f64().unwrap_or(f64::NAN),
-        e["baseline"]["wall_s"].as_f64().map_or_else(|| format!("{}", e["baseline"]), |w| format!("{w:.2} s")),
+        e["baseline"]["wall_s"]
+            .as_f64()
+            .map_or_else(|| format!("{}", e["baseline"]), |w| format!("{w:.2} s")),
     );
 }
 
@@ -666,7 +758,21 @@ fn print_table(entries: &[Value]) {
     println!();
     println!(
         "{:<7} {:>8} {:>9} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
-        "size", "floor s", "floor‖ s", "ours s", "ours/floor", "baseline s", "base/ours", "CPU s", "RSS fn", "RSS tree", "tree 1x", "/tmp", "output", "base CPU", "base RSS"
+        "size",
+        "floor s",
+        "floor‖ s",
+        "ours s",
+        "ours/floor",
+        "baseline s",
+        "base/ours",
+        "CPU s",
+        "RSS fn",
+        "RSS tree",
+        "tree 1x",
+        "/tmp",
+        "output",
+        "base CPU",
+        "base RSS"
     );
     for e in entries {
         let o = &e["ours"];
@@ -720,7 +826,11 @@ fn print_table(entries: &[Value]) {
 }
 
 fn fmt_num(x: f64) -> String {
-    if x.fract() == 0.0 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -764,13 +874,18 @@ fn processes(function: &str) -> Vec<Proc> {
     let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
     let mut stats: HashMap<u32, Stat> = HashMap::new();
     let mut roots = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         let Some(st) = stat(pid) else { continue };
         let is_bootstrap = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bootstrap");
         if is_bootstrap
-            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            && std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
         {
             roots.push(pid);
         }
@@ -807,7 +922,9 @@ fn processes(function: &str) -> Vec<Proc> {
 
 /// What an ffmpeg child of the producer is doing, from its arguments (see producer/src/ffmpeg.rs).
 fn role(pid: u32) -> &'static str {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return "other" };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return "other";
+    };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let has = |a: &str| args.contains(&a.as_bytes());
     if has("libmp3lame") {
@@ -853,11 +970,19 @@ fn stat_file(path: &str) -> Option<Stat> {
 
 /// CPU seconds the whole machine has spent busy (all CPUs), from /proc/stat.
 fn system_busy_secs() -> f64 {
-    let Ok(text) = std::fs::read_to_string("/proc/stat") else { return 0.0 };
+    let Ok(text) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
     let Some(line) = text.lines().next() else { return 0.0 };
     let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    let busy: f64 = v.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, x)| x).sum();
+    let busy: f64 = v
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, x)| x)
+        .sum();
     busy / 100.0
 }
 
@@ -869,9 +994,13 @@ fn tmp_bytes(procs: &[Proc]) -> u64 {
     let mut seen = std::collections::HashSet::new();
     let mut total = 0;
     for p in procs {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", p.pid)) else { continue };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", p.pid)) else {
+            continue;
+        };
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
             if !target.starts_with("/tmp/") {
                 continue;
             }

@@ -42,7 +42,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use e2e::{attr_s, deliver, deployed_build, eventually, http, record, sample_recording_completed, sandbox, symbl, unix_now, Stack};
+use e2e::{
+    attr_s, deliver, deployed_build, eventually, http, record, sample_recording_completed, sandbox, symbl, unix_now,
+    Stack,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use zoom_sandbox::webhook::{send_signed, url_validation_body};
@@ -65,8 +68,12 @@ impl Args {
             n = first.parse().with_context(|| format!("request count {first:?}"))?;
             args.next();
         }
-        let mut parsed =
-            Args { n, throughput: n, clients: vec![1, 4, 16], out: PathBuf::from(ROOT).join("target/bench/webhooks.json") };
+        let mut parsed = Args {
+            n,
+            throughput: n,
+            clients: vec![1, 4, 16],
+            out: PathBuf::from(ROOT).join("target/bench/webhooks.json"),
+        };
         while let Some(flag) = args.next() {
             let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
             match flag.as_str() {
@@ -78,7 +85,10 @@ impl Args {
                 other => bail!("unknown argument {other}; usage: webhook-latency [N] [--throughput M] [--clients 1,4,16] [--out PATH]"),
             }
         }
-        ensure!(parsed.n >= 1 && parsed.throughput >= 1 && parsed.clients.iter().all(|&c| c >= 1), "counts must be >= 1");
+        ensure!(
+            parsed.n >= 1 && parsed.throughput >= 1 && parsed.clients.iter().all(|&c| c >= 1),
+            "counts must be >= 1"
+        );
         Ok(parsed)
     }
 }
@@ -147,11 +157,18 @@ impl Ctx {
     async fn send(&self, kind: &Kind) -> Result<f64> {
         let zoom = |body: Vec<u8>| async move {
             let t = Instant::now();
-            let (status, text) =
-                send_signed(&self.client, &self.stack.zoom_webhook_url, &self.stack.zoom_webhook_secret, &body, unix_now())
-                    .await?;
+            let (status, text) = send_signed(
+                &self.client,
+                &self.stack.zoom_webhook_url,
+                &self.stack.zoom_webhook_secret,
+                &body,
+                unix_now(),
+            )
+            .await?;
             let ms = elapsed_ms(t);
-            answered(status, status == 200, || format!("zoom-webhook answered {status}: {text}"))?;
+            answered(status, status == 200, || {
+                format!("zoom-webhook answered {status}: {text}")
+            })?;
             Ok(ms)
         };
         let symbl = |body: Value, wanted: &'static str| async move {
@@ -181,23 +198,42 @@ impl Ctx {
                 let status = r.status().as_u16();
                 r.bytes().await?;
                 let ms = elapsed_ms(t);
-                answered(status, matches!(status, 403 | 404), || format!("unmatched route answered {status}"))?;
+                answered(status, matches!(status, 403 | 404), || {
+                    format!("unmatched route answered {status}")
+                })?;
                 Ok(ms)
             }
             Kind::LambdaFloor => {
                 let url = self.stack.symbl_webhook_url() + "?t=not-the-token";
                 let t = Instant::now();
-                let r = self.client.post(url).body(r#"{"id":"x","status":"completed"}"#).send().await?;
+                let r = self
+                    .client
+                    .post(url)
+                    .body(r#"{"id":"x","status":"completed"}"#)
+                    .send()
+                    .await?;
                 let status = r.status().as_u16();
                 r.bytes().await?;
                 let ms = elapsed_ms(t);
                 answered(status, status == 401, || format!("wrong token answered {status}"))?;
                 Ok(ms)
             }
-            Kind::UrlValidation => zoom(url_validation_body(&format!("t{}", uuid::Uuid::new_v4().simple()), unix_now() * 1000)).await,
+            Kind::UrlValidation => {
+                zoom(url_validation_body(
+                    &format!("t{}", uuid::Uuid::new_v4().simple()),
+                    unix_now() * 1000,
+                ))
+                .await
+            }
             Kind::Duplicate(body) => zoom(body.to_vec()).await,
             Kind::Fresh => zoom(serde_json::to_vec(&sample_recording_completed().1)?).await,
-            Kind::SymblUnknown => symbl(json!({"jobId": "00000000-0000-0000-0000-000000000000", "status": "completed"}), "ignored").await,
+            Kind::SymblUnknown => {
+                symbl(
+                    json!({"jobId": "00000000-0000-0000-0000-000000000000", "status": "completed"}),
+                    "ignored",
+                )
+                .await
+            }
             Kind::SymblDirect => {
                 let t = Instant::now();
                 let out = self
@@ -366,11 +402,23 @@ async fn callback_url_and_job(stack: &Stack) -> Result<(String, String)> {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     spec.topic = format!("Webhook bench {tag}");
     let m = record(spec).await;
-    let (status, reply) = deliver(stack, &sandbox().recording_completed(&m, &sandbox().default_download_token())).await;
+    let (status, reply) = deliver(
+        stack,
+        &sandbox().recording_completed(&m, &sandbox().default_download_token()),
+    )
+    .await;
     ensure!(status == 200, "zoom-webhook answered {status}: {reply}");
-    let item = stack.meeting_in(&m.spec.uuid, &["transcribed", "failed"], Duration::from_secs(300)).await?;
-    ensure!(attr_s(&item, "status") == Some("transcribed"), "the set-up meeting failed: {:?}", attr_s(&item, "failure_reason"));
-    let job_id = attr_s(&item, "job_id").context("transcribed meeting without job_id")?.to_owned();
+    let item = stack
+        .meeting_in(&m.spec.uuid, &["transcribed", "failed"], Duration::from_secs(300))
+        .await?;
+    ensure!(
+        attr_s(&item, "status") == Some("transcribed"),
+        "the set-up meeting failed: {:?}",
+        attr_s(&item, "failure_reason")
+    );
+    let job_id = attr_s(&item, "job_id")
+        .context("transcribed meeting without job_id")?
+        .to_owned();
     let url = symbl()
         .webhooks_sent()
         .into_iter()
@@ -393,7 +441,11 @@ async fn callback_url_and_job(stack: &Stack) -> Result<(String, String)> {
 /// callback, with the token from the real callback URL.
 fn direct_event(callback_url: &str) -> Result<Vec<u8>> {
     let url = reqwest::Url::parse(callback_url)?;
-    let token = url.query_pairs().find(|(k, _)| k == "t").map(|(_, v)| v.into_owned()).context("callback URL without t=")?;
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .context("callback URL without t=")?;
     let mut event: Value = serde_json::from_str(include_str!("../../../events/symbl-webhook-apigw.json"))?;
     event["queryStringParameters"]["t"] = json!(token);
     event["multiValueQueryStringParameters"]["t"] = json!([token]);
@@ -454,8 +506,15 @@ async fn main() -> Result<()> {
     let n = args.n;
     let fresh_n = (n / 10).max(10);
     let mut seq: BTreeMap<&'static str, (String, Stats)> = BTreeMap::new();
-    let first_kinds =
-        [Kind::Health, Kind::NoRoute, Kind::LambdaFloor, Kind::UrlValidation, duplicate.clone(), Kind::SymblUnknown, Kind::SymblDirect];
+    let first_kinds = [
+        Kind::Health,
+        Kind::NoRoute,
+        Kind::LambdaFloor,
+        Kind::UrlValidation,
+        duplicate.clone(),
+        Kind::SymblUnknown,
+        Kind::SymblDirect,
+    ];
     for kind in first_kinds {
         eprintln!("{}: {n} sequential requests ...", kind.label());
         let s = sequential(&ctx, &kind, n).await?;
@@ -463,9 +522,19 @@ async fn main() -> Result<()> {
     }
 
     let mut tput = Vec::new();
-    for kind in [Kind::Health, Kind::LambdaFloor, duplicate.clone(), Kind::SymblUnknown, Kind::SymblDirect] {
+    for kind in [
+        Kind::Health,
+        Kind::LambdaFloor,
+        duplicate.clone(),
+        Kind::SymblUnknown,
+        Kind::SymblDirect,
+    ] {
         for &c in &args.clients {
-            eprintln!("{}: {} requests over {c} concurrent clients ...", kind.label(), args.throughput);
+            eprintln!(
+                "{}: {} requests over {c} concurrent clients ...",
+                kind.label(),
+                args.throughput
+            );
             tput.push(throughput(&ctx, &kind, c, args.throughput).await?);
         }
     }
@@ -480,8 +549,11 @@ async fn main() -> Result<()> {
 
     // ---- report
     let med = |k: &str| seq[k].1.median_ms;
-    let (floor_health, floor_gw, floor_lambda) =
-        (med("baseline.ministack_health"), med("baseline.gateway_no_route"), med("baseline.lambda_floor"));
+    let (floor_health, floor_gw, floor_lambda) = (
+        med("baseline.ministack_health"),
+        med("baseline.gateway_no_route"),
+        med("baseline.lambda_floor"),
+    );
     println!();
     println!("Webhooks through the local API Gateway (ministack), deployed functions: {build} build");
     println!("first request (may include a cold start): {cold:.1} ms");
@@ -515,7 +587,10 @@ async fn main() -> Result<()> {
         );
     }
     println!();
-    println!("Throughput: C concurrent clients share M requests (a 429 from the gateway's throttle is retried after {} ms)", BACKOFF.as_millis());
+    println!(
+        "Throughput: C concurrent clients share M requests (a 429 from the gateway's throttle is retried after {} ms)",
+        BACKOFF.as_millis()
+    );
     println!(
         "{:<36} {:>3} {:>6} {:>9} {:>11} {:>6} {:>8} {:>8}",
         "endpoint", "C", "M", "req/s", "sustained/s", "429s", "median", "p99"
@@ -534,8 +609,16 @@ async fn main() -> Result<()> {
         );
     }
 
-    let endpoints = ["zoom.url_validation", "zoom.duplicate_recording_completed", "symbl.unknown_job", "symbl.known_job_non_terminal"];
-    let worst_share = endpoints.iter().map(|k| floor_lambda / med(k)).fold(f64::INFINITY, f64::min);
+    let endpoints = [
+        "zoom.url_validation",
+        "zoom.duplicate_recording_completed",
+        "symbl.unknown_job",
+        "symbl.known_job_non_terminal",
+    ];
+    let worst_share = endpoints
+        .iter()
+        .map(|k| floor_lambda / med(k))
+        .fold(f64::INFINITY, f64::min);
     let verdict = if worst_share >= 0.5 {
         format!(
             "ministack dominates: a warm Lambda invocation that makes no AWS call already costs {floor_lambda:.1} ms \

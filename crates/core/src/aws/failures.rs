@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::jobs::EMAIL_SENDING;
 use super::meetings::{status, PK};
 use super::submissions::DynamoSubmissions;
-use super::jobs::EMAIL_SENDING;
 use super::{conditional, n, s, scan_all};
 use crate::ports::{FailedMeeting, MeetingFailures};
 use crate::timefmt::now_rfc3339;
@@ -40,7 +40,11 @@ impl MeetingFailures for DynamoSubmissions {
         let mut failed = 0;
         for item in stalled {
             let key = text(&item, PK);
-            let attempt = item.get("attempt").and_then(|v| v.as_n().ok()).cloned().unwrap_or_else(|| "?".into());
+            let attempt = item
+                .get("attempt")
+                .and_then(|v| v.as_n().ok())
+                .cloned()
+                .unwrap_or_else(|| "?".into());
             let reason = match text(&item, "failure_reason") {
                 last if last.is_empty() => {
                     format!("the audio could not be prepared: attempt {attempt} stopped without finishing (timeout or crash)")
@@ -91,7 +95,9 @@ impl MeetingFailures for DynamoSubmissions {
                 meeting_key: text(i, PK),
                 topic: text(i, "topic"),
                 host_email: text(i, "host_email"),
-                start_time: Some(text(i, "start_time")).filter(|t| !t.is_empty()).unwrap_or_else(|| text(i, "received_at")),
+                start_time: Some(text(i, "start_time"))
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| text(i, "received_at")),
                 reason: text(i, "failure_reason"),
             })
             .collect())

@@ -17,7 +17,10 @@ pub struct DynamoJobs {
 
 impl DynamoJobs {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoJobs { client, table: table.into() }
+        DynamoJobs {
+            client,
+            table: table.into(),
+        }
     }
 }
 
@@ -44,8 +47,15 @@ fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobV
         // A row created by an early webhook has no meeting yet; such jobs are not ours to act on.
         meeting_key: text("meeting_key")?,
         conversation_id: text("conversation_id").unwrap_or_default(),
-        status: text("status").as_deref().and_then(parse_status).unwrap_or(JobStatus::Scheduled),
-        deadline: item.get("deadline").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
+        status: text("status")
+            .as_deref()
+            .and_then(parse_status)
+            .unwrap_or(JobStatus::Scheduled),
+        deadline: item
+            .get("deadline")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
     })
 }
 

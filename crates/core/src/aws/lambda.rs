@@ -19,7 +19,10 @@ pub struct LambdaProducer {
 
 impl LambdaProducer {
     pub fn new(client: Client, function: impl Into<String>) -> Self {
-        LambdaProducer { client, function: function.into() }
+        LambdaProducer {
+            client,
+            function: function.into(),
+        }
     }
 }
 
@@ -42,7 +45,10 @@ async fn invoke_async<T: serde::Serialize>(client: &Client, function: &str, what
         .map_err(|e| sdk_error("lambda", e))?;
     match out.status_code() {
         202 => Ok(()),
-        other => Err(Error::retryable("lambda", format!("async invoke answered {other}, expected 202"))),
+        other => Err(Error::retryable(
+            "lambda",
+            format!("async invoke answered {other}, expected 202"),
+        )),
     }
 }
 
@@ -61,7 +67,10 @@ pub struct LambdaNotifier {
 
 impl LambdaNotifier {
     pub fn new(client: Client, function: impl Into<String>) -> Self {
-        LambdaNotifier { client, function: function.into() }
+        LambdaNotifier {
+            client,
+            function: function.into(),
+        }
     }
 }
 

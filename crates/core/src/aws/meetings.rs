@@ -46,7 +46,11 @@ pub struct DynamoMeetings {
 
 impl DynamoMeetings {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoMeetings { client, table: table.into(), retention: None }
+        DynamoMeetings {
+            client,
+            table: table.into(),
+            retention: None,
+        }
     }
 
     /// Claims carry [`EXPIRES_AT`] this long after they are made; the table's TTL deletes them.
@@ -70,7 +74,13 @@ impl DynamoMeetings {
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        let text = |name: &str| out.item.as_ref().and_then(|i| i.get(name)).and_then(|v| v.as_s().ok()).cloned();
+        let text = |name: &str| {
+            out.item
+                .as_ref()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
         Ok((text("status"), text("failure_reason")))
     }
 }
@@ -191,7 +201,9 @@ impl MeetingStore for DynamoMeetings {
                 Ok(match state.as_deref() {
                     Some(status::PRODUCED) => ProductionStart::EnqueueOnly,
                     Some(status::PRODUCING) => ProductionStart::Busy,
-                    Some(status::FAILED) => ProductionStart::Failed { reason: reason.unwrap_or_default() },
+                    Some(status::FAILED) => ProductionStart::Failed {
+                        reason: reason.unwrap_or_default(),
+                    },
                     _ => ProductionStart::AlreadyDone,
                 })
             }

@@ -1,14 +1,14 @@
 //! AWS adapters for the ports, shared by the function crates.
 
 pub mod failures;
-pub mod lambda;
 pub mod jobs;
+pub mod lambda;
 pub mod meetings;
 pub mod objects;
 pub mod queue;
+pub mod secrets;
 pub mod semaphore;
 pub mod submissions;
-pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -34,7 +34,12 @@ pub(crate) fn n(v: i64) -> aws_sdk_dynamodb::types::AttributeValue {
 pub(crate) async fn scan_all(
     req: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
 ) -> crate::Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>> {
-    req.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("dynamodb", e))
+    req.into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))
 }
 
 /// Whether a DynamoDB write was refused by its condition: an answer, not a failure.

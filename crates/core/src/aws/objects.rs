@@ -31,11 +31,21 @@ impl S3Objects {
         if config.endpoint_url().is_some() {
             builder = builder.force_path_style(true);
         }
-        S3Objects { client: Client::from_conf(builder.build()) }
+        S3Objects {
+            client: Client::from_conf(builder.build()),
+        }
     }
 
     async fn abort(&self, bucket: &str, key: &str, upload_id: &str) {
-        if let Err(e) = self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
+        if let Err(e) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
             tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), key, "could not abort multipart upload");
         }
     }
@@ -68,7 +78,12 @@ impl S3Objects {
                 .body(ByteStream::from(chunk));
             in_flight.push(async move {
                 let out = request.send().await.map_err(|e| sdk_error("s3", e))?;
-                Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
+                Ok::<_, Error>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(out.e_tag)
+                        .build(),
+                )
             });
             if in_flight.len() >= PARTS_IN_FLIGHT {
                 if let Some(done) = in_flight.next().await {
@@ -127,7 +142,10 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(|e| sdk_error("s3", e))?;
-        let upload_id = upload.upload_id().ok_or_else(|| Error::retryable("s3", "no upload id"))?.to_owned();
+        let upload_id = upload
+            .upload_id()
+            .ok_or_else(|| Error::retryable("s3", "no upload id"))?
+            .to_owned();
         match self.upload_parts(bucket, key, &upload_id, first, &mut body).await {
             Ok((total, parts)) => {
                 let done = self

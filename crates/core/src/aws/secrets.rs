@@ -10,7 +10,12 @@ pub async fn load(config: &aws_config::SdkConfig, secret_id: &str) -> Result<Sec
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| Error::Config(format!("cannot read secret `{secret_id}`: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot read secret `{secret_id}`: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
     let text = out
         .secret_string()
         .ok_or_else(|| Error::Config(format!("secret `{secret_id}` has no SecretString")))?;

@@ -25,14 +25,23 @@ pub struct DynamoSemaphore {
 
 /// Holders whose lease ended before `now`.
 pub fn expired(holders: &HashMap<String, i64>, now: i64) -> Vec<(String, i64)> {
-    let mut v: Vec<_> = holders.iter().filter(|(_, exp)| **exp < now).map(|(h, e)| (h.clone(), *e)).collect();
+    let mut v: Vec<_> = holders
+        .iter()
+        .filter(|(_, exp)| **exp < now)
+        .map(|(h, e)| (h.clone(), *e))
+        .collect();
     v.sort();
     v
 }
 
 impl DynamoSemaphore {
     pub fn new(client: Client, table: impl Into<String>, name: impl Into<String>, limit: u32) -> Self {
-        DynamoSemaphore { client, table: table.into(), name: name.into(), limit }
+        DynamoSemaphore {
+            client,
+            table: table.into(),
+            name: name.into(),
+            limit,
+        }
     }
 
     /// The item must exist with an empty map before map entries can be set.
@@ -64,7 +73,11 @@ impl DynamoSemaphore {
         Ok(out.item.map(|item| {
             item.get("holders")
                 .and_then(|h| h.as_m().ok())
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                        .collect()
+                })
                 .unwrap_or_default()
         }))
     }
@@ -97,7 +110,9 @@ impl DynamoSemaphore {
             .expression_attribute_names("#h", holder)
             .expression_attribute_values(":minus", n(-1));
         req = match seen_expiry {
-            Some(exp) => req.condition_expression("holders.#h = :exp").expression_attribute_values(":exp", n(exp)),
+            Some(exp) => req
+                .condition_expression("holders.#h = :exp")
+                .expression_attribute_values(":exp", n(exp)),
             None => req.condition_expression("attribute_exists(holders.#h)"),
         };
         conditional(req.send().await)
@@ -111,7 +126,11 @@ impl Semaphore for DynamoSemaphore {
         }
         let Some(holders) = self.holders().await? else {
             self.ensure().await?;
-            return Ok(if self.try_acquire(holder, lease_until).await? { SlotGrant::Granted } else { SlotGrant::Full });
+            return Ok(if self.try_acquire(holder, lease_until).await? {
+                SlotGrant::Granted
+            } else {
+                SlotGrant::Full
+            });
         };
         if holders.contains_key(holder) {
             self.extend(holder, lease_until).await?;
@@ -126,7 +145,11 @@ impl Semaphore for DynamoSemaphore {
                 tracing::warn!(holder = %h, expired_at = exp, "reclaimed an expired concurrency slot");
             }
         }
-        Ok(if self.try_acquire(holder, lease_until).await? { SlotGrant::Granted } else { SlotGrant::Full })
+        Ok(if self.try_acquire(holder, lease_until).await? {
+            SlotGrant::Granted
+        } else {
+            SlotGrant::Full
+        })
     }
 
     async fn extend(&self, holder: &str, lease_until: i64) -> Result<()> {
@@ -143,9 +166,10 @@ impl Semaphore for DynamoSemaphore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => {
-                Err(crate::Error::retryable("semaphore", "the slot's lease was lost before it could be extended"))
-            }
+            Err(e) if conditional_failed(&e) => Err(crate::Error::retryable(
+                "semaphore",
+                "the slot's lease was lost before it could be extended",
+            )),
             Err(e) => Err(sdk_error("dynamodb", e)),
         }
     }

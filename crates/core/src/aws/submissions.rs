@@ -28,7 +28,12 @@ pub struct DynamoSubmissions {
 
 impl DynamoSubmissions {
     pub fn new(client: Client, meetings_table: impl Into<String>, jobs_table: impl Into<String>) -> Self {
-        DynamoSubmissions { client, meetings_table: meetings_table.into(), jobs_table: jobs_table.into(), retention: None }
+        DynamoSubmissions {
+            client,
+            meetings_table: meetings_table.into(),
+            jobs_table: jobs_table.into(),
+            retention: None,
+        }
     }
 
     /// Job records carry `expires_at` this long after submission; the table's TTL deletes them.
@@ -58,7 +63,11 @@ impl SubmissionStore for DynamoSubmissions {
             ),
             None => None,
         };
-        Ok(Some(QueuedMeeting { status: text("status").unwrap_or_default(), audio, job_id: text("job_id") }))
+        Ok(Some(QueuedMeeting {
+            status: text("status").unwrap_or_default(),
+            audio,
+            job_id: text("job_id"),
+        }))
     }
 
     async fn claim_submission(&self, key: &MeetingKey, claim: &str, until: i64) -> Result<bool> {
@@ -121,7 +130,9 @@ impl SubmissionStore for DynamoSubmissions {
             .expression_attribute_values(":scheduled", s("scheduled"))
             .expression_attribute_values(":now", s(&now));
         if let Some(retention) = self.retention {
-            req = req.expression_attribute_names("#exp", EXPIRES_AT).expression_attribute_values(":exp", expiry(retention));
+            req = req
+                .expression_attribute_names("#exp", EXPIRES_AT)
+                .expression_attribute_values(":exp", expiry(retention));
         }
         let res = req.send().await;
         match res {
@@ -216,7 +227,9 @@ impl MeetingOutcomes for DynamoSubmissions {
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(meeting_key))
-            .update_expression("SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now")
+            .update_expression(
+                "SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now",
+            )
             .expression_attribute_values(":state", s(state))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":now", s(&now_rfc3339()))
@@ -229,7 +242,10 @@ impl MeetingOutcomes for DynamoSubmissions {
     async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
         let (to, reason) = match job {
             JobStatus::Completed => (TRANSCRIBED, None),
-            JobStatus::Failed => (status::FAILED, Some("Symbl could not process the recording (job failed)")),
+            JobStatus::Failed => (
+                status::FAILED,
+                Some("Symbl could not process the recording (job failed)"),
+            ),
             _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
         };
         let now = now_rfc3339();

@@ -59,7 +59,12 @@ struct Message {
 }
 
 impl SymblClient {
-    pub fn new(base_url: impl Into<String>, app_id: impl Into<String>, app_secret: SecretString, timeout: Duration) -> Result<Self, Error> {
+    pub fn new(
+        base_url: impl Into<String>,
+        app_id: impl Into<String>,
+        app_secret: SecretString,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
@@ -77,8 +82,16 @@ impl SymblClient {
 
     /// `POST /v1/process/audio/url`.
     pub async fn submit_audio_url(&self, req: &SubmitAudio) -> Result<Submitted, SymblError> {
-        self.authorized(|token| self.http.post(format!("{}/v1/process/audio/url", self.base_url)).bearer_auth(token).json(req), "job")
-            .await
+        self.authorized(
+            |token| {
+                self.http
+                    .post(format!("{}/v1/process/audio/url", self.base_url))
+                    .bearer_auth(token)
+                    .json(req)
+            },
+            "job",
+        )
+        .await
     }
 
     /// `GET /v1/job/{id}`.
@@ -88,15 +101,31 @@ impl SymblClient {
             status: JobStatus,
         }
         let job: Job = self
-            .authorized(|token| self.http.get(format!("{}/v1/job/{job_id}", self.base_url)).bearer_auth(token), "job")
+            .authorized(
+                |token| {
+                    self.http
+                        .get(format!("{}/v1/job/{job_id}", self.base_url))
+                        .bearer_auth(token)
+                },
+                "job",
+            )
             .await?;
         Ok(job.status)
     }
 
     /// `GET /v1/conversations/{id}/{what}` with real query parameters.
-    pub async fn conversation(&self, conversation_id: &str, what: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, SymblError> {
+    pub async fn conversation(
+        &self,
+        conversation_id: &str,
+        what: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, SymblError> {
         let url = format!("{}/v1/conversations/{conversation_id}/{what}", self.base_url);
-        self.authorized(|token| self.http.get(&url).query(query).bearer_auth(token), "conversation").await
+        self.authorized(
+            |token| self.http.get(&url).query(query).bearer_auth(token),
+            "conversation",
+        )
+        .await
     }
 
     /// Summary, topics (with sentiment), questions, action items and follow-ups.
@@ -108,11 +137,22 @@ impl SymblClient {
             self.conversation(conversation_id, "action-items", &[]),
             self.conversation(conversation_id, "follow-ups", &[]),
         )?;
-        Ok(RawInsights { summary, topics, questions, action_items, follow_ups })
+        Ok(RawInsights {
+            summary,
+            topics,
+            questions,
+            action_items,
+            follow_ups,
+        })
     }
 
     /// `POST /v1/conversations/{id}/experiences` for the `video-summary` page; its URL.
-    pub async fn video_summary(&self, conversation_id: &str, media_url: &str, expires_in_secs: u64) -> Result<String, SymblError> {
+    pub async fn video_summary(
+        &self,
+        conversation_id: &str,
+        media_url: &str,
+        expires_in_secs: u64,
+    ) -> Result<String, SymblError> {
         #[derive(Deserialize)]
         struct Experience {
             url: String,
@@ -124,7 +164,12 @@ impl SymblClient {
             "summaryURLExpiresIn": expires_in_secs,
             "readOnly": true,
         });
-        let exp: Experience = self.authorized(|token| self.http.post(&url).bearer_auth(token).json(&body), "conversation").await?;
+        let exp: Experience = self
+            .authorized(
+                |token| self.http.post(&url).bearer_auth(token).json(&body),
+                "conversation",
+            )
+            .await?;
         Ok(exp.url)
     }
 
@@ -149,31 +194,50 @@ impl SymblClient {
         if let Some(c) = cached.as_ref().filter(|c| !force && Instant::now() < c.refresh_at) {
             return Ok(c.token.clone());
         }
-        let body = serde_json::json!({ "type": "application", "appId": self.app_id, "appSecret": self.app_secret.expose() });
-        let resp: TokenResponse =
-            send(self.http.post(format!("{}/oauth2/token:generate", self.base_url)).json(&body), "application").await?;
+        let body =
+            serde_json::json!({ "type": "application", "appId": self.app_id, "appSecret": self.app_secret.expose() });
+        let resp: TokenResponse = send(
+            self.http
+                .post(format!("{}/oauth2/token:generate", self.base_url))
+                .json(&body),
+            "application",
+        )
+        .await?;
         // The server returns the remaining lifetime of a cached token, never assume a fresh day.
         let lifetime = Duration::from_secs(resp.expires_in.unwrap_or(0));
         let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_MARGIN);
-        *cached = Some(Cached { token: resp.access_token.clone(), refresh_at });
+        *cached = Some(Cached {
+            token: resp.access_token.clone(),
+            refresh_at,
+        });
         Ok(resp.access_token)
     }
 }
 
 async fn send<T: DeserializeOwned>(req: reqwest::RequestBuilder, what: &'static str) -> Result<T, SymblError> {
     let resp = req.send().await.map_err(|e| {
-        SymblError::Unavailable(if e.is_timeout() { "timed out".into() } else { "request failed".into() })
+        SymblError::Unavailable(if e.is_timeout() {
+            "timed out".into()
+        } else {
+            "request failed".into()
+        })
     })?;
     let status = resp.status().as_u16();
     match status {
-        200..=299 => resp.json().await.map_err(|e| SymblError::Unavailable(format!("unreadable response: {e}"))),
+        200..=299 => resp
+            .json()
+            .await
+            .map_err(|e| SymblError::Unavailable(format!("unreadable response: {e}"))),
         401 => Err(SymblError::Unauthorized),
         404 => Err(SymblError::NotFound(what)),
         429 => Err(SymblError::RateLimited),
         500..=599 => Err(SymblError::Unavailable(format!("HTTP {status}"))),
         _ => {
             let message = resp.json::<Message>().await.map(|m| m.message).unwrap_or_default();
-            Err(SymblError::Rejected { status, message: message.chars().take(300).collect() })
+            Err(SymblError::Rejected {
+                status,
+                message: message.chars().take(300).collect(),
+            })
         }
     }
 }
@@ -191,7 +255,12 @@ impl crate::ports::InsightsProvider for SymblClient {
         SymblClient::insights(self, conversation_id).await
     }
 
-    async fn summary_page(&self, conversation_id: &str, media_url: &str, expires_in_secs: u64) -> Result<String, SymblError> {
+    async fn summary_page(
+        &self,
+        conversation_id: &str,
+        media_url: &str,
+        expires_in_secs: u64,
+    ) -> Result<String, SymblError> {
         self.video_summary(conversation_id, media_url, expires_in_secs).await
     }
 }
@@ -204,7 +273,11 @@ mod tests {
     fn retry_classes() {
         assert!(Error::from(SymblError::RateLimited).is_retryable());
         assert!(Error::from(SymblError::Unavailable("HTTP 503".into())).is_retryable());
-        assert!(!Error::from(SymblError::Rejected { status: 400, message: "x".into() }).is_retryable());
+        assert!(!Error::from(SymblError::Rejected {
+            status: 400,
+            message: "x".into()
+        })
+        .is_retryable());
         assert!(!Error::from(SymblError::Unauthorized).is_retryable());
     }
 }

@@ -61,7 +61,11 @@ fn items<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn name_of(v: &Value, key: &str) -> Option<String> {
@@ -90,7 +94,12 @@ impl Insights {
                 })
                 .collect(),
             questions: items(&raw.questions, "questions")
-                .filter_map(|v| Some(Question { text: text(v, "text")?, from: name_of(v, "from") }))
+                .filter_map(|v| {
+                    Some(Question {
+                        text: text(v, "text")?,
+                        from: name_of(v, "from"),
+                    })
+                })
                 .collect(),
             action_items: items(&raw.action_items, "actionItems").filter_map(action).collect(),
             follow_ups: items(&raw.follow_ups, "followUps").filter_map(action).collect(),
@@ -119,8 +128,22 @@ mod tests {
         assert_eq!(i.topics[1].sentiment, None);
         assert_eq!(i.questions[0].from.as_deref(), Some("Dana Host"));
         assert_eq!(i.action_items[0].assignee.as_deref(), Some("Mary-Jane"));
-        assert_eq!(i.follow_ups[0], Action { text: "Meet the customer.".into(), assignee: None, due_by: None, from: None });
-        let empty = RawInsights { summary: json!({}), topics: json!(null), questions: json!([]), action_items: json!({"actionItems": 5}), follow_ups: json!({}) };
+        assert_eq!(
+            i.follow_ups[0],
+            Action {
+                text: "Meet the customer.".into(),
+                assignee: None,
+                due_by: None,
+                from: None
+            }
+        );
+        let empty = RawInsights {
+            summary: json!({}),
+            topics: json!(null),
+            questions: json!([]),
+            action_items: json!({"actionItems": 5}),
+            follow_ups: json!({}),
+        };
         assert_eq!(Insights::from_raw(&empty), Insights::default());
     }
 }

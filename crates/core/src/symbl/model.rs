@@ -41,7 +41,13 @@ pub struct Speaker {
 
 impl ChannelSpeaker {
     pub fn new(channel: u16, name: impl Into<String>) -> Self {
-        ChannelSpeaker { channel, speaker: Speaker { name: name.into(), email: None } }
+        ChannelSpeaker {
+            channel,
+            speaker: Speaker {
+                name: name.into(),
+                email: None,
+            },
+        }
     }
 }
 
@@ -106,7 +112,8 @@ mod tests {
 
     #[test]
     fn lenient_responses() {
-        let s: Submitted = serde_json::from_str(r#"{"conversationId":"5815170693595136","jobId":"9b1d","extra":1}"#).unwrap();
+        let s: Submitted =
+            serde_json::from_str(r#"{"conversationId":"5815170693595136","jobId":"9b1d","extra":1}"#).unwrap();
         assert_eq!(s.job_id, "9b1d");
         let st: JobStatus = serde_json::from_str(r#""in_progress""#).unwrap();
         assert_eq!(st, JobStatus::InProgress);

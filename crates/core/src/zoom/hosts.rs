@@ -29,7 +29,12 @@ impl HostAllowList {
     pub fn parse(list: &str) -> Self {
         let domains = list
             .split(',')
-            .map(|d| d.trim().trim_start_matches("*.").trim_start_matches('.').to_ascii_lowercase())
+            .map(|d| {
+                d.trim()
+                    .trim_start_matches("*.")
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase()
+            })
             .filter(|d| !d.is_empty())
             .collect();
         HostAllowList { domains }
@@ -79,12 +84,27 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         let list = HostAllowList::default();
-        assert_eq!(list.check("http://us02web.zoom.us/x"), Err(UrlRejected::NotHttps("http".into())));
-        assert_eq!(list.check("https://evilzoom.us/x"), Err(UrlRejected::HostNotAllowed("evilzoom.us".into())));
-        assert_eq!(list.check("https://zoom.us.evil.com/x"), Err(UrlRejected::HostNotAllowed("zoom.us.evil.com".into())));
-        assert_eq!(list.check("https://169.254.169.254/latest"), Err(UrlRejected::HostNotAllowed("169.254.169.254".into())));
+        assert_eq!(
+            list.check("http://us02web.zoom.us/x"),
+            Err(UrlRejected::NotHttps("http".into()))
+        );
+        assert_eq!(
+            list.check("https://evilzoom.us/x"),
+            Err(UrlRejected::HostNotAllowed("evilzoom.us".into()))
+        );
+        assert_eq!(
+            list.check("https://zoom.us.evil.com/x"),
+            Err(UrlRejected::HostNotAllowed("zoom.us.evil.com".into()))
+        );
+        assert_eq!(
+            list.check("https://169.254.169.254/latest"),
+            Err(UrlRejected::HostNotAllowed("169.254.169.254".into()))
+        );
         assert_eq!(list.check("https://a:b@zoom.us/x"), Err(UrlRejected::HasCredentials));
-        assert_eq!(list.check("file:///etc/passwd"), Err(UrlRejected::NotHttps("file".into())));
+        assert_eq!(
+            list.check("file:///etc/passwd"),
+            Err(UrlRejected::NotHttps("file".into()))
+        );
         assert_eq!(list.check("not a url"), Err(UrlRejected::Unparsable));
         assert!(list.check("https://localhost:8443/rec").is_err());
     }

@@ -23,7 +23,11 @@ where
         .enumerate()
         .map(|(i, n)| {
             let n = n.as_ref().trim();
-            if n.is_empty() { format!("Participant {}", i + 1) } else { n.to_owned() }
+            if n.is_empty() {
+                format!("Participant {}", i + 1)
+            } else {
+                n.to_owned()
+            }
         })
         .collect();
     // Names as given are reserved first, so a real "Alex (2)" keeps its name.
@@ -59,8 +63,14 @@ mod tests {
 
     #[test]
     fn disambiguates_duplicates() {
-        assert_eq!(disambiguate(["Alex", "Bo", "Alex", "Alex"]), ["Alex", "Bo", "Alex (2)", "Alex (3)"]);
-        assert_eq!(disambiguate(["Alex", "Alex", "Alex (2)"]), ["Alex", "Alex (3)", "Alex (2)"]);
+        assert_eq!(
+            disambiguate(["Alex", "Bo", "Alex", "Alex"]),
+            ["Alex", "Bo", "Alex (2)", "Alex (3)"]
+        );
+        assert_eq!(
+            disambiguate(["Alex", "Alex", "Alex (2)"]),
+            ["Alex", "Alex (3)", "Alex (2)"]
+        );
         assert_eq!(disambiguate(["", "Bo", " "]), ["Participant 1", "Bo", "Participant 3"]);
     }
 }

@@ -55,14 +55,19 @@ impl WebhookVerifier {
         let ts = parse_timestamp(timestamp)?;
         let skew = now.saturating_sub(ts);
         if skew.unsigned_abs() > self.window_secs {
-            return Err(SignatureError::OutsideWindow { skew_secs: skew, window_secs: self.window_secs });
+            return Err(SignatureError::OutsideWindow {
+                skew_secs: skew,
+                window_secs: self.window_secs,
+            });
         }
         let provided = signature
             .strip_prefix("v0=")
             .and_then(|h| hex::decode(h).ok())
             .ok_or(SignatureError::Mismatch)?;
         // verify_slice compares in constant time.
-        self.mac_over(timestamp, body).verify_slice(&provided).map_err(|_| SignatureError::Mismatch)
+        self.mac_over(timestamp, body)
+            .verify_slice(&provided)
+            .map_err(|_| SignatureError::Mismatch)
     }
 
     /// `encryptedToken` for an `endpoint.url_validation` challenge.
@@ -74,7 +79,10 @@ impl WebhookVerifier {
 
     /// The `x-zm-signature` value Zoom would send (used by the Zoom sandbox and tests).
     pub fn sign(&self, timestamp: &str, body: &[u8]) -> String {
-        format!("v0={}", hex::encode(self.mac_over(timestamp, body).finalize().into_bytes()))
+        format!(
+            "v0={}",
+            hex::encode(self.mac_over(timestamp, body).finalize().into_bytes())
+        )
     }
 
     fn mac_over(&self, timestamp: &str, body: &[u8]) -> HmacSha256 {
@@ -120,8 +128,14 @@ mod tests {
         let sig2 = "v0=c52f5694b0b70c3f59f4f7c262df841e0b0115be1a3aad0c706216705e664e23";
         assert_eq!(v.sign("1701461195", VALIDATION_BODY.as_bytes()), sig1);
         assert_eq!(v.sign("1701461194", RECORDING_BODY.as_bytes()), sig2);
-        assert_eq!(v.verify(Some("1701461195"), Some(sig1), VALIDATION_BODY.as_bytes(), 1701461200), Ok(()));
-        assert_eq!(v.verify(Some("1701461194"), Some(sig2), RECORDING_BODY.as_bytes(), 1701461194), Ok(()));
+        assert_eq!(
+            v.verify(Some("1701461195"), Some(sig1), VALIDATION_BODY.as_bytes(), 1701461200),
+            Ok(())
+        );
+        assert_eq!(
+            v.verify(Some("1701461194"), Some(sig2), RECORDING_BODY.as_bytes(), 1701461194),
+            Ok(())
+        );
     }
 
     #[test]
@@ -137,13 +151,26 @@ mod tests {
         let v = verifier();
         let sig = v.sign("1701461194", RECORDING_BODY.as_bytes());
         let tampered = RECORDING_BODY.replace("abc", "abd");
-        assert_eq!(v.verify(Some("1701461194"), Some(&sig), tampered.as_bytes(), 1701461194), Err(SignatureError::Mismatch));
+        assert_eq!(
+            v.verify(Some("1701461194"), Some(&sig), tampered.as_bytes(), 1701461194),
+            Err(SignatureError::Mismatch)
+        );
         // The timestamp is part of the signed message.
-        assert_eq!(v.verify(Some("1701461195"), Some(&sig), RECORDING_BODY.as_bytes(), 1701461194), Err(SignatureError::Mismatch));
+        assert_eq!(
+            v.verify(Some("1701461195"), Some(&sig), RECORDING_BODY.as_bytes(), 1701461194),
+            Err(SignatureError::Mismatch)
+        );
         let other = WebhookVerifier::new(SecretString::new("other"), 300).unwrap();
-        assert_eq!(other.verify(Some("1701461194"), Some(&sig), RECORDING_BODY.as_bytes(), 1701461194), Err(SignatureError::Mismatch));
+        assert_eq!(
+            other.verify(Some("1701461194"), Some(&sig), RECORDING_BODY.as_bytes(), 1701461194),
+            Err(SignatureError::Mismatch)
+        );
         for bad in ["", "v0=", "v0=zz", "v1=8b18", &sig[3..], &sig.to_uppercase()] {
-            assert_eq!(v.verify(Some("1701461194"), Some(bad), RECORDING_BODY.as_bytes(), 1701461194), Err(SignatureError::Mismatch), "{bad}");
+            assert_eq!(
+                v.verify(Some("1701461194"), Some(bad), RECORDING_BODY.as_bytes(), 1701461194),
+                Err(SignatureError::Mismatch),
+                "{bad}"
+            );
         }
     }
 
@@ -154,13 +181,31 @@ mod tests {
         let at = |ts: &str, now: i64| v.verify(Some(ts), Some(&v.sign(ts, body)), body, now);
         assert_eq!(at("1000", 1300), Ok(()));
         assert_eq!(at("1000", 700), Ok(()));
-        assert_eq!(at("1000", 1301), Err(SignatureError::OutsideWindow { skew_secs: 301, window_secs: 300 }));
-        assert_eq!(at("2000", 1000), Err(SignatureError::OutsideWindow { skew_secs: -1000, window_secs: 300 }));
+        assert_eq!(
+            at("1000", 1301),
+            Err(SignatureError::OutsideWindow {
+                skew_secs: 301,
+                window_secs: 300
+            })
+        );
+        assert_eq!(
+            at("2000", 1000),
+            Err(SignatureError::OutsideWindow {
+                skew_secs: -1000,
+                window_secs: 300
+            })
+        );
         for bad in ["", "-5", "1e9", "12.5", " 1000", "1000000000000"] {
             assert_eq!(at(bad, 1000), Err(SignatureError::MalformedTimestamp), "{bad:?}");
         }
-        assert_eq!(v.verify(None, Some("v0=00"), body, 0), Err(SignatureError::MissingTimestamp));
-        assert_eq!(v.verify(Some("1"), None, body, 0), Err(SignatureError::MissingSignature));
+        assert_eq!(
+            v.verify(None, Some("v0=00"), body, 0),
+            Err(SignatureError::MissingTimestamp)
+        );
+        assert_eq!(
+            v.verify(Some("1"), None, body, 0),
+            Err(SignatureError::MissingSignature)
+        );
     }
 
     #[test]

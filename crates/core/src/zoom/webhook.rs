@@ -8,10 +8,14 @@ use crate::secret::SecretString;
 /// A webhook body, classified by its `event` field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZoomEvent {
-    UrlValidation { plain_token: String },
+    UrlValidation {
+        plain_token: String,
+    },
     RecordingCompleted(Box<RecordingCompleted>),
     /// Any other event type: acknowledged and logged, never processed.
-    Other { event: String },
+    Other {
+        event: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,9 @@ impl ZoomEvent {
                 if v.payload.plain_token.is_empty() || v.payload.plain_token.len() > 256 {
                     return Err(MalformedEvent("plainToken must be 1 to 256 characters".into()));
                 }
-                Ok(ZoomEvent::UrlValidation { plain_token: v.payload.plain_token })
+                Ok(ZoomEvent::UrlValidation {
+                    plain_token: v.payload.plain_token,
+                })
             }
             "recording.completed" => {
                 let r: RecordingCompleted = serde_json::from_slice(body).map_err(describe)?;
@@ -160,7 +166,12 @@ impl RecordingObject {
         self.recording_files
             .iter()
             .map(|f| f.download_url.as_str())
-            .chain(self.participant_audio_files.iter().flatten().map(|f| f.download_url.as_str()))
+            .chain(
+                self.participant_audio_files
+                    .iter()
+                    .flatten()
+                    .map(|f| f.download_url.as_str()),
+            )
             .filter(|u| !u.is_empty())
     }
 }
@@ -184,9 +195,14 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     use serde::de::Error;
     match Option::<NumOrString>::deserialize(d)? {
         None => Ok(0),
-        Some(NumOrString::Num(n)) => n.as_u64().ok_or_else(|| D::Error::custom("expected a non-negative integer")),
+        Some(NumOrString::Num(n)) => n
+            .as_u64()
+            .ok_or_else(|| D::Error::custom("expected a non-negative integer")),
         Some(NumOrString::Str(s)) if s.trim().is_empty() => Ok(0),
-        Some(NumOrString::Str(s)) => s.trim().parse().map_err(|_| D::Error::custom("expected an integer string")),
+        Some(NumOrString::Str(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom("expected an integer string")),
     }
 }
 
@@ -218,7 +234,9 @@ mod tests {
         let body = r#"{"event":"recording.completed","new_top":1,"payload":{"object":{"uuid":"u=","id":"87565330005",
             "total_size":"123","future":{"x":1},
             "participant_audio_files":[{"file_name":"Audio only - A","file_size":"4096","download_url":"https://zoom.us/a","status":"completed","extra":true}]}}}"#;
-        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(body.as_bytes()).unwrap() else { panic!() };
+        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(body.as_bytes()).unwrap() else {
+            panic!()
+        };
         assert_eq!(ev.payload.object.id, "87565330005");
         assert_eq!(ev.payload.object.total_size, 123);
         assert_eq!(ev.payload.object.participant_audio_files.unwrap()[0].file_size, 4096);
@@ -228,9 +246,19 @@ mod tests {
     #[test]
     fn classifies_events() {
         let v = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"abc"},"event_ts":1}"#;
-        assert_eq!(ZoomEvent::parse(v).unwrap(), ZoomEvent::UrlValidation { plain_token: "abc".into() });
+        assert_eq!(
+            ZoomEvent::parse(v).unwrap(),
+            ZoomEvent::UrlValidation {
+                plain_token: "abc".into()
+            }
+        );
         let other = br#"{"event":"meeting.started","payload":{}}"#;
-        assert_eq!(ZoomEvent::parse(other).unwrap(), ZoomEvent::Other { event: "meeting.started".into() });
+        assert_eq!(
+            ZoomEvent::parse(other).unwrap(),
+            ZoomEvent::Other {
+                event: "meeting.started".into()
+            }
+        );
     }
 
     #[test]
@@ -252,7 +280,9 @@ mod tests {
 
     #[test]
     fn token_is_redacted_in_debug_but_kept_for_the_producer() {
-        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(CONTRACT_SAMPLE.as_bytes()).unwrap() else { panic!() };
+        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(CONTRACT_SAMPLE.as_bytes()).unwrap() else {
+            panic!()
+        };
         let token = ev.download_token.as_ref().unwrap().expose().to_owned();
         assert!(!format!("{ev:?}").contains(&token));
         assert!(serde_json::to_string(&ev).unwrap().contains(&token));
