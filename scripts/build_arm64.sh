@@ -16,7 +16,7 @@ case "$PROFILE" in
 esac
 log "sam build (arm64, $PROFILE) into ${BUILD_DIR#$ROOT/}"
 (cd "$ROOT" && env "${mode[@]}" PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" \
-  "$VENV/sam/bin/sam" build --beta-features --build-dir "$BUILD_DIR" --cache-dir "$ROOT/.aws-sam/cache-arm64" \
+  "$VENV/sam/bin/sam" build --build-dir "$BUILD_DIR" --cache-dir "$ROOT/.aws-sam/cache-arm64" \
   --parameter-overrides Architecture=arm64 >"$LOCAL/sam-build-arm64.log" 2>&1) \
   || { tail -n 40 "$LOCAL/sam-build-arm64.log" >&2; exit 1; }
 for fn in ZoomWebhookFunction ProducerFunction ConsumerFunction SymblWebhookFunction NotifierFunction; do

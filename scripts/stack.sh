@@ -115,7 +115,7 @@ deploy() {
     "SmtpFrom=insights@zoom-symbl.local"
   )
   log "sam build ($arch, ${STACK_PROFILE:-debug} profile: the local stack runs native host binaries)"
-  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="$([[ "${STACK_PROFILE:-}" == release ]] || echo "${SAM_BUILD_MODE:-debug}")" "$VENV/sam/bin/sam" build --beta-features \
+  (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="$([[ "${STACK_PROFILE:-}" == release ]] || echo "${SAM_BUILD_MODE:-debug}")" "$VENV/sam/bin/sam" build \
       --parameter-overrides "Architecture=$arch" >"$LOCAL/sam-build.log" 2>&1) \
     || { tail -n 40 "$LOCAL/sam-build.log" >&2; return 1; }
   log "sam deploy to $ENDPOINT (stack $STACK_NAME)"
