@@ -23,13 +23,15 @@ down: ## stop the local stack
 status: ## local stack health and outputs
 	@scripts/stack.sh status
 
-lint: tools ## template checks and clippy
+lint: tools ## formatting, template checks and clippy
+	$(CARGO) fmt --all --check
 	.venv/sam/bin/sam validate --lint
 	.venv/sam/bin/cfn-lint template.yaml
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: ## unit and handler tests (no stack needed; the workspace's default members)
+unit: ## unit and handler tests, and the template checks (no stack needed)
 	$(CARGO) test
+	$(CARGO) test -p e2e --test template
 
 build-arm64: tools ## sam build for arm64 (cross-compiled with zig), offline; PROFILE=release for the exact AWS build
 	@scripts/build_arm64.sh

@@ -7,6 +7,8 @@ output), and looks for
   - token shapes: JWTs (Zoom download and OAuth tokens, Symbl access tokens), bearer
     headers, access_token/client_secret parameters;
   - presigned URL signatures (X-Amz-Signature=, Signature=).
+It also fails when a function's log line logged inside an invocation (any span open) lacks
+the Lambda runtime's `requestId`: a line must be traceable to its request.
 Findings are reported by kind and location, never with the secret itself.
 """
 
@@ -41,6 +43,22 @@ def findings(text, secrets):
     return out
 
 
+def without_request_id(text):
+    """(tracing lines inside a span, how many of them lack the runtime's requestId)."""
+    in_span = missing = 0
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict) or "level" not in rec or not rec.get("spans"):
+            continue
+        in_span += 1
+        if not any(isinstance(sp, dict) and sp.get("requestId") for sp in rec["spans"]):
+            missing += 1
+    return in_span, missing
+
+
 def self_test():
     """The scanner must be able to fail: planted secrets are found, plain logs are not."""
     planted = {"smtp_password": "hunter2-but-longer"}
@@ -52,6 +70,9 @@ def self_test():
     assert findings(url, {})[0][0] == "presigned URL signature"
     clean = '{"level":"INFO","fields":{"message":"queued for the consumer","meeting_key":"abc"}}'
     assert findings(clean, planted) == []
+    with_id = '{"level":"INFO","fields":{},"spans":[{"name":"Lambda runtime invoke","requestId":"r1"},{"name":"x"}]}'
+    no_id = '{"level":"INFO","fields":{},"spans":[{"name":"recording_completed"}]}'
+    assert without_request_id(f"{with_id}\n{no_id}\nplain text") == (2, 1)
 
 
 def main():
@@ -98,17 +119,26 @@ def main():
         return 1
 
     bad = []
+    traced = 0
+    for name in groups:
+        in_span, missing = without_request_id(sources[name])
+        traced += in_span
+        if in_span == 0:
+            bad.append(f"{name}: no log line carries the runtime's requestId")
+        elif missing:
+            bad.append(f"{name}: {missing} of {in_span} lines inside an invocation lack the runtime's requestId")
     for name, text in sources.items():
         for kind, offset in findings(text, secrets):
             line = text.count("\n", 0, offset) + 1
             bad.append(f"{name}:{line}: {kind}")
     total = sum(logged.values())
     if bad:
-        print(f"scan_logs: secrets in the logs ({len(bad)} findings in {total} lines):", file=sys.stderr)
+        print(f"scan_logs: {len(bad)} findings in {total} lines:", file=sys.stderr)
         print("\n".join(f"  {b}" for b in bad), file=sys.stderr)
         return 1
     print(f"scan_logs: {total} log lines ({len(groups)} function log groups and ministack's log) "
-          f"checked against {len(secrets)} secret values and {len(PATTERNS)} token shapes: clean")
+          f"checked against {len(secrets)} secret values and {len(PATTERNS)} token shapes: clean; "
+          f"all {traced} lines logged inside an invocation carry its requestId")
     return 0
 
 

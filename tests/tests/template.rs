@@ -541,3 +541,44 @@ fn records_are_durable_and_expire_and_failures_land_somewhere() {
         assert!(alarmed.contains(id), "no error alarm on {id}");
     }
 }
+
+fn env_number(t: &Template, function: &str, var: &str) -> i64 {
+    let v = &t.resource(function)["Properties"]["Environment"]["Variables"][var];
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+        .unwrap_or_else(|| panic!("{function} has no numeric {var}: {v:?}"))
+}
+
+fn timeout_of(t: &Template, function: &str) -> i64 {
+    t.resource(function)["Properties"]["Timeout"]
+        .as_i64()
+        .or_else(|| t.root["Globals"]["Function"]["Timeout"].as_i64())
+        .expect("a timeout")
+}
+
+#[test]
+fn the_producer_knows_how_many_attempts_lambda_makes() {
+    let t = Template::load();
+    let retries = t.resource("ProducerFunction")["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"]
+        .as_i64()
+        .expect("ProducerFunction's MaximumRetryAttempts");
+    // The producer treats the last attempt's failure as final: it must know which one that is.
+    assert_eq!(env_number(&t, "ProducerFunction", "MAX_ATTEMPTS"), 1 + retries);
+}
+
+#[test]
+fn a_webhook_claim_outlives_the_webhook_that_made_it() {
+    let t = Template::load();
+    let lease = env_number(&t, "ZoomWebhookFunction", "CLAIM_LEASE_SECS");
+    let timeout = timeout_of(&t, "ZoomWebhookFunction");
+    // A live delivery must never be overtaken; a dead one soon after it died.
+    assert!(
+        lease > timeout,
+        "claim lease {lease} s within the webhook's timeout {timeout} s"
+    );
+    assert!(
+        lease <= 6 * timeout,
+        "claim lease {lease} s keeps Zoom's redeliveries waiting too long"
+    );
+}

@@ -130,3 +130,68 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
         .unwrap();
     assert_eq!(submissions_of(&uuid).len(), 1);
 }
+
+/// A delivery killed between its claim and the producer's invoke (a webhook timed out under
+/// a burst) must not lose the meeting: while its lease is live Zoom's next delivery is a
+/// `duplicate`, once it lapses the next delivery takes the claim over and starts it, once.
+#[tokio::test]
+async fn a_claim_left_by_a_dead_delivery_is_taken_over_by_the_next_delivery_once_its_lease_lapses() {
+    use zoom_symbl_core::aws::meetings::DynamoMeetings;
+    use zoom_symbl_core::keys::MeetingKey;
+    use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
+
+    let stack = Stack::load();
+    symbl();
+    let meeting = record(MeetingSpec::staggered(2, 12.0)).await;
+    let uuid = meeting.spec.uuid.clone();
+    let event = sandbox().recording_completed(&meeting, &sandbox().default_download_token());
+
+    // The dead delivery: its claim, with a short lease, and no producer started.
+    let claims = DynamoMeetings::new(stack.dynamodb().await, stack.output("MeetingsTableName"));
+    let now = unix_now();
+    let dead = MeetingClaim {
+        key: MeetingKey::from_uuid(&uuid),
+        uuid: uuid.clone(),
+        meeting_id: meeting.spec.meeting_id.to_string(),
+        topic: meeting.spec.topic.clone(),
+        host_email: meeting.spec.host_email.clone(),
+        event_ts: None,
+        claim_id: "killed-delivery".into(),
+        received_at: zoom_symbl_core::timefmt::now_rfc3339(),
+        tracking_id: None,
+        lease_until: now + 3,
+    };
+    assert_eq!(claims.claim(&dead, now).await.unwrap(), ClaimOutcome::Claimed);
+
+    let (status, reply) = deliver(&stack, &event).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("duplicate")),
+        "live lease: {reply}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, reply) = deliver(&stack, &event).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("accepted")),
+        "lapsed lease: {reply}"
+    );
+    let item = stack.meeting(&uuid).await.expect("claim");
+    assert_ne!(
+        attr_s(&item, "claim_id"),
+        Some("killed-delivery"),
+        "the claim was taken over"
+    );
+    let (status, reply) = deliver(&stack, &event).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("duplicate")),
+        "started once: {reply}"
+    );
+
+    stack
+        .meeting_in(&uuid, &["submitted", "transcribed"], Duration::from_secs(240))
+        .await
+        .unwrap();
+    assert_eq!(submissions_of(&uuid).len(), 1);
+}

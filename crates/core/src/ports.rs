@@ -22,18 +22,25 @@ pub struct MeetingClaim {
     pub claim_id: String,
     pub received_at: String,
     pub tracking_id: Option<String>,
+    /// Unix seconds until which the claim is this delivery's alone. Longer than the webhook's
+    /// timeout: a delivery that dies before it starts the producer (killed, timed out) leaves
+    /// a claim that a later delivery of the same meeting takes over once it lapses.
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
     Claimed,
-    /// Another delivery of the same meeting instance got there first.
+    /// Another delivery of the same meeting instance got there first (and started the
+    /// producer, or still may: its lease is live).
     AlreadyClaimed,
 }
 
 /// Idempotent ingestion of meeting instances (conditional writes).
 pub trait MeetingClaims: Send + Sync {
-    fn claim(&self, claim: &MeetingClaim) -> impl Future<Output = Result<ClaimOutcome>> + Send;
+    /// Claims a meeting never seen, or one still `received` whose claim's lease lapsed at
+    /// `now` (unix seconds).
+    fn claim(&self, claim: &MeetingClaim, now: i64) -> impl Future<Output = Result<ClaimOutcome>> + Send;
     /// Undoes our own claim (and nothing else) so that Zoom's retry can claim again.
     fn release(&self, claim: &MeetingClaim) -> impl Future<Output = Result<()>> + Send;
     /// Records that the producer was handed the meeting.

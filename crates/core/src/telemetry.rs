@@ -17,7 +17,9 @@ pub fn init() {
         builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            // The span list carries the runtime's `Lambda runtime invoke` span and its `requestId`
+            // on every line, also inside our own handler spans.
+            .with_span_list(true)
             .with_ansi(false)
             .try_init()
     } else {

@@ -996,6 +996,7 @@ async fn submit(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery, headers: 
             start_ms: at_ms,
         };
         let sender = Arc::new(tokio::sync::Mutex::new(()));
+        #[allow(clippy::expect_used, reason = "a mutex made on the line above is free")]
         let guard = sender.clone().try_lock_owned().expect("a new mutex is free");
         let i = st.jobs.len();
         st.jobs.push(Job {

@@ -2,6 +2,9 @@
 //! local file server, tokens, validation, the concurrency limit, webhooks, insights and
 //! experiences. Nothing depends on precise timing: state is polled with generous deadlines.
 
+// An integration test: a panic here is a failed test, as in `#[test]` functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -42,6 +42,7 @@ impl Keys {
         Keys { key: rand::random() }
     }
 
+    #[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.key).expect("HMAC accepts any key length")
     }
@@ -56,6 +57,7 @@ impl Keys {
             exp: now.saturating_add(ttl_secs),
             jti: uuid::Uuid::new_v4().to_string(),
         };
+        #[allow(clippy::expect_used, reason = "strings and integers always serialise")]
         let payload = B64.encode(serde_json::to_vec(&claims).expect("claims serialise"));
         let signed = format!("{header}.{payload}");
         let mut mac = self.mac();

@@ -1,6 +1,9 @@
 //! The sandbox in-process over real HTTPS: webhook download flow, auth failures,
 //! fault knobs and the S2S OAuth + recordings API flow.
 
+// An integration test: a panic here is a failed test, as in `#[test]` functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;

@@ -11,6 +11,11 @@ use zoom_symbl_core::Error;
 /// Zoom's bodies are a few kilobytes; anything near this is not a Zoom webhook.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How long a delivery's claim on a meeting lasts until it has started the producer. Three
+/// times the function's 10 s timeout: a live delivery is never overtaken, a dead one is
+/// overtaken by Zoom's next delivery (the template test holds it above the timeout).
+pub const DEFAULT_CLAIM_LEASE_SECS: u64 = 30;
+
 pub struct Settings {
     pub meetings_table: String,
     pub producer_function: String,
@@ -18,6 +23,7 @@ pub struct Settings {
     pub allowed_hosts: HostAllowList,
     pub signature_window_secs: u64,
     pub max_body_bytes: usize,
+    pub claim_lease_secs: u64,
     /// How long a meeting's record is kept (DynamoDB TTL).
     pub record_retention: Duration,
 }
@@ -34,6 +40,7 @@ impl Settings {
             ),
             signature_window_secs: env.parse_or("ZOOM_SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS)?,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            claim_lease_secs: env.parse_or("CLAIM_LEASE_SECS", DEFAULT_CLAIM_LEASE_SECS)?,
             record_retention: retention_days(env)?,
         })
     }
@@ -61,6 +68,7 @@ mod tests {
         let s = Settings::from_env(&env()).unwrap();
         assert_eq!(s.signature_window_secs, 300);
         assert_eq!(s.max_body_bytes, 1 << 20);
+        assert_eq!(s.claim_lease_secs, 30);
         assert_eq!(s.allowed_hosts, HostAllowList::default());
     }
 

@@ -37,6 +37,8 @@ pub struct ZoomWebhook<C, P> {
     pub verifier: WebhookVerifier,
     pub allowed_hosts: HostAllowList,
     pub max_body_bytes: usize,
+    /// See [`MeetingClaim::lease_until`].
+    pub claim_lease_secs: u64,
     pub claims: C,
     pub producer: P,
     /// Unix seconds; injected so tests can pin time.
@@ -101,6 +103,7 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
                     return Reply::error(400, "download URL is not https on an allowed host");
                 }
             }
+            let now = (self.clock)();
             let claim = MeetingClaim {
                 key: key.clone(),
                 uuid: object.uuid.clone(),
@@ -111,15 +114,21 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
                 claim_id: uuid::Uuid::new_v4().to_string(),
                 received_at: now_rfc3339(),
                 tracking_id: tracking_id.clone(),
+                lease_until: now.saturating_add_unsigned(self.claim_lease_secs),
             };
-            match self.claims.claim(&claim).await {
+            // Stage timings go into the outcome's log line: under a burst they show where the
+            // webhook's time went (the claim's write, the producer's invoke).
+            let started = std::time::Instant::now();
+            let claimed = self.claims.claim(&claim, now).await;
+            let claim_ms = started.elapsed().as_millis() as u64;
+            match claimed {
                 Ok(ClaimOutcome::Claimed) => {}
                 Ok(ClaimOutcome::AlreadyClaimed) => {
-                    info!("duplicate delivery; meeting already claimed");
+                    info!(claim_ms, "duplicate delivery; meeting already claimed");
                     return Reply::ok(json!({ "status": "duplicate" }));
                 }
                 Err(e) => {
-                    error!(error = %e, retryable = e.is_retryable(), "could not claim meeting; Zoom will retry");
+                    error!(error = %e, retryable = e.is_retryable(), claim_ms, "could not claim meeting; Zoom will retry");
                     return Reply::error(503, "temporarily unable to accept the recording");
                 }
             }
@@ -130,10 +139,13 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
                 tracking_id,
                 event: rec.clone(),
             };
-            if let Err(e) = self.producer.invoke(&job).await {
-                error!(error = %e, retryable = e.is_retryable(), "producer invoke failed; releasing claim so Zoom's retry is accepted");
+            let started = std::time::Instant::now();
+            let invoked = self.producer.invoke(&job).await;
+            let invoke_ms = started.elapsed().as_millis() as u64;
+            if let Err(e) = invoked {
+                error!(error = %e, retryable = e.is_retryable(), claim_ms, invoke_ms, "producer invoke failed; releasing claim so Zoom's retry is accepted");
                 if let Err(release) = self.claims.release(&claim).await {
-                    // The claim stays; the retry will be seen as a duplicate. Loud, so an operator can re-drive.
+                    // The claim stays until its lease lapses; a later delivery then takes it over.
                     error!(error = %release, "could not release claim after failed invoke");
                 }
                 return Reply::error(503, "temporarily unable to start processing");
@@ -142,7 +154,12 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
                 // The producer has the job; the record's status catches up when it writes.
                 warn!(error = %e, "could not mark meeting dispatched");
             }
-            info!(participants = object.participant_audio_files.as_ref().map_or(0, Vec::len), "meeting accepted; producer invoked");
+            info!(
+                participants = object.participant_audio_files.as_ref().map_or(0, Vec::len),
+                claim_ms,
+                invoke_ms,
+                "meeting accepted; producer invoked"
+            );
             Reply::ok(json!({ "status": "accepted" }))
         }
         .instrument(span)
@@ -176,13 +193,18 @@ mod tests {
     }
 
     impl MeetingClaims for MemClaims {
-        async fn claim(&self, c: &MeetingClaim) -> Result<ClaimOutcome> {
+        async fn claim(&self, c: &MeetingClaim, now: i64) -> Result<ClaimOutcome> {
             if self.fail {
                 return Err(Error::retryable("dynamodb", "throttled"));
             }
+            let dispatched = self.dispatched.lock().unwrap();
             let mut items = self.items.lock().unwrap();
-            if items.iter().any(|i| i.key == c.key) {
-                return Ok(ClaimOutcome::AlreadyClaimed);
+            if let Some(i) = items.iter().position(|i| i.key == c.key) {
+                // The same rule as the table's condition: only an undispatched, lapsed claim moves.
+                if dispatched.contains(&items[i].claim_id) || items[i].lease_until >= now {
+                    return Ok(ClaimOutcome::AlreadyClaimed);
+                }
+                items.remove(i);
             }
             items.push(c.clone());
             Ok(ClaimOutcome::Claimed)
@@ -221,6 +243,7 @@ mod tests {
             verifier: WebhookVerifier::new(SecretString::new(SECRET), 300).unwrap(),
             allowed_hosts: HostAllowList::default(),
             max_body_bytes: 1 << 20,
+            claim_lease_secs: 30,
             claims,
             producer,
             clock: || NOW,
@@ -291,6 +314,51 @@ mod tests {
         assert!(jobs[0].event.download_token.is_some());
         assert_eq!(hook.claims.items.lock().unwrap().len(), 1);
         assert_eq!(hook.claims.dispatched.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_delivery_died_before_the_invoke_is_taken_over_once_its_lease_lapses() {
+        let mut hook = webhook(MemClaims::default(), MemProducer::default());
+        // A delivery that claimed at NOW and was killed before it started the producer.
+        let body = sample();
+        let rec = match ZoomEvent::parse(body.as_bytes()).unwrap() {
+            ZoomEvent::RecordingCompleted(rec) => rec,
+            other => panic!("{other:?}"),
+        };
+        let uuid = rec.payload.object.uuid.clone();
+        hook.claims.items.lock().unwrap().push(MeetingClaim {
+            key: MeetingKey::from_uuid(&uuid),
+            uuid,
+            meeting_id: "1".into(),
+            topic: "t".into(),
+            host_email: "h@example.com".into(),
+            event_ts: None,
+            claim_id: "dead-delivery".into(),
+            received_at: now_rfc3339(),
+            tracking_id: None,
+            lease_until: NOW + 30,
+        });
+        hook.clock = || NOW + 10;
+        let early = hook.handle(signed(&body, NOW + 10)).await;
+        assert_eq!(
+            early,
+            Reply::ok(json!({ "status": "duplicate" })),
+            "a live lease is respected"
+        );
+        hook.clock = || NOW + 31;
+        let late = hook.handle(signed(&body, NOW + 31)).await;
+        assert_eq!(
+            late,
+            Reply::ok(json!({ "status": "accepted" })),
+            "a lapsed lease is taken over"
+        );
+        let again = hook.handle(signed(&body, NOW + 31)).await;
+        assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })), "and started once");
+        assert_eq!(hook.producer.jobs.lock().unwrap().len(), 1);
+        let claims = hook.claims.items.lock().unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_ne!(claims[0].claim_id, "dead-delivery");
+        assert_eq!(claims[0].lease_until, NOW + 31 + 30);
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         verifier: settings.verifier(&secrets)?,
         allowed_hosts: settings.allowed_hosts.clone(),
         max_body_bytes: settings.max_body_bytes,
+        claim_lease_secs: settings.claim_lease_secs,
         claims: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &settings.meetings_table)
             .expiring_after(settings.record_retention),
         producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &settings.producer_function),

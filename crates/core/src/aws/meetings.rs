@@ -25,6 +25,9 @@ pub fn expiry(retention: Duration) -> AttributeValue {
     n(unix_now().saturating_add(secs))
 }
 
+/// Unix seconds until which a `received` meeting's claim belongs to the delivery that made it.
+pub const CLAIM_UNTIL: &str = "claim_until";
+
 /// Meeting statuses as stored, in the order a meeting moves through them.
 pub mod status {
     pub const RECEIVED: &str = "received";
@@ -86,7 +89,8 @@ impl DynamoMeetings {
 }
 
 impl MeetingClaims for DynamoMeetings {
-    async fn claim(&self, c: &MeetingClaim) -> Result<ClaimOutcome> {
+    async fn claim(&self, c: &MeetingClaim, now: i64) -> Result<ClaimOutcome> {
+        // A put replaces the whole item: the taken-over claim leaves nothing of its own behind.
         let mut put = self
             .client
             .put_item()
@@ -98,10 +102,15 @@ impl MeetingClaims for DynamoMeetings {
             .item("host_email", s(&c.host_email))
             .item("status", s(status::RECEIVED))
             .item("claim_id", s(&c.claim_id))
+            .item(CLAIM_UNTIL, n(c.lease_until))
             .item("received_at", s(&c.received_at))
             .item("updated_at", s(&c.received_at))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
+            .condition_expression("attribute_not_exists(#pk) OR (#st = :received AND #until < :now)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#until", CLAIM_UNTIL)
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":now", n(now));
         if let Some(ts) = c.event_ts {
             put = put.item("event_ts", AttributeValue::N(ts.to_string()));
         }
@@ -141,7 +150,7 @@ impl MeetingClaims for DynamoMeetings {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(c.key.as_str()))
-            .update_expression("SET #st = :dispatched, dispatched_at = :now, updated_at = :now")
+            .update_expression("SET #st = :dispatched, dispatched_at = :now, updated_at = :now REMOVE claim_until")
             .condition_expression("claim_id = :claim AND #st = :received")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":dispatched", s(status::DISPATCHED))

@@ -29,7 +29,8 @@ pub enum SignatureError {
 /// Verifies Zoom webhook signatures with the app's Secret Token.
 #[derive(Clone)]
 pub struct WebhookVerifier {
-    secret: SecretString,
+    /// Keyed once with the Secret Token; each check starts from a copy.
+    keyed: HmacSha256,
     window_secs: u64,
 }
 
@@ -39,7 +40,9 @@ impl WebhookVerifier {
         if secret.is_empty() {
             return Err(Error::Config("Zoom webhook secret token is empty".into()));
         }
-        Ok(WebhookVerifier { secret, window_secs })
+        let keyed = HmacSha256::new_from_slice(secret.expose().as_bytes())
+            .map_err(|_| Error::Config("Zoom webhook secret token is not a usable HMAC key".into()))?;
+        Ok(WebhookVerifier { keyed, window_secs })
     }
 
     /// Checks headers and raw body bytes. `now` is unix seconds.
@@ -95,8 +98,7 @@ impl WebhookVerifier {
     }
 
     fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-        HmacSha256::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC takes any key length")
+        self.keyed.clone()
     }
 }
 
