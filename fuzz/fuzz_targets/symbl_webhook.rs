@@ -15,22 +15,16 @@
 #![no_main]
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use lambda_http::{Body, RequestExt};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use zoom_symbl_core::ports::{JobLookup, JobView, NotifierInvoker, StatusEvent};
+use symbl_webhook::handler::{self, Reply, SymblWebhook, MAX_BODY_BYTES};
+use zoom_symbl_core::ports::StatusEvent;
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::symbl::JobStatus;
-use zoom_symbl_core::Result;
-
-// The handler's own source, compiled here unchanged: the crate is a binary with no lib target.
-#[allow(dead_code)]
-#[path = "../../crates/symbl-webhook/src/handler.rs"]
-mod handler;
-
-use handler::{Reply, SymblWebhook, MAX_BODY_BYTES};
+use zoom_symbl_core::testkit::{samples, MemJobs, MemNotifier};
 
 mod members;
 use members::Members;
@@ -40,28 +34,11 @@ const TOKEN: &str = "sample-token";
 /// Jobs we "submitted": the sample event's and one short id.
 const KNOWN: [&str; 2] = ["9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "known"];
 
-struct Jobs;
-
-impl JobLookup for Jobs {
-    async fn get(&self, job_id: &str) -> Result<Option<JobView>> {
-        Ok(KNOWN.contains(&job_id).then(|| JobView {
-            job_id: job_id.into(),
-            meeting_key: "bWVldGluZw".into(),
-            conversation_id: "c".into(),
-            status: JobStatus::Scheduled,
-            deadline: 0,
-        }))
-    }
-}
-
-#[derive(Default)]
-struct Notifier(Mutex<Vec<StatusEvent>>);
-
-impl NotifierInvoker for Notifier {
-    async fn invoke(&self, event: &StatusEvent) -> Result<()> {
-        self.0.lock().unwrap().push(event.clone());
-        Ok(())
-    }
+/// The jobs table: only the KNOWN jobs are ours.
+fn jobs() -> MemJobs {
+    KNOWN.iter().fold(MemJobs::default(), |jobs, id| {
+        jobs.with_job(samples::scheduled_job(id, "bWVldGluZw"))
+    })
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -135,8 +112,8 @@ fuzz_target!(|data: &[u8]| {
 
     let hook = SymblWebhook {
         token: SecretString::new(TOKEN),
-        jobs: Jobs,
-        notifier: Notifier::default(),
+        jobs: jobs(),
+        notifier: MemNotifier::default(),
     };
     let incoming = handler::incoming(req);
     assert_eq!(
@@ -146,7 +123,7 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(incoming.body, body, "body bytes reach the handler unchanged");
     let reply = runtime().block_on(hook.handle(incoming));
-    let seen = hook.notifier.0.lock().unwrap().clone();
+    let seen = hook.notifier.events.lock().unwrap().clone();
 
     if presented != TOKEN {
         // Nothing gets past a wrong, empty or missing token: not even the size check.

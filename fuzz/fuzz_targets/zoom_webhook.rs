@@ -13,7 +13,7 @@
 
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -22,21 +22,14 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use zoom_symbl_core::keys::MeetingKey;
-use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, ProducerInvoker, ProducerJob};
+use zoom_symbl_core::lifecycle::MeetingState;
+use zoom_symbl_core::ports::ProducerJob;
 use zoom_symbl_core::secret::SecretString;
+use zoom_symbl_core::testkit::{MemMeetings, MemProducer};
 use zoom_symbl_core::zoom::names::{disambiguate, display_name};
 use zoom_symbl_core::zoom::{HostAllowList, WebhookVerifier, ZoomEvent};
-use zoom_symbl_core::Result;
-
-// The handler's own source, compiled here unchanged: the crate is a binary with no lib target.
-#[allow(dead_code)]
-#[path = "../../crates/zoom-webhook/src/handler.rs"]
-mod handler;
-#[allow(dead_code)]
-#[path = "../../crates/zoom-webhook/src/http_io.rs"]
-mod http_io;
-
-use handler::ZoomWebhook;
+use zoom_webhook::handler::{self, ZoomWebhook};
+use zoom_webhook::http_io;
 
 mod members;
 use members::Members;
@@ -49,46 +42,8 @@ const WINDOW_SECS: i64 = 300;
 /// the compact recording.completed seeds are under it, the pretty-printed one (4.3 KB) is over.
 const MAX_BODY: usize = 4 * 1024;
 const ALLOWED: [&str; 3] = ["zoom.us", "zoom.com", "zoomgov.com"];
-
-#[derive(Default)]
-struct MemClaims {
-    items: Mutex<Vec<MeetingClaim>>,
-    dispatched: Mutex<Vec<String>>,
-}
-
-impl MeetingClaims for MemClaims {
-    async fn claim(&self, c: &MeetingClaim) -> Result<ClaimOutcome> {
-        let mut items = self.items.lock().unwrap();
-        if items.iter().any(|i| i.key == c.key) {
-            return Ok(ClaimOutcome::AlreadyClaimed);
-        }
-        items.push(c.clone());
-        Ok(ClaimOutcome::Claimed)
-    }
-    async fn release(&self, c: &MeetingClaim) -> Result<()> {
-        self.items
-            .lock()
-            .unwrap()
-            .retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
-        Ok(())
-    }
-    async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
-        self.dispatched.lock().unwrap().push(c.claim_id.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct MemProducer {
-    jobs: Mutex<Vec<ProducerJob>>,
-}
-
-impl ProducerInvoker for MemProducer {
-    async fn invoke(&self, job: &ProducerJob) -> Result<()> {
-        self.jobs.lock().unwrap().push(job.clone());
-        Ok(())
-    }
-}
+/// Production's claim lease; the clock is pinned, so a redelivery always finds it live.
+const CLAIM_LEASE_SECS: u64 = 30;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -116,7 +71,7 @@ fn first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-/// Zoom's rule (contract §a), independently: decimal seconds within the window, and
+/// Zoom's rule (docs/zoom.md, "Webhook signature"), independently: decimal seconds within the window, and
 /// `v0=` + hex of HMAC(secret, "v0:{ts}:{body}").
 fn oracle_signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
     let (Some(ts), Some(sig)) = (
@@ -212,7 +167,8 @@ fuzz_target!(|data: &[u8]| {
         verifier: verifier(),
         allowed_hosts: HostAllowList::default(),
         max_body_bytes: MAX_BODY,
-        claims: MemClaims::default(),
+        claim_lease_secs: CLAIM_LEASE_SECS,
+        claims: MemMeetings::default(),
         producer: MemProducer::default(),
         clock: || NOW,
     };
@@ -250,7 +206,7 @@ fuzz_target!(|data: &[u8]| {
             error(401, "invalid or missing signature"),
             "unsigned or forged request got through"
         );
-        assert!(jobs.is_empty() && hook.claims.items.lock().unwrap().is_empty());
+        assert!(jobs.is_empty() && hook.claims.rows.lock().unwrap().is_empty());
         return;
     }
     assert_ne!(reply.status, 401, "a correctly signed request was refused");
@@ -302,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
                     error(400, "download URL is not https on an allowed host"),
                     "{urls:?}"
                 );
-                assert!(jobs.is_empty() && hook.claims.items.lock().unwrap().is_empty());
+                assert!(jobs.is_empty() && hook.claims.rows.lock().unwrap().is_empty());
                 return;
             }
             assert_eq!(
@@ -322,7 +278,7 @@ fuzz_target!(|data: &[u8]| {
             // The async-invoke payload survives JSON both ways.
             let wire = serde_json::to_vec(job).unwrap();
             assert_eq!(serde_json::from_slice::<ProducerJob>(&wire).unwrap(), *job);
-            assert_eq!(hook.claims.dispatched.lock().unwrap().len(), 1);
+            assert_eq!(hook.claims.in_status(MeetingState::Dispatched).len(), 1);
             // What the producer later does with the participants: unique, non-empty names.
             if let Some(parts) = &object.participant_audio_files {
                 let names = disambiguate(parts.iter().map(|p| display_name(&p.file_name)));

@@ -130,7 +130,7 @@ impl Stack {
             .await
             .get_item()
             .table_name(self.output("SemaphoreTableName"))
-            .key("name", AttributeValue::S("symbl-jobs".into()))
+            .key("name", AttributeValue::S(zoom_symbl_core::symbl::SEMAPHORE_NAME.into()))
             .consistent_read(true)
             .send()
             .await?;
@@ -322,9 +322,15 @@ pub async fn record(spec: MeetingSpec) -> GeneratedMeeting {
 
 /// Sends the sandbox's signed recording.completed for the meeting to the deployed webhook.
 pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
+    try_deliver(stack, body).await.expect("POST to the zoom webhook")
+}
+
+/// One signed delivery; a timeout or a refused connection is an error, not a panic (Zoom
+/// treats both as a failed delivery and delivers again).
+pub async fn try_deliver(stack: &Stack, body: &Value) -> anyhow::Result<(u16, Value)> {
     // The meeting will reach Symbl: its sandbox must be listening by then.
     symbl();
-    let bytes = serde_json::to_vec(body).expect("event JSON");
+    let bytes = serde_json::to_vec(body)?;
     let (status, text) = send_signed(
         &http(),
         &stack.zoom_webhook_url,
@@ -332,9 +338,8 @@ pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
         &bytes,
         unix_now(),
     )
-    .await
-    .expect("POST to the zoom webhook");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    .await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 
 pub fn http() -> reqwest::Client {
@@ -348,7 +353,7 @@ pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The contract's sample `recording.completed`, made unique with a fresh meeting UUID that
+/// The sample `recording.completed` (events/), made unique with a fresh meeting UUID that
 /// contains the characters Zoom UUIDs do (`/`, `+`, `=`).
 pub fn sample_recording_completed() -> (String, Value) {
     let mut event: Value =

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use zoom_symbl_core::config::{keys, retention_days, Env, Secrets};
-use zoom_symbl_core::Error;
+use zoom_symbl_core::{symbl, Error};
 
 use zoom_symbl_core::secret::SecretString;
 
@@ -34,8 +34,8 @@ impl Config {
             secrets_id: env.required("SECRETS_ARN")?,
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
-                .unwrap_or_else(|| "https://api.symbl.ai".into()),
-            concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
+                .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
+            concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
             record_retention: retention_days(env)?,
             webhook_url: env.required("SYMBL_WEBHOOK_URL")?,
             settings: Settings {

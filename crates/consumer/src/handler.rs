@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{error, info, info_span, warn, Instrument};
-use zoom_symbl_core::aws::meetings::status;
 use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::lifecycle::MeetingState;
 use zoom_symbl_core::ports::{
     InsightsProvider, ObjectStore, RedeliveryDelay, Semaphore, SlotGrant, SubmissionStore, SubmittedJob, WorkItem,
 };
@@ -86,16 +86,16 @@ where
                     Err(e) => {
                         warn!(error = %e, "could not requeue; the message comes back instead");
                         self.come_back_after(&message, secs).await;
-                        response.batch_item_failures.push(failure(id));
+                        response.add_failure(id);
                     }
                 },
                 Disposition::Later(secs) => {
                     self.come_back_after(&message, secs).await;
-                    response.batch_item_failures.push(failure(id));
+                    response.add_failure(id);
                 }
                 Disposition::Failed(reason) => {
                     error!(%reason, "message cannot be processed; it will reach the dead-letter queue");
-                    response.batch_item_failures.push(failure(id));
+                    response.add_failure(id);
                 }
             }
         }
@@ -131,12 +131,12 @@ where
             Ok(None) => return Disposition::Failed("no meeting record for this work item".into()),
             Err(e) => return self.transient(&e.to_string()),
         };
-        match meeting.status.as_str() {
-            s if s == status::QUEUED || s == status::PRODUCED => {}
-            s if s == status::FAILED => return Disposition::Failed("the meeting has failed; not submitting".into()),
+        match meeting.status {
+            Some(s) if s.ready_to_submit() => {}
+            Some(MeetingState::Failed) => return Disposition::Failed("the meeting has failed; not submitting".into()),
             s => {
                 // submitted or further along: a redelivery of work already done.
-                info!(status = s, job_id = ?meeting.job_id, "already submitted");
+                info!(status = ?s, job_id = ?meeting.job_id, "already submitted");
                 return Disposition::Done;
             }
         }
@@ -279,178 +279,35 @@ pub fn webhook_url(base: &str, token: &SecretString) -> Result<SecretString, zoo
     Ok(SecretString::new(String::from(url)))
 }
 
-fn failure(id: String) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id;
-    f
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use zoom_symbl_core::meeting::{AudioMode, ProducedAudio};
-    use zoom_symbl_core::ports::QueuedMeeting;
-    use zoom_symbl_core::symbl::{JobStatus, RawInsights, SubmitAudio, Submitted};
-    use zoom_symbl_core::Result;
+    use zoom_symbl_core::testkit::{
+        samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemMeetings, MemObjects, MemQueue, MemSemaphore,
+    };
 
     use super::*;
 
-    struct Store {
-        status: Mutex<String>,
-        recorded: Mutex<Vec<SubmittedJob>>,
-        duration_secs: f64,
-        /// The live submission claim (leases do not lapse within a test).
-        claim: Mutex<Option<String>>,
-    }
-    impl SubmissionStore for Store {
-        async fn claim_submission(&self, _: &MeetingKey, claim: &str, _: i64) -> Result<bool> {
-            let mut held = self.claim.lock().unwrap();
-            if *self.status.lock().unwrap() != "queued" || held.is_some() {
-                return Ok(false);
-            }
-            *held = Some(claim.to_owned());
-            Ok(true)
-        }
-        async fn release_submission(&self, _: &MeetingKey, claim: &str) -> Result<()> {
-            let mut held = self.claim.lock().unwrap();
-            if held.as_deref() == Some(claim) {
-                *held = None;
-            }
-            Ok(())
-        }
-        async fn load(&self, _: &MeetingKey) -> Result<Option<QueuedMeeting>> {
-            let audio = ProducedAudio {
-                mode: AudioMode::Multichannel,
-                topic: "t".into(),
-                host_email: "h@example.com".into(),
-                start_time: "2024-05-31T18:00:05Z".into(),
-                duration_secs: self.duration_secs,
-                participants: Vec::new(),
-                sample_rate: 16_000,
-                channels: 2,
-                merged_bucket: "out".into(),
-                merged_key: "k.wav".into(),
-                merged_format: "wav".into(),
-                merged_bytes: 1,
-                mixdown_key: "m.mp3".into(),
-                originals_prefix: "p".into(),
-            };
-            Ok(Some(QueuedMeeting {
-                status: self.status.lock().unwrap().clone(),
-                audio: Some(audio),
-                job_id: None,
-            }))
-        }
-        async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
-            *self.status.lock().unwrap() = "submitted".into();
-            *self.claim.lock().unwrap() = None;
-            self.recorded.lock().unwrap().push(job.clone());
-            Ok(())
-        }
-        async fn fail_submission(&self, _: &MeetingKey, reason: &str) -> Result<()> {
-            *self.status.lock().unwrap() = format!("failed: {reason}");
-            Ok(())
-        }
+    type Subject = Consumer<MemMeetings, MemSemaphore, MemInsights, MemObjects, MemQueue>;
+
+    /// The meeting the sample batch's work item names: the sample meeting.
+    fn key() -> String {
+        samples::meeting_key().to_string()
     }
 
-    /// A semaphore with `free` slots.
-    struct Slots(Mutex<u32>);
-    impl Semaphore for Slots {
-        async fn acquire(&self, _: &str, _: i64) -> Result<SlotGrant> {
-            let mut free = self.0.lock().unwrap();
-            Ok(if *free == 0 {
-                SlotGrant::Full
-            } else {
-                *free -= 1;
-                SlotGrant::Granted
-            })
-        }
-        async fn extend(&self, _: &str, _: i64) -> Result<()> {
-            Ok(())
-        }
-        async fn release(&self, _: &str) -> Result<bool> {
-            *self.0.lock().unwrap() += 1;
-            Ok(true)
-        }
-    }
-
-    /// Symbl answering from a script (Ok when it runs out).
-    struct Symbl(Mutex<Vec<SymblError>>);
-    impl InsightsProvider for Symbl {
-        async fn submit(&self, req: &SubmitAudio) -> std::result::Result<Submitted, SymblError> {
-            assert!(
-                req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")),
-                "the callback carries the token"
-            );
-            // A network call: lets another delivery run meanwhile.
-            tokio::task::yield_now().await;
-            match self.0.lock().unwrap().pop() {
-                Some(e) => Err(e),
-                None => Ok(Submitted {
-                    conversation_id: "c".into(),
-                    job_id: "j".into(),
-                }),
-            }
-        }
-        async fn job_status(&self, _: &str) -> std::result::Result<JobStatus, SymblError> {
-            unreachable!()
-        }
-        async fn insights(&self, _: &str) -> std::result::Result<RawInsights, SymblError> {
-            unreachable!()
-        }
-        async fn summary_page(&self, _: &str, _: &str, _: u64) -> std::result::Result<String, SymblError> {
-            unreachable!()
-        }
-    }
-
-    struct Objects;
-    impl ObjectStore for Objects {
-        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: R,
-        ) -> Result<u64> {
-            unreachable!()
-        }
-        async fn presign_get(&self, b: &str, k: &str, _: Duration) -> Result<String> {
-            Ok(format!("https://{b}/{k}?X-Amz-Signature=s"))
-        }
-    }
-
-    #[derive(Default)]
-    struct Queue {
-        delays: Mutex<Vec<i32>>,
-        copies: Mutex<Vec<(String, i32)>>,
-        requeue_fails: bool,
-    }
-    impl RedeliveryDelay for Queue {
-        async fn delay(&self, _: &str, secs: i32) -> Result<()> {
-            self.delays.lock().unwrap().push(secs);
-            Ok(())
-        }
-        async fn requeue(&self, body: &str, secs: i32) -> Result<()> {
-            if self.requeue_fails {
-                return Err(zoom_symbl_core::Error::retryable("sqs", "throttled"));
-            }
-            self.copies.lock().unwrap().push((body.into(), secs));
-            Ok(())
-        }
-    }
-
-    fn consumer(free: u32, symbl: Vec<SymblError>, queue: Queue) -> Consumer<Store, Slots, Symbl, Objects, Queue> {
+    /// The sample meeting queued (60 s of audio), `free` Symbl slots, and Symbl answering
+    /// `symbl` to the first submits (then accepting).
+    fn consumer(free: u32, symbl: Vec<SymblError>, queue: MemQueue) -> Subject {
         Consumer {
-            meetings: Store {
-                status: Mutex::new("queued".into()),
-                recorded: Mutex::default(),
-                duration_secs: 60.0,
-                claim: Mutex::default(),
-            },
-            semaphore: Slots(Mutex::new(free)),
-            symbl: Symbl(Mutex::new(symbl)),
-            objects: Objects,
+            meetings: MemMeetings::default().with(
+                &key(),
+                MeetingRow::queued(AudioBuilder::sample().duration_secs(60.0).build()),
+            ),
+            semaphore: MemSemaphore::with_limit(free),
+            // The consumer only submits, and never writes to storage.
+            symbl: MemInsights::default()
+                .refusing(symbl)
+                .forbidding(&["job_status", "insights", "summary_page"]),
+            objects: MemObjects::default().forbidding(&["put_stream"]),
             redelivery: queue,
             webhook: SecretString::new("https://api.example/Prod/symbl/webhook?t=tok"),
             settings: Settings {
@@ -464,41 +321,53 @@ mod tests {
         }
     }
 
+    /// Of every request Symbl was sent.
+    fn assert_the_callback_carries_the_token(c: &Subject) {
+        for req in c.symbl.submitted.lock().unwrap().iter() {
+            assert!(
+                req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")),
+                "the callback carries the token"
+            );
+        }
+    }
+
     fn batch() -> SqsEvent {
         serde_json::from_str(include_str!("../../../events/consumer-sqs-batch.json")).unwrap()
     }
 
     #[tokio::test]
     async fn a_free_slot_submits_once_and_deletes_the_message() {
-        let c = consumer(1, Vec::new(), Queue::default());
+        let c = consumer(1, Vec::new(), MemQueue::default());
         let out = c.handle_batch(batch()).await;
         assert!(out.batch_item_failures.is_empty());
-        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
+        assert_eq!(c.meetings.submissions.lock().unwrap().len(), 1);
         // A redelivery of the same message finds it submitted and submits nothing.
         assert!(c.handle_batch(batch()).await.batch_item_failures.is_empty());
-        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 0, "the job holds its slot");
+        assert_eq!(c.meetings.submissions.lock().unwrap().len(), 1);
+        assert_eq!(c.semaphore.free(), 0, "the job holds its slot");
+        assert_the_callback_carries_the_token(&c);
     }
 
     #[tokio::test]
     async fn two_copies_of_a_work_item_at_once_submit_once_and_the_other_checks_back() {
         // Free slots for both: only the meeting's claim keeps the second copy from submitting.
-        let c = consumer(2, Vec::new(), Queue::default());
+        let c = consumer(2, Vec::new(), MemQueue::default());
         let message = &batch().records[0];
         let (a, b) = tokio::join!(c.handle_message(message), c.handle_message(message));
         let mut outcomes = [a, b];
         outcomes.sort_by_key(|d| format!("{d:?}"));
         assert_eq!(outcomes, [Disposition::Done, Disposition::Wait(120)]);
-        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1, "one Symbl job");
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "one slot taken, by the job");
+        assert_eq!(c.meetings.submissions.lock().unwrap().len(), 1, "one Symbl job");
+        assert_eq!(c.semaphore.free(), 1, "one slot taken, by the job");
         // The copy that checks back finds the meeting submitted.
         assert_eq!(c.handle_message(message).await, Disposition::Done);
-        assert_eq!(c.meetings.recorded.lock().unwrap().len(), 1);
+        assert_eq!(c.meetings.submissions.lock().unwrap().len(), 1);
+        assert_the_callback_carries_the_token(&c);
     }
 
     #[tokio::test]
     async fn waiting_for_a_slot_requeues_a_fresh_copy_instead_of_failing_the_message() {
-        let c = consumer(0, Vec::new(), Queue::default());
+        let c = consumer(0, Vec::new(), MemQueue::default());
         let out = c.handle_batch(batch()).await;
         assert!(out.batch_item_failures.is_empty(), "not a failed receive");
         let copies = c.redelivery.copies.lock().unwrap();
@@ -509,31 +378,25 @@ mod tests {
             "the same work item"
         );
         assert_eq!(copies[0].1, 120);
-        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+        assert!(c.meetings.submissions.lock().unwrap().is_empty());
         assert!(
-            c.meetings.claim.lock().unwrap().is_none(),
+            c.meetings.row(&key()).unwrap().submit_claim.is_none(),
             "the claim is given back for the copy"
         );
     }
 
     #[tokio::test]
     async fn symbls_429_waits_the_same_way_and_gives_the_slot_back() {
-        let c = consumer(1, vec![SymblError::RateLimited], Queue::default());
+        let c = consumer(1, vec![SymblError::RateLimited], MemQueue::default());
         assert!(c.handle_batch(batch()).await.batch_item_failures.is_empty());
         assert_eq!(c.redelivery.copies.lock().unwrap().len(), 1);
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "slot released");
+        assert_eq!(c.semaphore.free(), 1, "slot released");
+        assert_the_callback_carries_the_token(&c);
     }
 
     #[tokio::test]
     async fn if_the_copy_cannot_be_sent_the_original_comes_back_instead() {
-        let c = consumer(
-            0,
-            Vec::new(),
-            Queue {
-                requeue_fails: true,
-                ..Queue::default()
-            },
-        );
+        let c = consumer(0, Vec::new(), MemQueue::default().failing("requeue"));
         let out = c.handle_batch(batch()).await;
         assert_eq!(out.batch_item_failures.len(), 1, "kept, not lost");
         assert_eq!(*c.redelivery.delays.lock().unwrap(), [120]);
@@ -541,13 +404,14 @@ mod tests {
 
     #[tokio::test]
     async fn transient_errors_come_back_and_count_towards_the_dead_letter_queue() {
-        let c = consumer(1, vec![SymblError::Unavailable("503".into())], Queue::default());
+        let c = consumer(1, vec![SymblError::Unavailable("503".into())], MemQueue::default());
         let out = c.handle_batch(batch()).await;
         assert_eq!(out.batch_item_failures.len(), 1);
         assert_eq!(*c.redelivery.delays.lock().unwrap(), [30]);
         assert!(c.redelivery.copies.lock().unwrap().is_empty());
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "slot released");
-        assert!(c.meetings.claim.lock().unwrap().is_none(), "claim released");
+        assert_eq!(c.semaphore.free(), 1, "slot released");
+        assert!(c.meetings.row(&key()).unwrap().submit_claim.is_none(), "claim released");
+        assert_the_callback_carries_the_token(&c);
     }
 
     #[tokio::test]
@@ -558,35 +422,37 @@ mod tests {
                 status: 400,
                 message: "audio too long".into(),
             }],
-            Queue::default(),
+            MemQueue::default(),
         );
         let out = c.handle_batch(batch()).await;
         assert_eq!(out.batch_item_failures.len(), 1);
-        assert!(c.meetings.status.lock().unwrap().contains("audio too long"));
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 1);
+        assert!(c.meetings.status_line(&key()).contains("audio too long"));
+        assert_eq!(c.semaphore.free(), 1);
+        assert_the_callback_carries_the_token(&c);
     }
 
     #[tokio::test]
     async fn a_recording_longer_than_symbl_takes_fails_before_taking_a_slot() {
-        let mut c = consumer(1, Vec::new(), Queue::default());
-        c.meetings.duration_secs = 4.5 * 3600.0;
+        let c = consumer(1, Vec::new(), MemQueue::default());
+        c.meetings
+            .edit(&key(), |m| m.audio.as_mut().unwrap().duration_secs = 4.5 * 3600.0);
         assert_eq!(c.handle_batch(batch()).await.batch_item_failures.len(), 1);
-        let status = c.meetings.status.lock().unwrap().clone();
+        let status = c.meetings.status_line(&key());
         assert!(
             status.starts_with("failed: ") && status.contains("4.5 hours"),
             "{status}"
         );
-        assert_eq!(*c.semaphore.0.lock().unwrap(), 1, "no slot taken");
-        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+        assert_eq!(c.semaphore.free(), 1, "no slot taken");
+        assert!(c.meetings.submissions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_body_that_is_not_a_work_item_fails_without_touching_anything() {
-        let c = consumer(1, Vec::new(), Queue::default());
+        let c = consumer(1, Vec::new(), MemQueue::default());
         let mut b = batch();
         b.records[0].body = Some("{\"meeting\":1}".into());
         assert_eq!(c.handle_batch(b).await.batch_item_failures.len(), 1);
-        assert!(c.meetings.recorded.lock().unwrap().is_empty());
+        assert!(c.meetings.submissions.lock().unwrap().is_empty());
         assert!(c.redelivery.delays.lock().unwrap().is_empty());
     }
 

@@ -1,9 +1,5 @@
 //! consumer: submits produced meetings to Symbl within the account's concurrency limit.
-//! Composition root only; the work is in `handler`.
-
-mod config;
-mod handler;
-mod request;
+//! Composition root only; the work is in the library.
 
 use std::time::Duration;
 
@@ -17,8 +13,8 @@ use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::symbl::SymblClient;
 use zoom_symbl_core::telemetry;
 
-use crate::config::Config;
-use crate::handler::Consumer;
+use consumer::config::Config;
+use consumer::handler::Consumer;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -33,7 +29,7 @@ async fn main() -> Result<(), Error> {
         semaphore: DynamoSemaphore::new(
             dynamodb,
             &config.semaphore_table,
-            "symbl-jobs",
+            zoom_symbl_core::symbl::SEMAPHORE_NAME,
             config.concurrency_limit,
         ),
         symbl: SymblClient::new(

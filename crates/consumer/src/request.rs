@@ -38,40 +38,13 @@ pub fn submit_request(audio: &ProducedAudio, media_url: String, webhook_url: Str
 
 #[cfg(test)]
 mod tests {
-    use zoom_symbl_core::meeting::Participant;
+    use zoom_symbl_core::testkit::AudioBuilder;
 
     use super::*;
 
+    /// The sample meeting's participants, in order, on `channels` (`None`: the track failed).
     fn audio(mode: AudioMode, channels: &[Option<u16>]) -> ProducedAudio {
-        ProducedAudio {
-            mode,
-            topic: "Q3 planning sync".into(),
-            host_email: "host@example.com".into(),
-            start_time: "2024-05-31T18:00:05Z".into(),
-            duration_secs: 60.0,
-            participants: channels
-                .iter()
-                .enumerate()
-                .map(|(i, c)| Participant {
-                    channel: *c,
-                    name: ["Dana Host", "Mary-Jane O'Neil", "李雷"][i].into(),
-                    file_id: format!("f{i}"),
-                    recording_start: String::new(),
-                    recording_end: String::new(),
-                    original_key: None,
-                    bytes: None,
-                    failure: c.is_none().then(|| "HTTP 503".into()),
-                })
-                .collect(),
-            sample_rate: 16_000,
-            channels: channels.iter().flatten().count() as u16,
-            merged_bucket: "out".into(),
-            merged_key: "k".into(),
-            merged_format: "wav".into(),
-            merged_bytes: 1,
-            mixdown_key: "m".into(),
-            originals_prefix: "p".into(),
-        }
+        AudioBuilder::sample().mode(mode).channels(channels).build()
     }
 
     #[test]

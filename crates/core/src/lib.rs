@@ -7,11 +7,15 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod lifecycle;
 pub mod meeting;
 pub mod ports;
 pub mod secret;
 pub mod symbl;
 pub mod telemetry;
+/// In-memory ports for tests; its own tests run with the crate's.
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod timefmt;
 pub mod zoom;
 

@@ -163,7 +163,8 @@ pub trait Semaphore: Send + Sync {
 /// The consumer's view of a meeting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedMeeting {
-    pub status: String,
+    /// `None` for a record without a state this version knows.
+    pub status: Option<crate::lifecycle::MeetingState>,
     pub audio: Option<crate::meeting::ProducedAudio>,
     pub job_id: Option<String>,
 }

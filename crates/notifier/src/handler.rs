@@ -373,296 +373,48 @@ impl Failure {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use serde_json::json;
-    use zoom_symbl_core::meeting::{AudioMode, Participant, ProducedAudio};
-    use zoom_symbl_core::ports::{JobLookup, JobView, SlotGrant};
-    use zoom_symbl_core::symbl::{RawInsights, SubmitAudio, Submitted};
-    use zoom_symbl_core::Result;
+    use zoom_symbl_core::lifecycle::{EmailState, MeetingState};
+    use zoom_symbl_core::testkit::{
+        samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemJobs, MemMailer, MemMeetings, MemObjects,
+        MemSemaphore,
+    };
 
     use super::*;
 
-    #[derive(Default)]
-    struct Jobs {
-        jobs: Mutex<HashMap<String, JobView>>,
-        email: Mutex<HashMap<String, (String, String)>>, // job -> (state, claim)
-    }
-    impl JobLookup for Jobs {
-        async fn get(&self, id: &str) -> Result<Option<JobView>> {
-            Ok(self.jobs.lock().unwrap().get(id).cloned())
-        }
-    }
-    impl JobStore for Jobs {
-        async fn advance(&self, id: &str, to: JobStatus) -> Result<bool> {
-            let mut m = self.jobs.lock().unwrap();
-            let j = m.get_mut(id).unwrap();
-            Ok(if j.status == JobStatus::Scheduled && to == JobStatus::InProgress {
-                j.status = to;
-                true
-            } else {
-                false
-            })
-        }
-        async fn finish(&self, id: &str, to: JobStatus) -> Result<bool> {
-            let mut m = self.jobs.lock().unwrap();
-            let j = m.get_mut(id).unwrap();
-            Ok(if j.status.is_terminal() {
-                false
-            } else {
-                j.status = to;
-                true
-            })
-        }
-        async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
-            let email = self.email.lock().unwrap();
-            Ok(self
-                .jobs
-                .lock()
-                .unwrap()
-                .values()
-                .filter(|j| {
-                    (j.deadline < now && !j.status.is_terminal())
-                        || (j.status.is_terminal() && email.get(&j.job_id).is_none_or(|(s, _)| s == "sending"))
-                })
-                .cloned()
-                .collect())
-        }
-        async fn claim_email(&self, id: &str, claim: &str, _: i64) -> Result<bool> {
-            let mut e = self.email.lock().unwrap();
-            if e.contains_key(id) {
-                return Ok(false);
-            }
-            e.insert(id.into(), ("sending".into(), claim.into()));
-            Ok(true)
-        }
-        async fn email_settled(&self, id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
-            let state = if matches!(outcome, EmailOutcome::Sent { .. }) {
-                "sent"
-            } else {
-                "failed"
-            };
-            self.email
-                .lock()
-                .unwrap()
-                .insert(id.into(), (state.into(), claim.into()));
-            Ok(())
-        }
-        async fn release_email_claim(&self, id: &str, claim: &str) -> Result<()> {
-            let mut e = self.email.lock().unwrap();
-            if e.get(id).is_some_and(|(s, c)| s == "sending" && c == claim) {
-                e.remove(id);
-            }
-            Ok(())
+    type Subject = Notifier<MemJobs, MemSemaphore, MemInsights, MemMeetings, MemObjects, MemMailer>;
+
+    /// Meeting "m", submitted to Symbl as job "j", its audio ready for the email.
+    fn submitted_meeting() -> MeetingRow {
+        let audio = AudioBuilder::sample()
+            .topic("Weekly sync")
+            .host_email("host@example.com")
+            .duration_secs(600.0)
+            .speakers(&["Dana"])
+            .build();
+        MeetingRow {
+            status: Some(MeetingState::Submitted),
+            job_id: Some("j".into()),
+            conversation_id: Some("c".into()),
+            ..MeetingRow::queued(audio)
         }
     }
 
-    #[derive(Default)]
-    struct Slots(Mutex<Vec<String>>);
-    impl Semaphore for Slots {
-        async fn acquire(&self, h: &str, _: i64) -> Result<SlotGrant> {
-            self.0.lock().unwrap().push(h.into());
-            Ok(SlotGrant::Granted)
-        }
-        async fn extend(&self, _: &str, _: i64) -> Result<()> {
-            Ok(())
-        }
-        async fn release(&self, h: &str) -> Result<bool> {
-            let mut v = self.0.lock().unwrap();
-            let before = v.len();
-            v.retain(|x| x != h);
-            Ok(v.len() < before)
-        }
-    }
-
-    struct Symbl(JobStatus);
-    impl InsightsProvider for Symbl {
-        async fn submit(&self, _: &SubmitAudio) -> Result<Submitted, SymblError> {
-            unreachable!()
-        }
-        async fn job_status(&self, _: &str) -> Result<JobStatus, SymblError> {
-            Ok(self.0)
-        }
-        async fn insights(&self, _: &str) -> Result<RawInsights, SymblError> {
-            Ok(RawInsights {
-                summary: json!({"summary": [{"text": "We agreed <b>things</b>."}]}),
-                topics: json!({"topics": [{"text": "launch"}]}),
-                questions: json!({"questions": []}),
-                action_items: json!({"actionItems": [{"text": "Ship it.", "assignee": {"name": "Dana"}}]}),
-                follow_ups: json!({"followUps": []}),
-            })
-        }
-        async fn summary_page(&self, conversation: &str, _: &str, _: u64) -> Result<String, SymblError> {
-            Ok(format!("https://meetinginsights.symbl.ai/meeting/#/{conversation}"))
-        }
-    }
-
-    #[derive(Default)]
-    struct Meetings {
-        finished: Mutex<Vec<(String, JobStatus)>>,
-        emailed: Mutex<Vec<EmailOutcome>>,
-        /// Productions that stopped: key -> (topic, host).
-        stalled: Mutex<Vec<(String, String, String)>>,
-        /// Failed meetings and their email state ("" none, "sending", "sent", "failed").
-        failed: Mutex<Vec<(FailedMeeting, String)>>,
-    }
-    impl MeetingFailures for Meetings {
-        async fn fail_stalled(&self, _: i64, _: i64) -> Result<usize> {
-            let stalled: Vec<_> = self.stalled.lock().unwrap().drain(..).collect();
-            let n = stalled.len();
-            for (key, topic, host) in stalled {
-                let reason = "attempt 3 stopped without finishing".to_owned();
-                let m = FailedMeeting {
-                    meeting_key: key,
-                    topic,
-                    host_email: host,
-                    start_time: "2024-05-31T18:00:05Z".into(),
-                    reason,
-                };
-                self.failed.lock().unwrap().push((m, String::new()));
-            }
-            Ok(n)
-        }
-        async fn unnotified_failures(&self, _: i64, _: i64) -> Result<Vec<FailedMeeting>> {
-            Ok(self
-                .failed
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, st)| st.is_empty())
-                .map(|(m, _)| m.clone())
-                .collect())
-        }
-        async fn claim_failure_email(&self, key: &str, _: &str, _: i64, _: i64) -> Result<bool> {
-            let mut failed = self.failed.lock().unwrap();
-            let (_, st) = failed.iter_mut().find(|(m, _)| m.meeting_key == key).unwrap();
-            if !st.is_empty() {
-                return Ok(false);
-            }
-            *st = "sending".into();
-            Ok(true)
-        }
-        async fn release_failure_email(&self, key: &str, _: &str) -> Result<()> {
-            let mut failed = self.failed.lock().unwrap();
-            failed.iter_mut().find(|(m, _)| m.meeting_key == key).unwrap().1.clear();
-            Ok(())
-        }
-    }
-    impl MeetingOutcomes for Meetings {
-        async fn job_finished(&self, key: &str, st: JobStatus) -> Result<()> {
-            self.finished.lock().unwrap().push((key.into(), st));
-            Ok(())
-        }
-        async fn audio(&self, _: &str) -> Result<Option<ProducedAudio>> {
-            Ok(Some(ProducedAudio {
-                mode: AudioMode::Multichannel,
-                topic: "Weekly sync".into(),
-                host_email: "host@example.com".into(),
-                start_time: "2024-05-31T18:00:05Z".into(),
-                duration_secs: 600.0,
-                participants: vec![Participant {
-                    channel: Some(1),
-                    name: "Dana".into(),
-                    file_id: "f".into(),
-                    recording_start: String::new(),
-                    recording_end: String::new(),
-                    original_key: None,
-                    bytes: None,
-                    failure: None,
-                }],
-                sample_rate: 16_000,
-                channels: 1,
-                merged_bucket: "out".into(),
-                merged_key: "k".into(),
-                merged_format: "wav".into(),
-                merged_bytes: 1,
-                mixdown_key: "mix.mp3".into(),
-                originals_prefix: "p".into(),
-            }))
-        }
-        async fn insights_stored(&self, _: &str, docs: &BTreeMap<String, String>, url: Option<&str>) -> Result<()> {
-            assert_eq!(docs.len(), 5);
-            assert!(url.is_some());
-            Ok(())
-        }
-        async fn email_settled(&self, key: &str, outcome: &EmailOutcome) -> Result<()> {
-            if let Some((_, st)) = self
-                .failed
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .find(|(m, _)| m.meeting_key == key)
-            {
-                *st = if matches!(outcome, EmailOutcome::Sent { .. }) {
-                    "sent".into()
-                } else {
-                    "failed".into()
-                };
-            }
-            self.emailed.lock().unwrap().push(outcome.clone());
-            Ok(())
-        }
-    }
-
-    #[derive(Default)]
-    struct Objects(Mutex<Vec<String>>);
-    impl ObjectStore for Objects {
-        async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
-            &self,
-            _: &str,
-            key: &str,
-            _: &str,
-            _: R,
-        ) -> Result<u64> {
-            self.0.lock().unwrap().push(key.into());
-            Ok(1)
-        }
-        async fn presign_get(&self, b: &str, k: &str, _: Duration) -> Result<String> {
-            Ok(format!("https://{b}/{k}?sig"))
-        }
-    }
-
-    /// Answers from a script: each send takes the next answer (Ok when the script runs out).
-    #[derive(Default)]
-    struct Mail {
-        script: Mutex<Vec<MailError>>,
-        sent: Mutex<Vec<OutgoingEmail>>,
-    }
-    impl Mailer for Mail {
-        async fn send(&self, e: &OutgoingEmail) -> std::result::Result<String, MailError> {
-            let next = self.script.lock().unwrap().pop();
-            match next {
-                Some(err) => Err(err),
-                None => {
-                    self.sent.lock().unwrap().push(e.clone());
-                    Ok("<id@zoom-symbl>".into())
-                }
-            }
-        }
-    }
-
-    type Subject = Notifier<Jobs, Slots, Symbl, Meetings, Objects, Mail>;
-
+    /// Job "j" of meeting "m" (scheduled, due at `deadline`); Symbl reports it `symbl`.
     fn notifier(symbl: JobStatus, deadline: i64) -> Subject {
-        let jobs = Jobs::default();
-        jobs.jobs.lock().unwrap().insert(
-            "j".into(),
-            JobView {
-                job_id: "j".into(),
-                meeting_key: "m".into(),
-                conversation_id: "c".into(),
-                status: JobStatus::Scheduled,
-                deadline,
-            },
-        );
         Notifier {
-            jobs,
-            semaphore: Slots(Mutex::new(vec!["m".into(), "other".into()])),
-            symbl: Symbl(symbl),
-            meetings: Meetings::default(),
-            objects: Objects::default(),
-            mailer: Mail::default(),
+            jobs: MemJobs::default().with_job(JobView {
+                deadline,
+                ..samples::scheduled_job("j", "m")
+            }),
+            // The job's slot and another job's.
+            semaphore: MemSemaphore::default()
+                .holding("m", i64::MAX)
+                .holding("other", i64::MAX),
+            // The notifier never submits.
+            symbl: MemInsights::default().reporting(symbl).forbidding(&["submit"]),
+            meetings: MemMeetings::default().with("m", submitted_meeting()),
+            objects: MemObjects::default(),
+            mailer: MemMailer::default(),
             settings: Settings {
                 summary_page_ttl_secs: 0,
                 media_url_ttl: Duration::from_secs(60),
@@ -672,6 +424,19 @@ mod tests {
                 stall_grace_secs: 600,
             },
         }
+    }
+
+    /// Of every time the insights were stored: all five documents, and the summary page's URL.
+    fn assert_insights_stored_whole(n: &Subject) {
+        for stored in n.meetings.stored_insights.lock().unwrap().iter() {
+            assert_eq!(stored.documents.len(), 5);
+            assert!(stored.summary_url.is_some());
+        }
+    }
+
+    /// Where the host's email about a meeting that failed before Symbl stands.
+    fn email_of(n: &Subject, key: &str) -> Option<EmailState> {
+        n.meetings.row(key).unwrap().email_status
     }
 
     fn ev(status: JobStatus) -> Trigger {
@@ -708,8 +473,8 @@ mod tests {
             n.handle(ev(JobStatus::InProgress)).await.unwrap(),
             Outcome::Advanced(false)
         );
-        assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
-        assert_eq!(n.jobs.jobs.lock().unwrap()["j"].status, JobStatus::Completed);
+        assert_eq!(n.semaphore.holder_names(), ["other"]);
+        assert_eq!(n.jobs.row("j").status, JobStatus::Completed);
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "host@example.com");
@@ -718,7 +483,8 @@ mod tests {
             sent[0].html.contains("We agreed &lt;b&gt;things&lt;/b&gt;.")
                 && sent[0].html.contains("https://meetinginsights.symbl.ai/meeting/#/c")
         );
-        assert_eq!(n.objects.0.lock().unwrap().len(), 5, "five insight documents stored");
+        assert_eq!(n.objects.puts.lock().unwrap().len(), 5, "five insight documents stored");
+        assert_insights_stored_whole(&n);
     }
 
     #[tokio::test]
@@ -728,7 +494,7 @@ mod tests {
             n.handle(ev(JobStatus::Completed)).await.unwrap(),
             Outcome::NotTerminalYet(JobStatus::InProgress)
         );
-        assert_eq!(n.semaphore.0.lock().unwrap().len(), 2);
+        assert_eq!(n.semaphore.holder_names().len(), 2);
         assert!(n.meetings.finished.lock().unwrap().is_empty());
         assert!(n.mailer.sent.lock().unwrap().is_empty());
     }
@@ -749,7 +515,10 @@ mod tests {
         );
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent[0].subject, "We could not process: Weekly sync");
-        assert!(n.objects.0.lock().unwrap().is_empty(), "no insights for a failed job");
+        assert!(
+            n.objects.puts.lock().unwrap().is_empty(),
+            "no insights for a failed job"
+        );
     }
 
     #[tokio::test]
@@ -763,6 +532,7 @@ mod tests {
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
         n.handle(ev(JobStatus::Completed)).await.unwrap();
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+        assert_insights_stored_whole(&n);
     }
 
     #[tokio::test]
@@ -772,12 +542,16 @@ mod tests {
         n.handle(ev(JobStatus::Completed)).await.unwrap();
         assert_eq!(
             *n.meetings.emailed.lock().unwrap(),
-            [EmailOutcome::Failed {
-                reason: "550 no such user".into()
-            }]
+            [(
+                "m".to_string(),
+                EmailOutcome::Failed {
+                    reason: "550 no such user".into()
+                }
+            )]
         );
         n.handle(ev(JobStatus::Completed)).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
+        assert_insights_stored_whole(&n);
     }
 
     #[tokio::test]
@@ -786,8 +560,9 @@ mod tests {
         let schedule: Trigger =
             serde_json::from_str(r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#).unwrap();
         assert_eq!(n.handle(schedule).await.unwrap(), Outcome::Reconciled(1));
-        assert_eq!(*n.semaphore.0.lock().unwrap(), ["other"]);
+        assert_eq!(n.semaphore.holder_names(), ["other"]);
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+        assert_insights_stored_whole(&n);
         let again: Trigger = serde_json::from_str(r#"{"detail-type":"Scheduled Event"}"#).unwrap();
         assert_eq!(n.handle(again).await.unwrap(), Outcome::Reconciled(0));
     }
@@ -818,25 +593,21 @@ mod tests {
         })
     }
 
-    fn failed_meeting(key: &str, host: &str) -> (FailedMeeting, String) {
-        let m = FailedMeeting {
-            meeting_key: key.into(),
+    /// A meeting that failed in the producer; its host is not told yet.
+    fn failed_meeting(host: &str) -> MeetingRow {
+        MeetingRow {
             topic: "Board <review>".into(),
             host_email: host.into(),
-            start_time: "2024-05-31T18:00:05Z".into(),
-            reason: "zoom download: no track could be downloaded (Ana: HTTP 503)".into(),
-        };
-        (m, String::new())
+            start_time: Some("2024-05-31T18:00:05Z".into()),
+            failure_reason: Some("zoom download: no track could be downloaded (Ana: HTTP 503)".into()),
+            ..MeetingRow::with_status(MeetingState::Failed)
+        }
     }
 
     #[tokio::test]
     async fn a_meeting_that_failed_before_symbl_gets_one_failure_email() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings
-            .failed
-            .lock()
-            .unwrap()
-            .push(failed_meeting("f1", "host@example.com"));
+        n.meetings.insert("f1", failed_meeting("host@example.com"));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0), "told once");
         let sent = n.mailer.sent.lock().unwrap();
@@ -849,20 +620,16 @@ mod tests {
             sent[0].text
         );
         assert!(sent[0].html.contains("Board &lt;review&gt;"), "escaped in HTML");
-        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "sent");
+        assert_eq!(email_of(&n, "f1"), Some(EmailState::Sent));
     }
 
     #[tokio::test]
     async fn a_refusing_relay_leaves_the_failure_email_owed_for_the_next_round() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings
-            .failed
-            .lock()
-            .unwrap()
-            .push(failed_meeting("f1", "host@example.com"));
+        n.meetings.insert("f1", failed_meeting("host@example.com"));
         *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()), MailError::Temporary("421".into())];
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0));
-        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "", "the claim was given back");
+        assert_eq!(email_of(&n, "f1"), None, "the claim was given back");
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
     }
@@ -870,23 +637,30 @@ mod tests {
     #[tokio::test]
     async fn a_failed_meeting_without_a_host_is_recorded_not_retried() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings.failed.lock().unwrap().push(failed_meeting("f1", " "));
+        n.meetings.insert("f1", failed_meeting(" "));
         n.handle(schedule()).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
-        assert_eq!(n.meetings.failed.lock().unwrap()[0].1, "failed");
+        assert_eq!(email_of(&n, "f1"), Some(EmailState::Failed));
         assert!(
-            matches!(&n.meetings.emailed.lock().unwrap()[0], EmailOutcome::Failed { reason } if reason.contains("no host email"))
+            matches!(&n.meetings.emailed.lock().unwrap()[0], (key, EmailOutcome::Failed { reason }) if key == "f1" && reason.contains("no host email"))
         );
     }
 
     #[tokio::test]
     async fn a_production_that_stopped_fails_and_its_host_is_told() {
         let n = notifier(JobStatus::Scheduled, i64::MAX);
-        n.meetings
-            .stalled
-            .lock()
-            .unwrap()
-            .push(("s1".into(), "Standup".into(), "lead@example.com".into()));
+        // Attempt 3 of its production stopped: its lease lapsed long ago, and no retry came.
+        n.meetings.insert(
+            "s1",
+            MeetingRow {
+                topic: "Standup".into(),
+                host_email: "lead@example.com".into(),
+                received_at: Some("2024-05-31T18:00:05Z".into()),
+                attempt: Some(3),
+                lease_until: Some(0),
+                ..MeetingRow::with_status(MeetingState::Producing)
+            },
+        );
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);

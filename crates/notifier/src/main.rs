@@ -1,9 +1,5 @@
 //! notifier: applies Symbl job statuses (from symbl-webhook), emails the host, and reconciles
-//! overdue jobs (on a schedule). Composition root only.
-
-mod email;
-mod handler;
-mod smtp;
+//! overdue jobs (on a schedule). Composition root only; the work is in the library.
 
 use std::time::Duration;
 
@@ -16,8 +12,8 @@ use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::symbl::SymblClient;
 use zoom_symbl_core::telemetry;
 
-use crate::handler::{Notifier, Settings, Trigger};
-use crate::smtp::{Security, SmtpMailer};
+use notifier::handler::{Notifier, Settings, Trigger};
+use notifier::smtp::{Security, SmtpMailer};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -38,12 +34,15 @@ async fn main() -> Result<(), Error> {
         semaphore: DynamoSemaphore::new(
             dynamodb.clone(),
             env.required("SEMAPHORE_TABLE")?,
-            "symbl-jobs",
-            env.parse_or("SYMBL_CONCURRENCY_LIMIT", 50)?,
+            zoom_symbl_core::symbl::SEMAPHORE_NAME,
+            env.parse_or(
+                "SYMBL_CONCURRENCY_LIMIT",
+                zoom_symbl_core::symbl::DEFAULT_CONCURRENCY_LIMIT,
+            )?,
         ),
         symbl: SymblClient::new(
             env.optional("SYMBL_BASE_URL")
-                .unwrap_or_else(|| "https://api.symbl.ai".into()),
+                .unwrap_or_else(|| zoom_symbl_core::symbl::DEFAULT_BASE_URL.into()),
             secrets.require(keys::SYMBL_APP_ID)?.expose(),
             secrets.require(keys::SYMBL_APP_SECRET)?,
             Duration::from_secs(30),

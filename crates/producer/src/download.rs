@@ -1,5 +1,5 @@
 //! Downloading Zoom recordings straight into the archive bucket, with retries and checks
-//! that what arrived is audio (contract §c).
+//! that what arrived is audio (docs/zoom.md, "Downloading recordings").
 
 use std::time::Duration;
 

@@ -523,15 +523,10 @@ fn safe_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zoom_symbl_core::zoom::ZoomEvent;
+    use zoom_symbl_core::testkit::{samples, Faults, MeetingRow, MemMeetings, MemObjects, MemQueue};
 
     fn sample() -> RecordingObject {
-        let ZoomEvent::RecordingCompleted(ev) =
-            ZoomEvent::parse(include_bytes!("../../../events/zoom-recording-completed.json")).unwrap()
-        else {
-            panic!()
-        };
-        ev.payload.object
+        samples::meeting()
     }
 
     #[test]
@@ -566,94 +561,17 @@ mod tests {
         assert!(select_sources(&o).is_err());
     }
 
-    mod ports {
-        use std::sync::Mutex;
-
-        use zoom_symbl_core::keys::MeetingKey;
-        use zoom_symbl_core::meeting::ProducedAudio;
-        use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProductionStart, WorkItem, WorkQueue};
-        use zoom_symbl_core::Result;
-
-        pub struct MemStore {
-            pub start: ProductionStart,
-            pub events: Mutex<Vec<String>>,
-            /// Answers to lease renewals, in order (`Err` as `None`); then `true`.
-            pub renewals: Mutex<Vec<Option<bool>>>,
-        }
-
-        impl MeetingStore for MemStore {
-            async fn begin_production(&self, _: &MeetingKey, _: u64) -> Result<ProductionStart> {
-                Ok(self.start.clone())
-            }
-            async fn save_produced(&self, _: &MeetingKey, _: &ProducedAudio) -> Result<()> {
-                self.events.lock().unwrap().push("produced".into());
-                Ok(())
-            }
-            async fn mark_queued(&self, _: &MeetingKey) -> Result<()> {
-                self.events.lock().unwrap().push("queued".into());
-                Ok(())
-            }
-            async fn renew_lease(&self, _: &MeetingKey, _: u32, _: u64) -> Result<bool> {
-                let mut answers = self.renewals.lock().unwrap();
-                match if answers.is_empty() {
-                    Some(true)
-                } else {
-                    answers.remove(0)
-                } {
-                    Some(held) => Ok(held),
-                    None => Err(zoom_symbl_core::Error::retryable("dynamodb", "throttled")),
-                }
-            }
-            async fn mark_failed(&self, _: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
-                let word = if finality == Finality::Final {
-                    "failed"
-                } else {
-                    "retrying"
-                };
-                self.events.lock().unwrap().push(format!("{word}: {reason}"));
-                Ok(())
-            }
-        }
-
-        /// Refuses every call: the paths under test must not reach storage.
-        pub struct NoObjects;
-
-        impl ObjectStore for NoObjects {
-            async fn put_stream<R: tokio::io::AsyncRead + Unpin + Send>(
-                &self,
-                _: &str,
-                _: &str,
-                _: &str,
-                _: R,
-            ) -> Result<u64> {
-                panic!("unexpected upload")
-            }
-            async fn presign_get(&self, _: &str, _: &str, _: std::time::Duration) -> Result<String> {
-                panic!("unexpected presign")
-            }
-        }
-
-        #[derive(Default)]
-        pub struct MemQueue(pub Mutex<Vec<WorkItem>>);
-
-        impl WorkQueue for MemQueue {
-            async fn enqueue(&self, item: &WorkItem) -> Result<()> {
-                self.0.lock().unwrap().push(item.clone());
-                Ok(())
-            }
-        }
-    }
-
-    fn producer(start: ProductionStart, s2s: bool) -> Producer<ports::MemStore, ports::NoObjects, ports::MemQueue> {
+    fn producer(start: ProductionStart, s2s: bool) -> Producer<MemMeetings, MemObjects, MemQueue> {
         let http = reqwest::Client::new();
         Producer {
-            store: ports::MemStore {
-                start,
-                events: Default::default(),
-                renewals: Default::default(),
-            },
-            objects: ports::NoObjects,
-            queue: Default::default(),
+            // The sample meeting, in the state on which production starts as `start`.
+            store: MemMeetings::default().with(
+                samples::meeting_key().as_str(),
+                MeetingRow::where_production_starts(&start),
+            ),
+            // The paths under test must not reach storage.
+            objects: MemObjects::default().forbidding(&["put_stream", "presign_get"]),
+            queue: MemQueue::default(),
             downloader: Downloader::new(http.clone(), Default::default(), 1, Duration::from_millis(1)),
             zoom: ZoomApi {
                 http,
@@ -681,23 +599,13 @@ mod tests {
         }
     }
 
-    /// The contract sample as a job; `token` replaces its download token (which expired in 2024).
+    /// The sample `recording.completed` as a job; `token` replaces its download token (which expired in 2024).
     fn job(token: Option<&str>) -> ProducerJob {
-        let ZoomEvent::RecordingCompleted(mut ev) =
-            ZoomEvent::parse(include_bytes!("../../../events/zoom-recording-completed.json")).unwrap()
-        else {
-            panic!()
-        };
+        let mut job = samples::producer_job();
         if let Some(t) = token {
-            ev.download_token = Some(SecretString::new(t));
+            job.event.download_token = Some(SecretString::new(t));
         }
-        ProducerJob {
-            meeting_key: MeetingKey::from_uuid(&ev.payload.object.uuid).to_string(),
-            claim_id: "c".into(),
-            received_at: "2026-01-01T00:00:00Z".into(),
-            tracking_id: None,
-            event: *ev,
-        }
+        job
     }
 
     #[tokio::test]
@@ -705,13 +613,13 @@ mod tests {
         let p = producer(ProductionStart::Produce { attempt: 1 }, false);
         let err = p.handle(job(None)).await.unwrap_err();
         assert!(!err.is_retryable());
-        let events = p.store.events.lock().unwrap().clone();
+        let events = p.store.production_log.lock().unwrap().clone();
         assert_eq!(events.len(), 1);
         assert!(
             events[0].starts_with("failed: ") && events[0].contains("no Zoom Server-to-Server OAuth credentials"),
             "{events:?}"
         );
-        assert!(p.queue.0.lock().unwrap().is_empty());
+        assert!(p.queue.items.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -720,7 +628,7 @@ mod tests {
         let expired = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjEwMDB9.sig"; // exp 1000
         let err = p.handle(job(Some(expired))).await.unwrap_err();
         assert!(err.to_string().contains("zoom oauth"), "{err}");
-        assert!(p.store.events.lock().unwrap()[0].starts_with("failed: "));
+        assert!(p.store.production_log.lock().unwrap()[0].starts_with("failed: "));
     }
 
     #[tokio::test]
@@ -730,11 +638,11 @@ mod tests {
         let first = producer(ProductionStart::Produce { attempt: 1 }, true);
         let err = first.handle(job(Some(expired))).await.unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        assert!(first.store.events.lock().unwrap()[0].starts_with("retrying: "));
+        assert!(first.store.production_log.lock().unwrap()[0].starts_with("retrying: "));
 
         let last = producer(ProductionStart::Produce { attempt: 3 }, true);
         last.handle(job(Some(expired))).await.unwrap_err();
-        assert!(last.store.events.lock().unwrap()[0].starts_with("failed: "));
+        assert!(last.store.production_log.lock().unwrap()[0].starts_with("failed: "));
     }
 
     #[tokio::test]
@@ -748,8 +656,11 @@ mod tests {
         let err = p.handle(job(Some("t"))).await.unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("no track could be downloaded"), "{err}");
-        assert!(p.store.events.lock().unwrap().is_empty(), "nothing recorded twice");
-        assert!(p.queue.0.lock().unwrap().is_empty());
+        assert!(
+            p.store.production_log.lock().unwrap().is_empty(),
+            "nothing recorded twice"
+        );
+        assert!(p.queue.items.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
@@ -778,17 +689,17 @@ mod tests {
     async fn retried_invocations_do_no_work_twice() {
         let done = producer(ProductionStart::AlreadyDone, false);
         assert_eq!(done.handle(job(Some("t"))).await.unwrap(), Outcome::AlreadyDone);
-        assert!(done.queue.0.lock().unwrap().is_empty());
+        assert!(done.queue.items.lock().unwrap().is_empty());
 
         let busy = producer(ProductionStart::Busy, false);
         assert_eq!(busy.handle(job(Some("t"))).await.unwrap(), Outcome::InProgressElsewhere);
-        assert!(busy.queue.0.lock().unwrap().is_empty());
+        assert!(busy.queue.items.lock().unwrap().is_empty());
 
         // Produced before a crash, not yet queued: queue it, once, without producing again.
         let half = producer(ProductionStart::EnqueueOnly, false);
         assert_eq!(half.handle(job(Some("t"))).await.unwrap(), Outcome::Queued);
-        assert_eq!(half.queue.0.lock().unwrap().len(), 1);
-        assert_eq!(*half.store.events.lock().unwrap(), ["queued"]);
+        assert_eq!(half.queue.items.lock().unwrap().len(), 1);
+        assert_eq!(*half.store.production_log.lock().unwrap(), ["queued"]);
     }
 
     #[tokio::test]
@@ -797,7 +708,7 @@ mod tests {
         let mut j = job(Some("t"));
         j.meeting_key = MeetingKey::from_uuid("other").to_string();
         assert!(p.handle(j).await.is_err());
-        assert!(p.store.events.lock().unwrap().is_empty());
+        assert!(p.store.production_log.lock().unwrap().is_empty());
     }
 
     #[test]

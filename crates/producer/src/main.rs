@@ -1,14 +1,5 @@
 //! producer: one meeting's audio, from Zoom to a merged multichannel file in S3.
-//! Composition root only; the work is in `handler`.
-
-mod config;
-mod download;
-mod ffmpeg;
-mod handler;
-mod merge;
-mod plan;
-mod wav;
-mod zoom_api;
+//! Composition root only; the work is in the library.
 
 use std::time::Duration;
 
@@ -18,8 +9,9 @@ use zoom_symbl_core::config::Env;
 use zoom_symbl_core::ports::ProducerJob;
 use zoom_symbl_core::telemetry;
 
-use crate::config::Config;
-use crate::handler::Producer;
+use producer::config::Config;
+use producer::handler::Producer;
+use producer::{download, ffmpeg, zoom_api};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn offsets_from_earliest_track_and_padding_to_the_latest_end() {
-        // Contract sample: Dana from 18:00:07, Mary-Jane joins 18:03:40, 李雷 leaves at 18:30:02.
+        // The sample event (events/): Dana from 18:00:07, Mary-Jane joins 18:03:40, 李雷 leaves at 18:30:02.
         let t = [
             track(
                 "Dana Host",

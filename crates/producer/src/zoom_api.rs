@@ -1,5 +1,5 @@
 //! Server-to-Server OAuth, used only to re-mint a download token that has expired
-//! (contract §d, §f).
+//! (docs/zoom.md, "Server-to-Server OAuth", "Meeting recordings API").
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

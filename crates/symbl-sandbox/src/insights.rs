@@ -1,4 +1,4 @@
-//! Deterministic conversation insights in the shapes of contract §j, built from the
+//! Deterministic conversation insights in the shapes of docs/symbl.md, "Insights", built from the
 //! conversation's name and its speakers (channelMetadata), so tests can check that
 //! the right names reach the right places.
 

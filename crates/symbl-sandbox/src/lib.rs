@@ -1,5 +1,5 @@
-//! A local stand-in for Symbl.ai used by the end-to-end tests and the demo (contract
-//! sections g to l): the token endpoint with server-side caching, `POST
+//! A local stand-in for Symbl.ai used by the end-to-end tests and the demo (docs/symbl.md):
+//! the token endpoint with server-side caching, `POST
 //! /v1/process/audio/url` that really fetches the audio and checks it with ffprobe,
 //! a per-account concurrency limit answering the documented 429, job status, status
 //! webhooks (`id`/`jobId`, duplicated, out of order, lost), conversation insights and

@@ -113,43 +113,20 @@ fn error(status: u16, message: &str) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use zoom_symbl_core::ports::JobView;
-    use zoom_symbl_core::{Error, Result};
+    use zoom_symbl_core::testkit::{samples, Faults, MemJobs, MemNotifier};
 
     use super::*;
 
-    struct Jobs;
-    impl JobLookup for Jobs {
-        async fn get(&self, job_id: &str) -> Result<Option<JobView>> {
-            Ok((job_id == "known").then(|| JobView {
-                job_id: job_id.into(),
-                meeting_key: "m".into(),
-                conversation_id: "c".into(),
-                status: JobStatus::Scheduled,
-                deadline: 0,
-            }))
+    /// Only the job "known" is ours.
+    fn hook(failing: bool) -> SymblWebhook<MemJobs, MemNotifier> {
+        let notifier = MemNotifier::default();
+        if failing {
+            notifier.fail("invoke");
         }
-    }
-
-    #[derive(Default)]
-    struct Notifier(Mutex<Vec<StatusEvent>>, bool);
-    impl NotifierInvoker for Notifier {
-        async fn invoke(&self, e: &StatusEvent) -> Result<()> {
-            if self.1 {
-                return Err(Error::retryable("lambda", "down"));
-            }
-            self.0.lock().unwrap().push(e.clone());
-            Ok(())
-        }
-    }
-
-    fn hook(failing: bool) -> SymblWebhook<Jobs, Notifier> {
         SymblWebhook {
             token: SecretString::new("tok"),
-            jobs: Jobs,
-            notifier: Notifier(Mutex::default(), failing),
+            jobs: MemJobs::default().with_job(samples::scheduled_job("known", "m")),
+            notifier,
         }
     }
 
@@ -175,7 +152,7 @@ mod tests {
                 .status,
             200
         );
-        let seen = h.notifier.0.lock().unwrap();
+        let seen = h.notifier.events.lock().unwrap();
         assert_eq!(
             seen.iter().map(|e| e.status).collect::<Vec<_>>(),
             [JobStatus::Scheduled, JobStatus::Completed]
@@ -217,7 +194,7 @@ mod tests {
                 body: json!({"status": "ignored"})
             }
         );
-        assert!(h.notifier.0.lock().unwrap().is_empty());
+        assert!(h.notifier.events.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -1,13 +1,11 @@
-//! symbl-webhook: Symbl's job-status callbacks. Composition root only.
-
-mod handler;
+//! symbl-webhook: Symbl's job-status callbacks. Composition root only; the logic is in the library.
 
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 use zoom_symbl_core::aws::{jobs::DynamoJobs, lambda::LambdaNotifier, sdk_config, secrets};
 use zoom_symbl_core::config::{keys, Env};
 use zoom_symbl_core::telemetry;
 
-use crate::handler::SymblWebhook;
+use symbl_webhook::handler::{self, SymblWebhook};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

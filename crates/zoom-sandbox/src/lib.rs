@@ -1,7 +1,7 @@
 //! A local stand-in for Zoom used by the end-to-end tests and the demo: synthetic
 //! meetings encoded by ffmpeg, signed webhooks, an HTTPS download server with a 302
 //! to a signed CDN path, S2S OAuth, the recordings API and fault knobs
-//! (contract sections a to f).
+//! (docs/zoom.md).
 
 pub mod meeting;
 pub mod server;

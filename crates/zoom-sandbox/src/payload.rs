@@ -1,4 +1,5 @@
-//! The recording object as the webhook (contract §c) and the recordings API (§f) show it.
+//! The recording object as the webhook and the recordings API show it (docs/zoom.md, "recording.completed",
+//! "Meeting recordings API").
 
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;

@@ -1,4 +1,4 @@
-//! Webhook deliveries as Zoom makes them (contract §a, §b).
+//! Webhook deliveries as Zoom makes them (docs/zoom.md, "Webhook signature", "URL validation").
 
 use anyhow::Context;
 use zoom_symbl_core::secret::SecretString;

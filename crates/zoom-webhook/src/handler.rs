@@ -173,72 +173,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use http::HeaderValue;
-    use zoom_symbl_core::ports::ProducerJob;
+    use zoom_symbl_core::lifecycle::MeetingState;
     use zoom_symbl_core::secret::SecretString;
-    use zoom_symbl_core::{Error, Result};
+    use zoom_symbl_core::testkit::{samples, Faults, MemMeetings, MemProducer};
 
     use super::*;
 
     const SECRET: &str = "zm_test_secret_token_123";
     const NOW: i64 = 1_701_461_200;
 
-    #[derive(Default)]
-    struct MemClaims {
-        items: Mutex<Vec<MeetingClaim>>,
-        dispatched: Mutex<Vec<String>>,
-        fail: bool,
-    }
-
-    impl MeetingClaims for MemClaims {
-        async fn claim(&self, c: &MeetingClaim, now: i64) -> Result<ClaimOutcome> {
-            if self.fail {
-                return Err(Error::retryable("dynamodb", "throttled"));
-            }
-            let dispatched = self.dispatched.lock().unwrap();
-            let mut items = self.items.lock().unwrap();
-            if let Some(i) = items.iter().position(|i| i.key == c.key) {
-                // The same rule as the table's condition: only an undispatched, lapsed claim moves.
-                if dispatched.contains(&items[i].claim_id) || items[i].lease_until >= now {
-                    return Ok(ClaimOutcome::AlreadyClaimed);
-                }
-                items.remove(i);
-            }
-            items.push(c.clone());
-            Ok(ClaimOutcome::Claimed)
-        }
-        async fn release(&self, c: &MeetingClaim) -> Result<()> {
-            self.items
-                .lock()
-                .unwrap()
-                .retain(|i| !(i.key == c.key && i.claim_id == c.claim_id));
-            Ok(())
-        }
-        async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
-            self.dispatched.lock().unwrap().push(c.claim_id.clone());
-            Ok(())
-        }
-    }
-
-    #[derive(Default)]
-    struct MemProducer {
-        jobs: Mutex<Vec<ProducerJob>>,
-        fail: bool,
-    }
-
-    impl ProducerInvoker for MemProducer {
-        async fn invoke(&self, job: &ProducerJob) -> Result<()> {
-            if self.fail {
-                return Err(Error::retryable("lambda", "503"));
-            }
-            self.jobs.lock().unwrap().push(job.clone());
-            Ok(())
-        }
-    }
-
-    fn webhook(claims: MemClaims, producer: MemProducer) -> ZoomWebhook<MemClaims, MemProducer> {
+    fn webhook(claims: MemMeetings, producer: MemProducer) -> ZoomWebhook<MemMeetings, MemProducer> {
         ZoomWebhook {
             verifier: WebhookVerifier::new(SecretString::new(SECRET), 300).unwrap(),
             allowed_hosts: HostAllowList::default(),
@@ -267,13 +212,13 @@ mod tests {
     }
 
     fn sample() -> String {
-        include_str!("../../../events/zoom-recording-completed.json").to_owned()
+        samples::RECORDING_COMPLETED.to_owned()
     }
 
     #[tokio::test]
     async fn the_sample_api_gateway_request_is_answered() {
         let req = lambda_http::request::from_str(include_str!("../../../events/zoom-webhook-apigw.json")).unwrap();
-        let mut hook = webhook(MemClaims::default(), MemProducer::default());
+        let mut hook = webhook(MemMeetings::default(), MemProducer::default());
         hook.clock = || 1_701_461_195;
         let reply = hook.handle(crate::http_io::incoming(req)).await;
         assert_eq!(reply.status, 200);
@@ -286,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn url_validation_contract_vector() {
         let body = r#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1701461195123}"#;
-        let reply = webhook(MemClaims::default(), MemProducer::default())
+        let reply = webhook(MemMeetings::default(), MemProducer::default())
             .handle(signed(body, 1701461195))
             .await;
         assert_eq!(
@@ -300,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn recording_completed_claims_and_invokes_once() {
-        let hook = webhook(MemClaims::default(), MemProducer::default());
+        let hook = webhook(MemMeetings::default(), MemProducer::default());
         let reply = hook.handle(signed(&sample(), NOW)).await;
         assert_eq!(reply.status, 200, "{reply:?}");
         let again = hook.handle(signed(&sample(), NOW)).await;
@@ -312,32 +257,17 @@ mod tests {
             MeetingKey::from_uuid("tFpXbu/pQ9+zPgGteb/Krw==").to_string()
         );
         assert!(jobs[0].event.download_token.is_some());
-        assert_eq!(hook.claims.items.lock().unwrap().len(), 1);
-        assert_eq!(hook.claims.dispatched.lock().unwrap().len(), 1);
+        assert_eq!(hook.claims.rows.lock().unwrap().len(), 1);
+        assert_eq!(hook.claims.in_status(MeetingState::Dispatched).len(), 1);
     }
 
     #[tokio::test]
     async fn a_claim_whose_delivery_died_before_the_invoke_is_taken_over_once_its_lease_lapses() {
-        let mut hook = webhook(MemClaims::default(), MemProducer::default());
+        let mut hook = webhook(MemMeetings::default(), MemProducer::default());
         // A delivery that claimed at NOW and was killed before it started the producer.
         let body = sample();
-        let rec = match ZoomEvent::parse(body.as_bytes()).unwrap() {
-            ZoomEvent::RecordingCompleted(rec) => rec,
-            other => panic!("{other:?}"),
-        };
-        let uuid = rec.payload.object.uuid.clone();
-        hook.claims.items.lock().unwrap().push(MeetingClaim {
-            key: MeetingKey::from_uuid(&uuid),
-            uuid,
-            meeting_id: "1".into(),
-            topic: "t".into(),
-            host_email: "h@example.com".into(),
-            event_ts: None,
-            claim_id: "dead-delivery".into(),
-            received_at: now_rfc3339(),
-            tracking_id: None,
-            lease_until: NOW + 30,
-        });
+        let dead = samples::claim("dead-delivery", NOW + 30);
+        assert_eq!(hook.claims.claim(&dead, NOW).await.unwrap(), ClaimOutcome::Claimed);
         hook.clock = || NOW + 10;
         let early = hook.handle(signed(&body, NOW + 10)).await;
         assert_eq!(
@@ -355,43 +285,33 @@ mod tests {
         let again = hook.handle(signed(&body, NOW + 31)).await;
         assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })), "and started once");
         assert_eq!(hook.producer.jobs.lock().unwrap().len(), 1);
-        let claims = hook.claims.items.lock().unwrap();
+        let claims = hook.claims.rows.lock().unwrap();
         assert_eq!(claims.len(), 1);
-        assert_ne!(claims[0].claim_id, "dead-delivery");
-        assert_eq!(claims[0].lease_until, NOW + 31 + 30);
+        // The claim as the taking-over delivery wrote it.
+        let claim = claims[dead.key.as_str()].claim.clone().unwrap();
+        assert_ne!(claim.claim_id, "dead-delivery");
+        assert_eq!(claim.lease_until, NOW + 31 + 30);
     }
 
     #[tokio::test]
     async fn failed_invoke_releases_claim_and_asks_for_retry() {
-        let hook = webhook(
-            MemClaims::default(),
-            MemProducer {
-                fail: true,
-                ..Default::default()
-            },
-        );
+        let hook = webhook(MemMeetings::default(), MemProducer::default().failing("invoke"));
         let reply = hook.handle(signed(&sample(), NOW)).await;
         assert_eq!(reply.status, 503);
-        assert!(hook.claims.items.lock().unwrap().is_empty(), "claim must be released");
-        assert!(hook.claims.dispatched.lock().unwrap().is_empty());
+        assert!(hook.claims.rows.lock().unwrap().is_empty(), "claim must be released");
+        assert!(hook.claims.in_status(MeetingState::Dispatched).is_empty());
     }
 
     #[tokio::test]
     async fn claim_store_down_asks_for_retry_and_invokes_nothing() {
-        let hook = webhook(
-            MemClaims {
-                fail: true,
-                ..Default::default()
-            },
-            MemProducer::default(),
-        );
+        let hook = webhook(MemMeetings::default().failing("claim"), MemProducer::default());
         assert_eq!(hook.handle(signed(&sample(), NOW)).await.status, 503);
         assert!(hook.producer.jobs.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn refusals() {
-        let hook = webhook(MemClaims::default(), MemProducer::default());
+        let hook = webhook(MemMeetings::default(), MemProducer::default());
         // forged signature
         let mut forged = signed(&sample(), NOW);
         forged.body = sample().replace("Q3 planning sync", "Q4").into_bytes();
@@ -419,12 +339,12 @@ mod tests {
             .await;
         assert_eq!(other.status, 200);
         assert!(hook.producer.jobs.lock().unwrap().is_empty());
-        assert!(hook.claims.items.lock().unwrap().is_empty());
+        assert!(hook.claims.rows.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn disallowed_download_hosts_are_refused_before_any_claim() {
-        let hook = webhook(MemClaims::default(), MemProducer::default());
+        let hook = webhook(MemMeetings::default(), MemProducer::default());
         for bad in [
             "https://evil.example.com/rec/webhook_download/p1-opaque",
             "http://us02web.zoom.us/rec/webhook_download/p1-opaque",
@@ -432,7 +352,7 @@ mod tests {
             let body = sample().replace("https://us02web.zoom.us/rec/webhook_download/p1-opaque", bad);
             assert_eq!(hook.handle(signed(&body, NOW)).await.status, 400, "{bad}");
         }
-        assert!(hook.claims.items.lock().unwrap().is_empty());
+        assert!(hook.claims.rows.lock().unwrap().is_empty());
         assert!(hook.producer.jobs.lock().unwrap().is_empty());
     }
 }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::jobs::EMAIL_SENDING;
-use super::meetings::{status, PK};
+use super::meetings::PK;
 use super::submissions::DynamoSubmissions;
-use super::{conditional, n, s, scan_all};
+use super::{conditional, n, s, scan_all, state};
+use crate::lifecycle::{EmailState, MeetingState};
 use crate::ports::{FailedMeeting, MeetingFailures};
 use crate::timefmt::now_rfc3339;
 use crate::Result;
@@ -32,8 +32,8 @@ impl MeetingFailures for DynamoSubmissions {
                 .table_name(&self.meetings_table)
                 .filter_expression(stalled_filter)
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":producing", s(status::PRODUCING))
-                .expression_attribute_values(":retrying", s(status::RETRYING))
+                .expression_attribute_values(":producing", state(MeetingState::Producing))
+                .expression_attribute_values(":retrying", state(MeetingState::Retrying))
                 .expression_attribute_values(":cutoff", n(now - grace_secs)),
         )
         .await?;
@@ -61,11 +61,11 @@ impl MeetingFailures for DynamoSubmissions {
                 // Still stalled: an attempt that came back to life in between keeps the meeting.
                 .condition_expression(stalled_filter)
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":failed", s(status::FAILED))
+                .expression_attribute_values(":failed", state(MeetingState::Failed))
                 .expression_attribute_values(":reason", s(&reason))
                 .expression_attribute_values(":now", s(&now_text))
-                .expression_attribute_values(":producing", s(status::PRODUCING))
-                .expression_attribute_values(":retrying", s(status::RETRYING))
+                .expression_attribute_values(":producing", state(MeetingState::Producing))
+                .expression_attribute_values(":retrying", state(MeetingState::Retrying))
                 .expression_attribute_values(":cutoff", n(now - grace_secs))
                 .send()
                 .await;
@@ -84,8 +84,8 @@ impl MeetingFailures for DynamoSubmissions {
                 .table_name(&self.meetings_table)
                 .filter_expression(UNNOTIFIED)
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":failed", s(status::FAILED))
-                .expression_attribute_values(":sending", s(EMAIL_SENDING))
+                .expression_attribute_values(":failed", state(MeetingState::Failed))
+                .expression_attribute_values(":sending", state(EmailState::Sending))
                 .expression_attribute_values(":stale", n(now - stale_secs)),
         )
         .await?;
@@ -112,8 +112,8 @@ impl MeetingFailures for DynamoSubmissions {
             .update_expression("SET email_status = :sending, email_claim = :claim, email_claimed_at = :now")
             .condition_expression(UNNOTIFIED)
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":failed", s(status::FAILED))
-            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":failed", state(MeetingState::Failed))
+            .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":stale", n(now - stale_secs))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":now", n(now))
@@ -130,7 +130,7 @@ impl MeetingFailures for DynamoSubmissions {
             .key(PK, s(meeting_key))
             .update_expression("REMOVE email_status, email_claim, email_claimed_at")
             .condition_expression("email_status = :sending AND email_claim = :claim")
-            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":claim", s(claim))
             .send()
             .await;

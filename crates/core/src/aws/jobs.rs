@@ -3,7 +3,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, s, scan_all, sdk_error};
+use super::{conditional, conditional_failed, s, scan_all, sdk_error, state};
+use crate::lifecycle::{EmailState, JobState};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
@@ -24,22 +25,6 @@ impl DynamoJobs {
     }
 }
 
-/// An email claimed and being sent (jobs' `email_state`, meetings' `email_status`).
-pub(super) const EMAIL_SENDING: &str = "sending";
-
-pub fn status_name(st: JobStatus) -> &'static str {
-    match st {
-        JobStatus::Scheduled => "scheduled",
-        JobStatus::InProgress => "in_progress",
-        JobStatus::Completed => "completed",
-        JobStatus::Failed => "failed",
-    }
-}
-
-fn parse_status(v: &str) -> Option<JobStatus> {
-    serde_json::from_value(serde_json::Value::String(v.to_owned())).ok()
-}
-
 fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobView> {
     let text = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned();
     Some(JobView {
@@ -49,7 +34,7 @@ fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobV
         conversation_id: text("conversation_id").unwrap_or_default(),
         status: text("status")
             .as_deref()
-            .and_then(parse_status)
+            .and_then(JobState::parse)
             .unwrap_or(JobStatus::Scheduled),
         deadline: item
             .get("deadline")
@@ -80,8 +65,8 @@ impl JobStore for DynamoJobs {
             return Err(Error::Invalid("advance() is for non-terminal statuses".into()));
         }
         // Allowed predecessors of `to`: strictly earlier statuses.
-        let earlier: &[&str] = match to {
-            JobStatus::InProgress => &["scheduled"],
+        let earlier: &[JobState] = match to {
+            JobStatus::InProgress => &[JobState::Scheduled],
             _ => &[],
         };
         if earlier.is_empty() {
@@ -95,8 +80,8 @@ impl JobStore for DynamoJobs {
             .update_expression("SET #st = :to, updated_at = :now")
             .condition_expression("attribute_exists(meeting_key) AND #st = :from")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", s(status_name(to)))
-            .expression_attribute_values(":from", s(earlier[0]))
+            .expression_attribute_values(":to", state(to))
+            .expression_attribute_values(":from", state(earlier[0]))
             .expression_attribute_values(":now", s(&now_rfc3339()))
             .send()
             .await;
@@ -116,9 +101,9 @@ impl JobStore for DynamoJobs {
             .update_expression("SET #st = :to, finished_at = :now, updated_at = :now")
             .condition_expression("attribute_exists(meeting_key) AND NOT #st IN (:completed, :failed)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", s(status_name(to)))
-            .expression_attribute_values(":completed", s("completed"))
-            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":to", state(to))
+            .expression_attribute_values(":completed", state(JobState::Completed))
+            .expression_attribute_values(":failed", state(JobState::Failed))
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
@@ -137,7 +122,7 @@ impl JobStore for DynamoJobs {
                 "attribute_exists(meeting_key) AND (attribute_not_exists(email_state) \
                  OR (email_state = :sending AND email_claimed_at < :stale))",
             )
-            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":stale", AttributeValue::N((now - stale_after_secs).to_string()))
@@ -147,9 +132,9 @@ impl JobStore for DynamoJobs {
     }
 
     async fn email_settled(&self, job_id: &str, claim: &str, outcome: &EmailOutcome) -> Result<()> {
-        let (state, detail_name, detail) = match outcome {
-            EmailOutcome::Sent { message_id } => ("sent", "email_message_id", message_id.as_str()),
-            EmailOutcome::Failed { reason } => ("failed", "email_failure", reason.as_str()),
+        let (email, detail_name, detail) = match outcome {
+            EmailOutcome::Sent { message_id } => (EmailState::Sent, "email_message_id", message_id.as_str()),
+            EmailOutcome::Failed { reason } => (EmailState::Failed, "email_failure", reason.as_str()),
         };
         let res = self
             .client
@@ -159,7 +144,7 @@ impl JobStore for DynamoJobs {
             .update_expression("SET email_state = :state, #detail = :detail, email_settled_at = :now")
             .condition_expression("email_claim = :claim")
             .expression_attribute_names("#detail", detail_name)
-            .expression_attribute_values(":state", s(state))
+            .expression_attribute_values(":state", state(email))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":now", s(&now_rfc3339()))
@@ -184,7 +169,7 @@ impl JobStore for DynamoJobs {
             .update_expression("REMOVE email_state, email_claim, email_claimed_at")
             .condition_expression("email_claim = :claim AND email_state = :sending")
             .expression_attribute_values(":claim", s(claim))
-            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":sending", state(EmailState::Sending))
             .send()
             .await;
         conditional(res).map(drop)
@@ -202,10 +187,10 @@ impl JobStore for DynamoJobs {
                  OR (#st IN (:completed, :failed) AND (attribute_not_exists(email_state) OR email_state = :sending)))",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":sending", s(EMAIL_SENDING))
+            .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":completed", s("completed"))
-            .expression_attribute_values(":failed", s("failed"));
+            .expression_attribute_values(":completed", state(JobState::Completed))
+            .expression_attribute_values(":failed", state(JobState::Failed));
         Ok(scan_all(req).await?.iter().filter_map(view).collect())
     }
 }

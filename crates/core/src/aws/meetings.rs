@@ -5,8 +5,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, n, s, sdk_error};
+use super::{conditional, conditional_failed, n, s, sdk_error, state};
 use crate::keys::MeetingKey;
+use crate::lifecycle::MeetingState;
 use crate::meeting::ProducedAudio;
 use crate::ports::{ClaimOutcome, Finality, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
 use crate::timefmt::{now_rfc3339, unix_now};
@@ -27,18 +28,6 @@ pub fn expiry(retention: Duration) -> AttributeValue {
 
 /// Unix seconds until which a `received` meeting's claim belongs to the delivery that made it.
 pub const CLAIM_UNTIL: &str = "claim_until";
-
-/// Meeting statuses as stored, in the order a meeting moves through them.
-pub mod status {
-    pub const RECEIVED: &str = "received";
-    pub const DISPATCHED: &str = "dispatched";
-    pub const PRODUCING: &str = "producing";
-    pub const PRODUCED: &str = "produced";
-    pub const QUEUED: &str = "queued";
-    /// An attempt failed and Lambda will try again.
-    pub const RETRYING: &str = "retrying";
-    pub const FAILED: &str = "failed";
-}
 
 #[derive(Clone)]
 pub struct DynamoMeetings {
@@ -65,7 +54,7 @@ impl DynamoMeetings {
 
 impl DynamoMeetings {
     /// The meeting's status and, when it failed, why.
-    async fn status_of(&self, key: &MeetingKey) -> Result<(Option<String>, Option<String>)> {
+    async fn status_of(&self, key: &MeetingKey) -> Result<(Option<MeetingState>, Option<String>)> {
         let out = self
             .client
             .get_item()
@@ -84,7 +73,10 @@ impl DynamoMeetings {
                 .and_then(|v| v.as_s().ok())
                 .cloned()
         };
-        Ok((text("status"), text("failure_reason")))
+        Ok((
+            text("status").as_deref().and_then(MeetingState::parse),
+            text("failure_reason"),
+        ))
     }
 }
 
@@ -100,7 +92,7 @@ impl MeetingClaims for DynamoMeetings {
             .item("meeting_id", s(&c.meeting_id))
             .item("topic", s(&c.topic))
             .item("host_email", s(&c.host_email))
-            .item("status", s(status::RECEIVED))
+            .item("status", state(MeetingState::Received))
             .item("claim_id", s(&c.claim_id))
             .item(CLAIM_UNTIL, n(c.lease_until))
             .item("received_at", s(&c.received_at))
@@ -109,7 +101,7 @@ impl MeetingClaims for DynamoMeetings {
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#until", CLAIM_UNTIL)
-            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":received", state(MeetingState::Received))
             .expression_attribute_values(":now", n(now));
         if let Some(ts) = c.event_ts {
             put = put.item("event_ts", AttributeValue::N(ts.to_string()));
@@ -136,7 +128,7 @@ impl MeetingClaims for DynamoMeetings {
             .condition_expression("claim_id = :claim AND #st = :received")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":claim", s(&c.claim_id))
-            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":received", state(MeetingState::Received))
             .send()
             .await;
         // Not ours any more (or already gone): nothing to undo.
@@ -153,8 +145,8 @@ impl MeetingClaims for DynamoMeetings {
             .update_expression("SET #st = :dispatched, dispatched_at = :now, updated_at = :now REMOVE claim_until")
             .condition_expression("claim_id = :claim AND #st = :received")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":dispatched", s(status::DISPATCHED))
-            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
+            .expression_attribute_values(":received", state(MeetingState::Received))
             .expression_attribute_values(":claim", s(&c.claim_id))
             .expression_attribute_values(":now", s(&now))
             .send()
@@ -182,10 +174,10 @@ impl MeetingStore for DynamoMeetings {
             )
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":producing", s(status::PRODUCING))
-            .expression_attribute_values(":received", s(status::RECEIVED))
-            .expression_attribute_values(":dispatched", s(status::DISPATCHED))
-            .expression_attribute_values(":retrying", s(status::RETRYING))
+            .expression_attribute_values(":producing", state(MeetingState::Producing))
+            .expression_attribute_values(":received", state(MeetingState::Received))
+            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
+            .expression_attribute_values(":retrying", state(MeetingState::Retrying))
             .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs as i64).to_string()))
             .expression_attribute_values(":epoch", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
@@ -207,10 +199,10 @@ impl MeetingStore for DynamoMeetings {
             }
             Err(e) if conditional_failed(&e) => {
                 let (state, reason) = self.status_of(key).await?;
-                Ok(match state.as_deref() {
-                    Some(status::PRODUCED) => ProductionStart::EnqueueOnly,
-                    Some(status::PRODUCING) => ProductionStart::Busy,
-                    Some(status::FAILED) => ProductionStart::Failed {
+                Ok(match state {
+                    Some(MeetingState::Produced) => ProductionStart::EnqueueOnly,
+                    Some(MeetingState::Producing) => ProductionStart::Busy,
+                    Some(MeetingState::Failed) => ProductionStart::Failed {
                         reason: reason.unwrap_or_default(),
                     },
                     _ => ProductionStart::AlreadyDone,
@@ -236,8 +228,8 @@ impl MeetingStore for DynamoMeetings {
             .condition_expression("#st = :producing")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#mode", "mode")
-            .expression_attribute_values(":produced", s(status::PRODUCED))
-            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":produced", state(MeetingState::Produced))
+            .expression_attribute_values(":producing", state(MeetingState::Producing))
             .expression_attribute_values(":audio", audio_attr)
             .expression_attribute_values(":topic", s(&audio.topic))
             .expression_attribute_values(":host", s(&audio.host_email))
@@ -270,8 +262,8 @@ impl MeetingStore for DynamoMeetings {
             .update_expression("SET #st = :queued, queued_at = :now, updated_at = :now")
             .condition_expression("#st = :produced")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":queued", s(status::QUEUED))
-            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":queued", state(MeetingState::Queued))
+            .expression_attribute_values(":produced", state(MeetingState::Produced))
             .expression_attribute_values(":now", s(&now))
             .send()
             .await;
@@ -288,7 +280,7 @@ impl MeetingStore for DynamoMeetings {
             .update_expression("SET lease_until = :lease")
             .condition_expression("#st = :producing AND attempt = :attempt")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":producing", s(status::PRODUCING))
+            .expression_attribute_values(":producing", state(MeetingState::Producing))
             .expression_attribute_values(":attempt", n(i64::from(attempt)))
             .expression_attribute_values(":lease", n(unix_now() + lease_secs as i64))
             .send()
@@ -303,8 +295,8 @@ impl MeetingStore for DynamoMeetings {
     async fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
         let now = now_rfc3339();
         let to = match finality {
-            Finality::WillRetry => status::RETRYING,
-            Finality::Final => status::FAILED,
+            Finality::WillRetry => MeetingState::Retrying,
+            Finality::Final => MeetingState::Failed,
         };
         // `lease_until` now: the reconciler fails a retry that never comes (see `stalled`).
         let res = self
@@ -318,11 +310,11 @@ impl MeetingStore for DynamoMeetings {
             .condition_expression("attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :producing, :retrying)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":received", s(status::RECEIVED))
-            .expression_attribute_values(":dispatched", s(status::DISPATCHED))
-            .expression_attribute_values(":producing", s(status::PRODUCING))
-            .expression_attribute_values(":retrying", s(status::RETRYING))
+            .expression_attribute_values(":to", state(to))
+            .expression_attribute_values(":received", state(MeetingState::Received))
+            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
+            .expression_attribute_values(":producing", state(MeetingState::Producing))
+            .expression_attribute_values(":retrying", state(MeetingState::Retrying))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(&now))
             .expression_attribute_values(":epoch", n(unix_now()))

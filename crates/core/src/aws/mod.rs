@@ -25,6 +25,11 @@ pub(crate) fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
 }
 
+/// A lifecycle state as stored.
+pub(crate) fn state(v: impl Into<&'static str>) -> aws_sdk_dynamodb::types::AttributeValue {
+    s(v.into())
+}
+
 /// A DynamoDB number attribute.
 pub(crate) fn n(v: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())

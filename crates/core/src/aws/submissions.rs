@@ -6,17 +6,15 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::meetings::{expiry, status, EXPIRES_AT, PK};
-use super::{conditional, conditional_failed, n, s, sdk_error};
+use super::meetings::{expiry, EXPIRES_AT, PK};
+use super::{conditional, conditional_failed, n, s, sdk_error, state};
 use crate::keys::MeetingKey;
+use crate::lifecycle::{EmailState, JobState, MeetingState};
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::symbl::JobStatus;
 use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};
-
-/// Meeting status once its Symbl job exists.
-pub const SUBMITTED: &str = "submitted";
 
 #[derive(Clone)]
 pub struct DynamoSubmissions {
@@ -64,7 +62,7 @@ impl SubmissionStore for DynamoSubmissions {
             None => None,
         };
         Ok(Some(QueuedMeeting {
-            status: text("status").unwrap_or_default(),
+            status: text("status").as_deref().and_then(MeetingState::parse),
             audio,
             job_id: text("job_id"),
         }))
@@ -81,8 +79,8 @@ impl SubmissionStore for DynamoSubmissions {
                 "#st IN (:queued, :produced) AND (attribute_not_exists(submit_claim_until) OR submit_claim_until < :now)",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":queued", s(status::QUEUED))
-            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":queued", state(MeetingState::Queued))
+            .expression_attribute_values(":produced", state(MeetingState::Produced))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(unix_now()))
@@ -127,7 +125,7 @@ impl SubmissionStore for DynamoSubmissions {
             .expression_attribute_values(":c", s(&job.conversation_id))
             .expression_attribute_values(":at", s(&job.submitted_at))
             .expression_attribute_values(":d", AttributeValue::N(job.deadline.to_string()))
-            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(":scheduled", state(JobState::Scheduled))
             .expression_attribute_values(":now", s(&now));
         if let Some(retention) = self.retention {
             req = req
@@ -151,9 +149,9 @@ impl SubmissionStore for DynamoSubmissions {
             )
             .condition_expression("#st IN (:queued, :produced)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":submitted", s(SUBMITTED))
-            .expression_attribute_values(":queued", s(status::QUEUED))
-            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":submitted", state(MeetingState::Submitted))
+            .expression_attribute_values(":queued", state(MeetingState::Queued))
+            .expression_attribute_values(":produced", state(MeetingState::Produced))
             .expression_attribute_values(":j", s(&job.job_id))
             .expression_attribute_values(":c", s(&job.conversation_id))
             .expression_attribute_values(":at", s(&job.submitted_at))
@@ -174,9 +172,9 @@ impl SubmissionStore for DynamoSubmissions {
             .update_expression("SET #st = :failed, failure_reason = :r, failed_at = :now, updated_at = :now")
             .condition_expression("#st IN (:queued, :produced)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":failed", s(status::FAILED))
-            .expression_attribute_values(":queued", s(status::QUEUED))
-            .expression_attribute_values(":produced", s(status::PRODUCED))
+            .expression_attribute_values(":failed", state(MeetingState::Failed))
+            .expression_attribute_values(":queued", state(MeetingState::Queued))
+            .expression_attribute_values(":produced", state(MeetingState::Produced))
             .expression_attribute_values(":r", s(reason))
             .expression_attribute_values(":now", s(&now))
             .send()
@@ -184,9 +182,6 @@ impl SubmissionStore for DynamoSubmissions {
         conditional(res).map(drop)
     }
 }
-
-/// Meeting statuses after Symbl: its job finished one way or the other.
-pub const TRANSCRIBED: &str = "transcribed";
 
 impl MeetingOutcomes for DynamoSubmissions {
     async fn audio(&self, meeting_key: &str) -> Result<Option<ProducedAudio>> {
@@ -219,9 +214,9 @@ impl MeetingOutcomes for DynamoSubmissions {
     }
 
     async fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> Result<()> {
-        let (state, detail) = match outcome {
-            EmailOutcome::Sent { message_id } => ("sent", message_id.as_str()),
-            EmailOutcome::Failed { reason } => ("failed", reason.as_str()),
+        let (email, detail) = match outcome {
+            EmailOutcome::Sent { message_id } => (EmailState::Sent, message_id.as_str()),
+            EmailOutcome::Failed { reason } => (EmailState::Failed, reason.as_str()),
         };
         self.client
             .update_item()
@@ -230,7 +225,7 @@ impl MeetingOutcomes for DynamoSubmissions {
             .update_expression(
                 "SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now",
             )
-            .expression_attribute_values(":state", s(state))
+            .expression_attribute_values(":state", super::state(email))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":now", s(&now_rfc3339()))
             .send()
@@ -241,9 +236,9 @@ impl MeetingOutcomes for DynamoSubmissions {
 
     async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
         let (to, reason) = match job {
-            JobStatus::Completed => (TRANSCRIBED, None),
+            JobStatus::Completed => (MeetingState::Transcribed, None),
             JobStatus::Failed => (
-                status::FAILED,
+                MeetingState::Failed,
                 Some("Symbl could not process the recording (job failed)"),
             ),
             _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
@@ -256,9 +251,9 @@ impl MeetingOutcomes for DynamoSubmissions {
             .key(PK, s(meeting_key))
             .condition_expression("#st IN (:queued, :submitted)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":queued", s(status::QUEUED))
-            .expression_attribute_values(":submitted", s(SUBMITTED))
+            .expression_attribute_values(":to", state(to))
+            .expression_attribute_values(":queued", state(MeetingState::Queued))
+            .expression_attribute_values(":submitted", state(MeetingState::Submitted))
             .expression_attribute_values(":now", s(&now));
         req = match reason {
             Some(r) => req

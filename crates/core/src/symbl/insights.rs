@@ -1,5 +1,5 @@
 //! Conversation insights as Symbl returns them (kept raw for storage) and the lenient,
-//! typed view the email is rendered from (contract §j: every field optional).
+//! typed view the email is rendered from (docs/symbl.md, "Insights": every field optional).
 
 use serde_json::Value;
 

@@ -58,20 +58,8 @@ pub struct Submitted {
     pub job_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Scheduled,
-    InProgress,
-    Completed,
-    Failed,
-}
-
-impl JobStatus {
-    pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed)
-    }
-}
+/// Symbl's job statuses are the lifecycle's job states, by the same names.
+pub use crate::lifecycle::JobState as JobStatus;
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TokenResponse {

@@ -1,4 +1,4 @@
-//! Which hosts may receive our Zoom credentials (SSRF guard, contract §c).
+//! Which hosts may receive our Zoom credentials (SSRF guard; docs/zoom.md, "Download hosts").
 
 use url::Url;
 

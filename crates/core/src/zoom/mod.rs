@@ -1,5 +1,5 @@
 //! Everything Zoom: the webhook model, its signature, participant names and the
-//! download-host allow list (contract sections a to f).
+//! download-host allow list (docs/zoom.md).
 
 pub mod hosts;
 pub mod names;

@@ -1,5 +1,5 @@
-//! `x-zm-signature` verification (contract §a) and the `endpoint.url_validation`
-//! answer (§b).
+//! `x-zm-signature` verification (docs/zoom.md, "Webhook signature") and the
+//! `endpoint.url_validation` answer (docs/zoom.md, "URL validation").
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -1,5 +1,5 @@
-//! The Zoom webhook model (contract §b, §c): lenient to unknown fields, `id` and
-//! `file_size` as number or string, event types as an open set.
+//! The Zoom webhook model (docs/zoom.md, "URL validation", "recording.completed"): lenient to unknown
+//! fields, `id` and `file_size` as number or string, event types as an open set.
 
 use serde::{Deserialize, Deserializer, Serialize};
 

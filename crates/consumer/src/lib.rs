@@ -1,0 +1,6 @@
+//! consumer: submits produced meetings to Symbl within the account's concurrency limit. A
+//! library so that the tests drive the real code; `main.rs` composes it.
+
+pub mod config;
+pub mod handler;
+pub mod request;

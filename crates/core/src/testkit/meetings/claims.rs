@@ -1,0 +1,58 @@
+//! zoom-webhook's claims, as [`DynamoMeetings`](crate::aws::meetings::DynamoMeetings) makes them.
+
+use super::{MeetingRow, MemMeetings};
+use crate::lifecycle::MeetingState;
+use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
+use crate::Result;
+
+impl MeetingClaims for MemMeetings {
+    async fn claim(&self, c: &MeetingClaim, now: i64) -> Result<ClaimOutcome> {
+        self.enter("claim")?;
+        let mut rows = self.rows.lock().unwrap();
+        if let Some(row) = rows.get(c.key.as_str()) {
+            // attribute_not_exists(pk) OR (status = received AND claim_until < now)
+            let lapsed = row.status == Some(MeetingState::Received) && row.claim_until.is_some_and(|until| until < now);
+            if !lapsed {
+                return Ok(ClaimOutcome::AlreadyClaimed);
+            }
+        }
+        // A put replaces the whole item: the taken-over claim leaves nothing behind.
+        rows.insert(
+            c.key.as_str().into(),
+            MeetingRow {
+                status: MeetingState::Received.into(),
+                claim: Some(c.clone()),
+                claim_until: Some(c.lease_until),
+                topic: c.topic.clone(),
+                host_email: c.host_email.clone(),
+                received_at: Some(c.received_at.clone()),
+                ..Default::default()
+            },
+        );
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn release(&self, c: &MeetingClaim) -> Result<()> {
+        self.enter("release")?;
+        let mut rows = self.rows.lock().unwrap();
+        let ours = rows
+            .get(c.key.as_str())
+            .is_some_and(|r| r.claim_id() == Some(c.claim_id.as_str()) && r.status == Some(MeetingState::Received));
+        if ours {
+            rows.remove(c.key.as_str());
+        }
+        Ok(())
+    }
+
+    async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
+        self.enter("mark_dispatched")?;
+        let mut rows = self.rows.lock().unwrap();
+        if let Some(row) = rows.get_mut(c.key.as_str()) {
+            if row.claim_id() == Some(c.claim_id.as_str()) && row.status == Some(MeetingState::Received) {
+                row.status = MeetingState::Dispatched.into();
+                row.claim_until = None;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! The notifier's writes once a job ends, as [`DynamoSubmissions`](crate::aws::submissions::DynamoSubmissions) makes them.
+
+use std::collections::BTreeMap;
+
+use super::{MemMeetings, StoredInsights};
+use crate::lifecycle::{EmailState, MeetingState};
+use crate::meeting::ProducedAudio;
+use crate::ports::{EmailOutcome, MeetingOutcomes};
+use crate::symbl::JobStatus;
+use crate::{Error, Result};
+
+impl MeetingOutcomes for MemMeetings {
+    async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
+        self.enter("job_finished")?;
+        let (to, reason) = match job {
+            JobStatus::Completed => (MeetingState::Transcribed, None),
+            JobStatus::Failed => (
+                MeetingState::Failed,
+                Some("Symbl could not process the recording (job failed)"),
+            ),
+            _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
+        };
+        self.finished.lock().unwrap().push((meeting_key.into(), job));
+        if let Some(row) = self.rows.lock().unwrap().get_mut(meeting_key) {
+            if row.status_in(&[MeetingState::Queued, MeetingState::Submitted]) {
+                row.status = to.into();
+                if let Some(r) = reason {
+                    row.failure_reason = Some(r.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unlike the adapter, any key is accepted: tests name their meetings freely.
+    async fn audio(&self, meeting_key: &str) -> Result<Option<ProducedAudio>> {
+        self.enter("audio")?;
+        Ok(self.row(meeting_key).and_then(|r| r.audio))
+    }
+
+    async fn insights_stored(
+        &self,
+        meeting_key: &str,
+        documents: &BTreeMap<String, String>,
+        summary_url: Option<&str>,
+    ) -> Result<()> {
+        self.enter("insights_stored")?;
+        self.stored_insights.lock().unwrap().push(StoredInsights {
+            meeting_key: meeting_key.into(),
+            documents: documents.clone(),
+            summary_url: summary_url.map(str::to_owned),
+        });
+        // An unconditional update: it creates the item if it is missing.
+        let mut rows = self.rows.lock().unwrap();
+        let row = rows.entry(meeting_key.into()).or_default();
+        row.insights = Some(documents.clone());
+        if let Some(url) = summary_url {
+            row.summary_url = Some(url.into());
+        }
+        Ok(())
+    }
+
+    async fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> Result<()> {
+        self.enter("email_settled")?;
+        self.emailed.lock().unwrap().push((meeting_key.into(), outcome.clone()));
+        let (state, detail) = match outcome {
+            EmailOutcome::Sent { message_id } => (EmailState::Sent, message_id),
+            EmailOutcome::Failed { reason } => (EmailState::Failed, reason),
+        };
+        let mut rows = self.rows.lock().unwrap();
+        let row = rows.entry(meeting_key.into()).or_default();
+        row.email_status = Some(state);
+        row.email_detail = Some(detail.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! notifier: applies Symbl job statuses (from symbl-webhook), emails the host, and reconciles
+//! overdue jobs (on a schedule). A library so that the tests drive the real code; `main.rs`
+//! composes it.
+
+pub mod email;
+pub mod handler;
+pub mod smtp;
