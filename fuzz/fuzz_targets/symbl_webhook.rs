@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use symbl_webhook::handler::{self, Reply, SymblWebhook, MAX_BODY_BYTES};
 use zoom_symbl_core::ports::StatusEvent;
 use zoom_symbl_core::secret::SecretString;
-use zoom_symbl_core::symbl::JobStatus;
+use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::testkit::{samples, MemJobs, MemNotifier};
 
 mod members;
@@ -50,19 +50,19 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Symbl's four statuses, as JobStatus's derived Deserialize reads them: a string, or
+/// Symbl's four statuses, as JobState's derived Deserialize reads them: a string, or
 /// serde_json's externally tagged form of a unit variant, `{"completed": null}`.
-fn status_of(v: &Value) -> Option<JobStatus> {
+fn status_of(v: &Value) -> Option<JobState> {
     let name = match v {
         Value::String(s) => s.as_str(),
         Value::Object(o) if o.len() == 1 && o.values().all(Value::is_null) => o.keys().next()?.as_str(),
         _ => return None,
     };
     match name {
-        "scheduled" => Some(JobStatus::Scheduled),
-        "in_progress" => Some(JobStatus::InProgress),
-        "completed" => Some(JobStatus::Completed),
-        "failed" => Some(JobStatus::Failed),
+        "scheduled" => Some(JobState::Scheduled),
+        "in_progress" => Some(JobState::InProgress),
+        "completed" => Some(JobState::Completed),
+        "failed" => Some(JobState::Failed),
         _ => None,
     }
 }
@@ -159,7 +159,7 @@ fuzz_target!(|data: &[u8]| {
     // behind the token; see fuzz/README.md). A body of neither shape is never accepted.
     // Of the members it ignores, only the JSON syntax counts (their strings may be invalid
     // UTF-8), which is why Members skips them.
-    let callback: Option<(Option<&str>, Option<JobStatus>)>;
+    let callback: Option<(Option<&str>, Option<JobState>)>;
     let members = Members::parse(&body, &["id", "jobId", "status"]);
     let array = serde_json::from_slice::<Value>(&body)
         .ok()

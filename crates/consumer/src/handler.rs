@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{error, info, info_span, warn, Instrument};
+use zoom_symbl_core::error::Retry;
 use zoom_symbl_core::keys::MeetingKey;
 use zoom_symbl_core::lifecycle::MeetingState;
 use zoom_symbl_core::ports::{
-    InsightsProvider, ObjectStore, RedeliveryDelay, Semaphore, SlotGrant, SubmissionStore, SubmittedJob, WorkItem,
+    InsightsProvider, InsightsRequest, ObjectStore, ProviderError, RedeliveryDelay, Semaphore, SlotGrant,
+    SubmissionStore, SubmittedJob, WorkItem,
 };
 use zoom_symbl_core::secret::SecretString;
-use zoom_symbl_core::symbl::SymblError;
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
-
-use crate::request::submit_request;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -30,9 +29,6 @@ pub struct Settings {
     /// A job is overdue after twice the meeting's length plus this.
     pub deadline_slack_secs: i64,
 }
-
-/// Symbl's Async API takes at most 4 hours of audio per file.
-pub const SYMBL_MAX_AUDIO_SECS: f64 = 4.0 * 3600.0;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,12 +139,13 @@ where
         let Some(audio) = meeting.audio else {
             return Disposition::Failed("the meeting record has no produced audio".into());
         };
-        if audio.duration_secs > SYMBL_MAX_AUDIO_SECS {
-            // Symbl would refuse it after we took a slot; fail it now, with a reason the host can use.
+        let max_secs = self.symbl.max_audio_secs();
+        if audio.duration_secs > max_secs {
+            // The provider would refuse it after we took a slot; fail it now, with a reason the host can use.
             let reason = format!(
-                "the recording is {:.1} hours long; Symbl processes at most {} hours per file",
+                "the recording is {:.1} hours long; the insights provider processes at most {} hours per file",
                 audio.duration_secs / 3600.0,
-                SYMBL_MAX_AUDIO_SECS / 3600.0
+                max_secs / 3600.0
             );
             warn!(%reason, "not submitting");
             if let Err(e) = self.meetings.fail_submission(key, &reason).await {
@@ -215,24 +212,29 @@ where
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
-        let req = submit_request(audio, media, self.webhook.expose().to_owned(), &self.settings.language);
-        let submitted = match self.symbl.submit(&req).await {
+        let request = InsightsRequest {
+            audio,
+            audio_url: &media,
+            callback_url: self.webhook.expose(),
+            language: &self.settings.language,
+        };
+        let submitted = match self.symbl.submit(&request).await {
             Ok(s) => s,
-            Err(SymblError::RateLimited) => {
-                info!("Symbl answered 429; retrying later");
+            Err(ProviderError::AtCapacity(reason)) => {
+                info!(%reason, "the provider is at its limit; retrying later");
                 return Disposition::Wait(self.settings.busy_retry_secs);
             }
-            Err(e @ SymblError::Unavailable(_)) => return self.transient(&e.to_string()),
+            Err(e) if e.retry() == Retry::Retryable => return self.transient(&e.to_string()),
             Err(e) => {
                 let reason = e.to_string();
-                error!(%reason, "Symbl refused the meeting");
+                error!(%reason, "the provider refused the meeting");
                 if let Err(e) = self.meetings.fail_submission(key, &reason).await {
                     return self.transient(&e.to_string());
                 }
                 return Disposition::Failed(reason);
             }
         };
-        info!(job_id = %submitted.job_id, conversation_id = %submitted.conversation_id, "submitted to Symbl");
+        info!(job_id = %submitted.job_id, conversation_id = %submitted.conversation_id, "submitted to the insights provider");
         // The job holds the slot until it ends; the deadline lets the slot heal if every
         // status webhook is lost.
         let deadline = unix_now() + (2.0 * audio.duration_secs) as i64 + self.settings.deadline_slack_secs;
@@ -285,6 +287,8 @@ mod tests {
         samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemMeetings, MemObjects, MemQueue, MemSemaphore,
     };
 
+    use zoom_symbl_core::symbl::SymblError;
+
     use super::*;
 
     type Subject = Consumer<MemMeetings, MemSemaphore, MemInsights, MemObjects, MemQueue>;
@@ -297,6 +301,8 @@ mod tests {
     /// The sample meeting queued (60 s of audio), `free` Symbl slots, and Symbl answering
     /// `symbl` to the first submits (then accepting).
     fn consumer(free: u32, symbl: Vec<SymblError>, queue: MemQueue) -> Subject {
+        // Symbl's own answers, through the adapter's mapping into the port's vocabulary.
+        let symbl = symbl.into_iter().map(ProviderError::from).collect();
         Consumer {
             meetings: MemMeetings::default().with(
                 &key(),
@@ -306,7 +312,7 @@ mod tests {
             // The consumer only submits, and never writes to storage.
             symbl: MemInsights::default()
                 .refusing(symbl)
-                .forbidding(&["job_status", "insights", "summary_page"]),
+                .forbidding(&["job_state", "insights", "summary_page"]),
             objects: MemObjects::default().forbidding(&["put_stream"]),
             redelivery: queue,
             webhook: SecretString::new("https://api.example/Prod/symbl/webhook?t=tok"),
@@ -324,10 +330,7 @@ mod tests {
     /// Of every request Symbl was sent.
     fn assert_the_callback_carries_the_token(c: &Subject) {
         for req in c.symbl.submitted.lock().unwrap().iter() {
-            assert!(
-                req.webhook_url.as_deref().is_some_and(|u| u.contains("?t=")),
-                "the callback carries the token"
-            );
+            assert!(req.callback_url.contains("?t="), "the callback carries the token");
         }
     }
 

@@ -59,6 +59,15 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the dependency's name: for a record a person reads.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Dependency { message, .. } => message.clone(),
+            Error::Config(m) | Error::Invalid(m) => m.clone(),
+            Error::MissingSecret { .. } => self.to_string(),
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.retry() == Retry::Retryable
     }
@@ -95,5 +104,10 @@ mod tests {
         };
         assert!(!e.is_retryable());
         assert_eq!(e.to_string(), "secret `arn:s` has no key `zoom_webhook_secret`");
+        assert_eq!(
+            Error::permanent("smtp", "550 no such user").reason(),
+            "550 no such user"
+        );
+        assert_eq!(Error::Invalid("no host email".into()).reason(), "no host email");
     }
 }

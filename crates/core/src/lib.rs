@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod insights;
 pub mod keys;
 pub mod lifecycle;
 pub mod meeting;

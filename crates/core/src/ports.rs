@@ -6,6 +6,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::MeetingKey;
+use crate::lifecycle::JobState;
 use crate::zoom::RecordingCompleted;
 use crate::Result;
 
@@ -195,39 +196,86 @@ pub trait SubmissionStore: Send + Sync {
     fn fail_submission(&self, key: &MeetingKey, reason: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// Where meetings go for insights (Symbl today; a second provider would implement this).
-pub trait InsightsProvider: Send + Sync {
-    fn submit(
-        &self,
-        req: &crate::symbl::SubmitAudio,
-    ) -> impl Future<Output = Result<crate::symbl::Submitted, crate::symbl::SymblError>> + Send;
+/// A meeting's audio, handed to an insights provider.
+#[derive(Debug, Clone, Copy)]
+pub struct InsightsRequest<'a> {
+    /// The produced audio and its participants (channel k is participant k).
+    pub audio: &'a crate::meeting::ProducedAudio,
+    /// Where the provider fetches the audio from (short-lived).
+    pub audio_url: &'a str,
+    /// Where the provider reports the job's progress; carries the deployment's token.
+    pub callback_url: &'a str,
+    /// A BCP 47 language code such as `en-US`.
+    pub language: &'a str,
+}
 
-    fn job_status(
-        &self,
-        job_id: &str,
-    ) -> impl Future<Output = Result<crate::symbl::JobStatus, crate::symbl::SymblError>> + Send;
+/// The provider's handle on a submitted meeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderJob {
+    pub job_id: String,
+    /// Where the provider keeps the meeting's results.
+    pub conversation_id: String,
+}
+
+/// Why an insights provider did not do what was asked, in the pipeline's one retry vocabulary.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// At its concurrent-job limit: not now, later, without spending a retry.
+    #[error("{0}")]
+    AtCapacity(String),
+    /// Down, slow or answering 5xx: later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Refused for good (bad request, bad credentials, no such job): retrying gives the same.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ProviderError {
+    pub fn retry(&self) -> crate::error::Retry {
+        match self {
+            ProviderError::AtCapacity(_) | ProviderError::Unavailable(_) => crate::error::Retry::Retryable,
+            ProviderError::Refused(_) => crate::error::Retry::Permanent,
+        }
+    }
+}
+
+impl From<ProviderError> for crate::Error {
+    fn from(e: ProviderError) -> Self {
+        crate::Error::Dependency {
+            dependency: "insights provider",
+            retry: e.retry(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Where meetings go for insights.
+pub trait InsightsProvider: Send + Sync {
+    /// The longest recording the provider takes, in seconds: longer ones fail before a slot is taken.
+    fn max_audio_secs(&self) -> f64;
+
+    fn submit(&self, req: &InsightsRequest<'_>) -> impl Future<Output = Result<ProviderJob, ProviderError>> + Send;
+
+    fn job_state(&self, job_id: &str) -> impl Future<Output = Result<JobState, ProviderError>> + Send;
 
     fn insights(
         &self,
         conversation_id: &str,
-    ) -> impl Future<Output = Result<crate::symbl::RawInsights, crate::symbl::SymblError>> + Send;
+    ) -> impl Future<Output = Result<crate::insights::InsightsReport, ProviderError>> + Send;
 
-    /// Creates the interactive summary page and returns its URL.
+    /// Creates the provider's own page for the meeting and returns its URL.
     fn summary_page(
         &self,
         conversation_id: &str,
         media_url: &str,
         expires_in_secs: u64,
-    ) -> impl Future<Output = Result<String, crate::symbl::SymblError>> + Send;
+    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
 }
 
-/// The meeting's end state once its Symbl job is terminal.
+/// The meeting's end state once its insights job is terminal.
 pub trait MeetingOutcomes: Send + Sync {
-    fn job_finished(
-        &self,
-        meeting_key: &str,
-        status: crate::symbl::JobStatus,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn job_finished(&self, meeting_key: &str, status: JobState) -> impl Future<Output = Result<()>> + Send;
     /// The producer's record of the meeting, for the email.
     fn audio(&self, meeting_key: &str) -> impl Future<Output = Result<Option<crate::meeting::ProducedAudio>>> + Send;
     /// Where the insights are (S3 keys by name) and the summary page's URL.
@@ -286,7 +334,7 @@ pub struct JobView {
     pub job_id: String,
     pub meeting_key: String,
     pub conversation_id: String,
-    pub status: crate::symbl::JobStatus,
+    pub status: JobState,
     pub deadline: i64,
 }
 
@@ -298,9 +346,9 @@ pub trait JobLookup: Send + Sync {
 /// The jobs table, for the notifier and its reconciler.
 pub trait JobStore: JobLookup {
     /// Moves a job forward to a non-terminal status; earlier or equal statuses change nothing.
-    fn advance(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
+    fn advance(&self, job_id: &str, to: JobState) -> impl Future<Output = Result<bool>> + Send;
     /// Makes the job terminal, once: `true` for the caller that did it.
-    fn finish(&self, job_id: &str, to: crate::symbl::JobStatus) -> impl Future<Output = Result<bool>> + Send;
+    fn finish(&self, job_id: &str, to: JobState) -> impl Future<Output = Result<bool>> + Send;
     /// Jobs the reconciler must look at: past their deadline and not terminal, or terminal
     /// with the host's email not yet settled.
     fn overdue(&self, now: i64) -> impl Future<Output = Result<Vec<JobView>>> + Send;
@@ -333,7 +381,7 @@ pub enum EmailOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusEvent {
     pub job_id: String,
-    pub status: crate::symbl::JobStatus,
+    pub status: JobState,
     pub source: String,
 }
 
@@ -358,6 +406,27 @@ pub enum MailError {
     /// 5xx replies, invalid addresses: retrying gives the same answer.
     #[error("permanent mail failure: {0}")]
     Permanent(String),
+}
+
+impl MailError {
+    pub fn retry(&self) -> crate::error::Retry {
+        match self {
+            MailError::Temporary(_) => crate::error::Retry::Retryable,
+            MailError::Permanent(_) => crate::error::Retry::Permanent,
+        }
+    }
+}
+
+impl From<MailError> for crate::Error {
+    fn from(e: MailError) -> Self {
+        let retry = e.retry();
+        let (MailError::Temporary(message) | MailError::Permanent(message)) = e;
+        crate::Error::Dependency {
+            dependency: "smtp",
+            retry,
+            message,
+        }
+    }
 }
 
 pub trait Mailer: Send + Sync {

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
+use zoom_symbl_core::insights::{Action, Insights};
 use zoom_symbl_core::meeting::ProducedAudio;
-use zoom_symbl_core::symbl::insights::{Action, Insights};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
@@ -255,7 +255,7 @@ const PAGE_END: &str = "</div><p style=\"color:#9ca3af;font-size:12px;text-align
 
 #[cfg(test)]
 mod tests {
-    use zoom_symbl_core::symbl::insights::{Question, Topic};
+    use zoom_symbl_core::insights::{Question, Topic};
 
     use super::*;
 

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tracing::{error, info, info_span, warn, Instrument};
+use zoom_symbl_core::error::Retry;
+use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::ports::{
-    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, MailError, Mailer, MeetingFailures,
-    MeetingOutcomes, ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
+    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes,
+    ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
 };
-use zoom_symbl_core::symbl::{Insights, JobStatus, SymblError};
 use zoom_symbl_core::timefmt::unix_now;
 use zoom_symbl_core::Error;
 
@@ -53,9 +54,9 @@ pub enum Outcome {
     UnknownJob,
     Advanced(bool),
     /// The webhook said terminal, Symbl does not (yet).
-    NotTerminalYet(JobStatus),
+    NotTerminalYet(JobState),
     Finished {
-        status: JobStatus,
+        status: JobState,
         first: bool,
     },
     Reconciled(usize),
@@ -105,7 +106,7 @@ where
                 return self.finish(&job, job.status).await;
             }
             // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
-            let confirmed = self.symbl.job_status(&job.job_id).await.map_err(Error::from)?;
+            let confirmed = self.symbl.job_state(&job.job_id).await?;
             if !confirmed.is_terminal() {
                 warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by Symbl");
                 self.jobs.advance(&job.job_id, confirmed).await?;
@@ -119,7 +120,7 @@ where
 
     /// A confirmed terminal status: the job ends once, its slot is released (idempotently),
     /// the meeting records the outcome and the host is told.
-    async fn finish(&self, job: &JobView, status: JobStatus) -> Result<Outcome, Error> {
+    async fn finish(&self, job: &JobView, status: JobState) -> Result<Outcome, Error> {
         let first = self.jobs.finish(&job.job_id, status).await?;
         if self.semaphore.release(&job.meeting_key).await? {
             info!(meeting_key = %job.meeting_key, "released the concurrency slot");
@@ -133,7 +134,7 @@ where
     /// Exactly one email per job: claim before sending, record after. A temporary failure
     /// gives the claim back and fails the invocation, so Lambda (and then the reconciler)
     /// tries again; a permanent one is recorded and ends it.
-    async fn email_host(&self, job: &JobView, status: JobStatus) -> Result<(), Error> {
+    async fn email_host(&self, job: &JobView, status: JobState) -> Result<(), Error> {
         let claim = uuid::Uuid::new_v4().to_string();
         if !self
             .jobs
@@ -146,14 +147,15 @@ where
         let result = self.compose_and_send(job, status).await;
         let outcome = match result {
             Ok(message_id) => EmailOutcome::Sent { message_id },
-            Err(Failure::Permanent(reason)) => {
-                error!(%reason, "the host's email cannot be sent");
-                EmailOutcome::Failed { reason }
-            }
-            Err(Failure::Temporary(e)) => {
+            Err(e) if e.retry() == Retry::Retryable => {
                 warn!(error = %e, "the host's email failed for now; giving the claim back for a retry");
                 self.jobs.release_email_claim(&job.job_id, &claim).await?;
                 return Err(e);
+            }
+            Err(e) => {
+                let reason = e.reason();
+                error!(%reason, "the host's email cannot be sent");
+                EmailOutcome::Failed { reason }
             }
         };
         self.jobs.email_settled(&job.job_id, &claim, &outcome).await?;
@@ -164,40 +166,34 @@ where
         Ok(())
     }
 
-    async fn compose_and_send(&self, job: &JobView, status: JobStatus) -> Result<String, Failure> {
+    /// A retryable error keeps the email owed; any other settles it as failed, with its reason.
+    async fn compose_and_send(&self, job: &JobView, status: JobState) -> Result<String, Error> {
         let audio = self
             .meetings
             .audio(&job.meeting_key)
-            .await
-            .map_err(Failure::Temporary)?
-            .ok_or_else(|| Failure::Permanent("the meeting record has no audio details".into()))?;
+            .await?
+            .ok_or_else(|| Error::Invalid("the meeting record has no audio details".into()))?;
         if audio.host_email.trim().is_empty() {
-            return Err(Failure::Permanent("the meeting has no host email".into()));
+            return Err(Error::Invalid("the meeting has no host email".into()));
         }
         let facts = MeetingFacts::of(&audio);
         let rendered = match status {
-            JobStatus::Completed => {
-                let raw = self
-                    .symbl
-                    .insights(&job.conversation_id)
-                    .await
-                    .map_err(Failure::symbl)?;
+            JobState::Completed => {
+                let report = self.symbl.insights(&job.conversation_id).await?;
                 let mut documents = BTreeMap::new();
                 let prefix = format!("meetings/{}/insights/", job.meeting_key);
-                for (name, doc) in raw.documents() {
+                for (name, doc) in &report.documents {
                     let key = format!("{prefix}{name}.json");
-                    let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Failure::Permanent(e.to_string()))?;
+                    let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Invalid(e.to_string()))?;
                     self.objects
                         .put_stream(&audio.merged_bucket, &key, "application/json", bytes.as_slice())
-                        .await
-                        .map_err(Failure::Temporary)?;
-                    documents.insert(name.to_owned(), key);
+                        .await?;
+                    documents.insert((*name).to_owned(), key);
                 }
                 let media = self
                     .objects
                     .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
-                    .await
-                    .map_err(Failure::Temporary)?;
+                    .await?;
                 let page = match self
                     .symbl
                     .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
@@ -205,7 +201,7 @@ where
                 {
                     Ok(url) => Some(url),
                     // The insights are worth sending without the page; a transient failure is retried.
-                    Err(e @ (SymblError::RateLimited | SymblError::Unavailable(_))) => return Err(Failure::symbl(e)),
+                    Err(e) if e.retry() == Retry::Retryable => return Err(e.into()),
                     Err(e) => {
                         warn!(error = %e, "no summary page; emailing without its link");
                         None
@@ -213,9 +209,8 @@ where
                 };
                 self.meetings
                     .insights_stored(&job.meeting_key, &documents, page.as_deref())
-                    .await
-                    .map_err(Failure::Temporary)?;
-                insights_email(&facts, &Insights::from_raw(&raw), page.as_deref())
+                    .await?;
+                insights_email(&facts, &report.insights, page.as_deref())
             }
             _ => failure_email(
                 &facts,
@@ -232,20 +227,17 @@ where
     }
 
     /// Sends, retrying a temporarily refusing relay a few times within this invocation.
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.mailer.send(email).await {
                 Ok(id) => return Ok(id),
-                Err(MailError::Permanent(reason)) => return Err(Failure::Permanent(reason)),
-                Err(MailError::Temporary(reason)) if attempt >= self.settings.smtp_attempts => {
-                    return Err(Failure::Temporary(Error::retryable("smtp", reason)));
-                }
-                Err(MailError::Temporary(reason)) => {
-                    warn!(%reason, attempt, "SMTP refused for now; retrying");
+                Err(e) if e.retry() == Retry::Retryable && attempt < self.settings.smtp_attempts => {
+                    warn!(reason = %e, attempt, "SMTP refused for now; retrying");
                     tokio::time::sleep(self.settings.smtp_backoff * attempt).await;
                 }
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -326,13 +318,14 @@ where
             };
             match self.send(&email).await {
                 Ok(message_id) => EmailOutcome::Sent { message_id },
-                Err(Failure::Permanent(reason)) => {
-                    error!(%reason, "the host's failure email cannot be sent");
-                    EmailOutcome::Failed { reason }
-                }
-                Err(Failure::Temporary(e)) => {
+                Err(e) if e.retry() == Retry::Retryable => {
                     self.meetings.release_failure_email(&failed.meeting_key, &claim).await?;
                     return Err(e);
+                }
+                Err(e) => {
+                    let reason = e.reason();
+                    error!(%reason, "the host's failure email cannot be sent");
+                    EmailOutcome::Failed { reason }
                 }
             }
         };
@@ -347,7 +340,7 @@ where
             self.finish(job, job.status).await?;
             return Ok(true);
         }
-        let status = self.symbl.job_status(&job.job_id).await.map_err(Error::from)?;
+        let status = self.symbl.job_state(&job.job_id).await?;
         if !status.is_terminal() {
             info!(?status, "overdue job still running at Symbl");
             return Ok(false);
@@ -357,23 +350,10 @@ where
     }
 }
 
-enum Failure {
-    Temporary(Error),
-    Permanent(String),
-}
-
-impl Failure {
-    fn symbl(e: SymblError) -> Self {
-        match e {
-            SymblError::RateLimited | SymblError::Unavailable(_) => Failure::Temporary(e.into()),
-            other => Failure::Permanent(other.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use zoom_symbl_core::lifecycle::{EmailState, MeetingState};
+    use zoom_symbl_core::ports::MailError;
     use zoom_symbl_core::testkit::{
         samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemJobs, MemMailer, MemMeetings, MemObjects,
         MemSemaphore,
@@ -400,7 +380,7 @@ mod tests {
     }
 
     /// Job "j" of meeting "m" (scheduled, due at `deadline`); Symbl reports it `symbl`.
-    fn notifier(symbl: JobStatus, deadline: i64) -> Subject {
+    fn notifier(symbl: JobState, deadline: i64) -> Subject {
         Notifier {
             jobs: MemJobs::default().with_job(JobView {
                 deadline,
@@ -439,7 +419,7 @@ mod tests {
         n.meetings.row(key).unwrap().email_status
     }
 
-    fn ev(status: JobStatus) -> Trigger {
+    fn ev(status: JobState) -> Trigger {
         Trigger::Status(StatusEvent {
             job_id: "j".into(),
             status,
@@ -449,32 +429,32 @@ mod tests {
 
     #[tokio::test]
     async fn duplicates_and_out_of_order_statuses_finish_once_release_once_and_email_once() {
-        let n = notifier(JobStatus::Completed, i64::MAX);
+        let n = notifier(JobState::Completed, i64::MAX);
         assert_eq!(
-            n.handle(ev(JobStatus::InProgress)).await.unwrap(),
+            n.handle(ev(JobState::InProgress)).await.unwrap(),
             Outcome::Advanced(true)
         );
         assert_eq!(
-            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            n.handle(ev(JobState::Completed)).await.unwrap(),
             Outcome::Finished {
-                status: JobStatus::Completed,
+                status: JobState::Completed,
                 first: true
             }
         );
         assert_eq!(
-            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            n.handle(ev(JobState::Completed)).await.unwrap(),
             Outcome::Finished {
-                status: JobStatus::Completed,
+                status: JobState::Completed,
                 first: false
             }
         );
         // A late in_progress changes nothing.
         assert_eq!(
-            n.handle(ev(JobStatus::InProgress)).await.unwrap(),
+            n.handle(ev(JobState::InProgress)).await.unwrap(),
             Outcome::Advanced(false)
         );
         assert_eq!(n.semaphore.holder_names(), ["other"]);
-        assert_eq!(n.jobs.row("j").status, JobStatus::Completed);
+        assert_eq!(n.jobs.row("j").status, JobState::Completed);
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "host@example.com");
@@ -489,10 +469,10 @@ mod tests {
 
     #[tokio::test]
     async fn unconfirmed_terminal_status_changes_nothing_terminal() {
-        let n = notifier(JobStatus::InProgress, i64::MAX);
+        let n = notifier(JobState::InProgress, i64::MAX);
         assert_eq!(
-            n.handle(ev(JobStatus::Completed)).await.unwrap(),
-            Outcome::NotTerminalYet(JobStatus::InProgress)
+            n.handle(ev(JobState::Completed)).await.unwrap(),
+            Outcome::NotTerminalYet(JobState::InProgress)
         );
         assert_eq!(n.semaphore.holder_names().len(), 2);
         assert!(n.meetings.finished.lock().unwrap().is_empty());
@@ -501,17 +481,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_job_releases_its_slot_and_tells_the_host() {
-        let n = notifier(JobStatus::Failed, i64::MAX);
+        let n = notifier(JobState::Failed, i64::MAX);
         assert_eq!(
-            n.handle(ev(JobStatus::Completed)).await.unwrap(),
+            n.handle(ev(JobState::Completed)).await.unwrap(),
             Outcome::Finished {
-                status: JobStatus::Failed,
+                status: JobState::Failed,
                 first: true
             }
         );
         assert_eq!(
             *n.meetings.finished.lock().unwrap(),
-            [("m".to_string(), JobStatus::Failed)]
+            [("m".to_string(), JobState::Failed)]
         );
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent[0].subject, "We could not process: Weekly sync");
@@ -523,23 +503,23 @@ mod tests {
 
     #[tokio::test]
     async fn smtp_down_for_a_while_is_retried_and_then_sent_once() {
-        let n = notifier(JobStatus::Completed, i64::MAX);
+        let n = notifier(JobState::Completed, i64::MAX);
         *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()); 2];
-        assert!(n.handle(ev(JobStatus::Completed)).await.unwrap_err().is_retryable());
+        assert!(n.handle(ev(JobState::Completed)).await.unwrap_err().is_retryable());
         assert!(n.mailer.sent.lock().unwrap().is_empty());
         // Lambda's retry (or the reconciler) comes back: the claim was given back.
-        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        n.handle(ev(JobState::Completed)).await.unwrap();
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
-        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        n.handle(ev(JobState::Completed)).await.unwrap();
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
         assert_insights_stored_whole(&n);
     }
 
     #[tokio::test]
     async fn a_permanent_smtp_refusal_is_recorded_not_retried() {
-        let n = notifier(JobStatus::Completed, i64::MAX);
+        let n = notifier(JobState::Completed, i64::MAX);
         *n.mailer.script.lock().unwrap() = vec![MailError::Permanent("550 no such user".into())];
-        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        n.handle(ev(JobState::Completed)).await.unwrap();
         assert_eq!(
             *n.meetings.emailed.lock().unwrap(),
             [(
@@ -549,14 +529,14 @@ mod tests {
                 }
             )]
         );
-        n.handle(ev(JobStatus::Completed)).await.unwrap();
+        n.handle(ev(JobState::Completed)).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
         assert_insights_stored_whole(&n);
     }
 
     #[tokio::test]
     async fn the_reconciler_drives_overdue_jobs_and_owed_emails_through_the_same_path() {
-        let n = notifier(JobStatus::Completed, 0);
+        let n = notifier(JobState::Completed, 0);
         let schedule: Trigger =
             serde_json::from_str(r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#).unwrap();
         assert_eq!(n.handle(schedule).await.unwrap(), Outcome::Reconciled(1));
@@ -573,7 +553,7 @@ mod tests {
         assert!(matches!(
             status,
             Trigger::Status(StatusEvent {
-                status: JobStatus::Completed,
+                status: JobState::Completed,
                 ..
             })
         ));
@@ -606,7 +586,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_meeting_that_failed_before_symbl_gets_one_failure_email() {
-        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        let n = notifier(JobState::Scheduled, i64::MAX);
         n.meetings.insert("f1", failed_meeting("host@example.com"));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0), "told once");
@@ -625,7 +605,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusing_relay_leaves_the_failure_email_owed_for_the_next_round() {
-        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        let n = notifier(JobState::Scheduled, i64::MAX);
         n.meetings.insert("f1", failed_meeting("host@example.com"));
         *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()), MailError::Temporary("421".into())];
         assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(0));
@@ -636,7 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_meeting_without_a_host_is_recorded_not_retried() {
-        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        let n = notifier(JobState::Scheduled, i64::MAX);
         n.meetings.insert("f1", failed_meeting(" "));
         n.handle(schedule()).await.unwrap();
         assert!(n.mailer.sent.lock().unwrap().is_empty());
@@ -648,7 +628,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_production_that_stopped_fails_and_its_host_is_told() {
-        let n = notifier(JobStatus::Scheduled, i64::MAX);
+        let n = notifier(JobState::Scheduled, i64::MAX);
         // Attempt 3 of its production stopped: its lease lapsed long ago, and no retry came.
         n.meetings.insert(
             "s1",
@@ -669,10 +649,10 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_jobs_are_ignored() {
-        let n = notifier(JobStatus::Completed, 0);
+        let n = notifier(JobState::Completed, 0);
         let t = Trigger::Status(StatusEvent {
             job_id: "nope".into(),
-            status: JobStatus::Completed,
+            status: JobState::Completed,
             source: "webhook".into(),
         });
         assert_eq!(n.handle(t).await.unwrap(), Outcome::UnknownJob);

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
+use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::ports::{JobLookup, NotifierInvoker, StatusEvent};
 use zoom_symbl_core::secret::SecretString;
-use zoom_symbl_core::symbl::JobStatus;
 
 /// Symbl's callbacks are a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -43,7 +43,8 @@ pub struct Reply {
 struct Callback {
     #[serde(alias = "jobId")]
     id: String,
-    status: JobStatus,
+    /// Symbl's own status names, mapped into the lifecycle's job states.
+    status: zoom_symbl_core::symbl::model::JobStatus,
 }
 
 pub struct SymblWebhook<J, N> {
@@ -88,7 +89,7 @@ impl<J: JobLookup, N: NotifierInvoker> SymblWebhook<J, N> {
         }
         let event = StatusEvent {
             job_id: cb.id.clone(),
-            status: cb.status,
+            status: JobState::from(cb.status),
             source: "webhook".into(),
         };
         if let Err(e) = self.notifier.invoke(&event).await {
@@ -155,7 +156,7 @@ mod tests {
         let seen = h.notifier.events.lock().unwrap();
         assert_eq!(
             seen.iter().map(|e| e.status).collect::<Vec<_>>(),
-            [JobStatus::Scheduled, JobStatus::Completed]
+            [JobState::Scheduled, JobState::Completed]
         );
     }
 

@@ -6,7 +6,6 @@ use aws_sdk_dynamodb::Client;
 use super::{conditional, conditional_failed, s, scan_all, sdk_error, state};
 use crate::lifecycle::{EmailState, JobState};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
-use crate::symbl::JobStatus;
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
 
@@ -35,7 +34,7 @@ fn view(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobV
         status: text("status")
             .as_deref()
             .and_then(JobState::parse)
-            .unwrap_or(JobStatus::Scheduled),
+            .unwrap_or(JobState::Scheduled),
         deadline: item
             .get("deadline")
             .and_then(|v| v.as_n().ok())
@@ -60,13 +59,13 @@ impl JobLookup for DynamoJobs {
 }
 
 impl JobStore for DynamoJobs {
-    async fn advance(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+    async fn advance(&self, job_id: &str, to: JobState) -> Result<bool> {
         if to.is_terminal() {
             return Err(Error::Invalid("advance() is for non-terminal statuses".into()));
         }
         // Allowed predecessors of `to`: strictly earlier statuses.
         let earlier: &[JobState] = match to {
-            JobStatus::InProgress => &[JobState::Scheduled],
+            JobState::InProgress => &[JobState::Scheduled],
             _ => &[],
         };
         if earlier.is_empty() {
@@ -88,7 +87,7 @@ impl JobStore for DynamoJobs {
         conditional(res)
     }
 
-    async fn finish(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+    async fn finish(&self, job_id: &str, to: JobState) -> Result<bool> {
         if !to.is_terminal() {
             return Err(Error::Invalid("finish() is for terminal statuses".into()));
         }

@@ -12,7 +12,6 @@ use crate::keys::MeetingKey;
 use crate::lifecycle::{EmailState, JobState, MeetingState};
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
-use crate::symbl::JobStatus;
 use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};
 
@@ -234,10 +233,10 @@ impl MeetingOutcomes for DynamoSubmissions {
         Ok(())
     }
 
-    async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
+    async fn job_finished(&self, meeting_key: &str, job: JobState) -> Result<()> {
         let (to, reason) = match job {
-            JobStatus::Completed => (MeetingState::Transcribed, None),
-            JobStatus::Failed => (
+            JobState::Completed => (MeetingState::Transcribed, None),
+            JobState::Failed => (
                 MeetingState::Failed,
                 Some("Symbl could not process the recording (job failed)"),
             ),

@@ -9,6 +9,10 @@ use tokio::sync::Mutex;
 
 use super::insights::RawInsights;
 use super::model::{JobStatus, SubmitAudio, Submitted, TokenResponse};
+use super::request::submit_request;
+use crate::insights::InsightsReport;
+use crate::lifecycle::JobState;
+use crate::ports::{InsightsProvider, InsightsRequest, ProviderError, ProviderJob};
 use crate::secret::SecretString;
 use crate::Error;
 
@@ -28,15 +32,6 @@ pub enum SymblError {
     Rejected { status: u16, message: String },
     #[error("Symbl has no such {0} (404)")]
     NotFound(&'static str),
-}
-
-impl From<SymblError> for Error {
-    fn from(e: SymblError) -> Self {
-        match e {
-            SymblError::RateLimited | SymblError::Unavailable(_) => Error::retryable("symbl", e),
-            _ => Error::permanent("symbl", e),
-        }
-    }
 }
 
 struct Cached {
@@ -242,17 +237,37 @@ async fn send<T: DeserializeOwned>(req: reqwest::RequestBuilder, what: &'static 
     }
 }
 
-impl crate::ports::InsightsProvider for SymblClient {
-    async fn submit(&self, req: &SubmitAudio) -> Result<Submitted, SymblError> {
-        self.submit_audio_url(req).await
+impl From<SymblError> for ProviderError {
+    fn from(e: SymblError) -> Self {
+        match e {
+            SymblError::RateLimited => ProviderError::AtCapacity(e.to_string()),
+            SymblError::Unavailable(_) => ProviderError::Unavailable(e.to_string()),
+            SymblError::Unauthorized | SymblError::Rejected { .. } | SymblError::NotFound(_) => {
+                ProviderError::Refused(e.to_string())
+            }
+        }
+    }
+}
+
+impl InsightsProvider for SymblClient {
+    fn max_audio_secs(&self) -> f64 {
+        super::MAX_AUDIO_SECS
     }
 
-    async fn job_status(&self, job_id: &str) -> Result<JobStatus, SymblError> {
-        SymblClient::job_status(self, job_id).await
+    async fn submit(&self, req: &InsightsRequest<'_>) -> Result<ProviderJob, ProviderError> {
+        let submitted = self.submit_audio_url(&submit_request(req)).await?;
+        Ok(ProviderJob {
+            job_id: submitted.job_id,
+            conversation_id: submitted.conversation_id,
+        })
     }
 
-    async fn insights(&self, conversation_id: &str) -> Result<RawInsights, SymblError> {
-        SymblClient::insights(self, conversation_id).await
+    async fn job_state(&self, job_id: &str) -> Result<JobState, ProviderError> {
+        Ok(SymblClient::job_status(self, job_id).await?.into())
+    }
+
+    async fn insights(&self, conversation_id: &str) -> Result<InsightsReport, ProviderError> {
+        Ok(SymblClient::insights(self, conversation_id).await?.into_report())
     }
 
     async fn summary_page(
@@ -260,24 +275,34 @@ impl crate::ports::InsightsProvider for SymblClient {
         conversation_id: &str,
         media_url: &str,
         expires_in_secs: u64,
-    ) -> Result<String, SymblError> {
-        self.video_summary(conversation_id, media_url, expires_in_secs).await
+    ) -> Result<String, ProviderError> {
+        Ok(self.video_summary(conversation_id, media_url, expires_in_secs).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Retry;
 
     #[test]
     fn retry_classes() {
-        assert!(Error::from(SymblError::RateLimited).is_retryable());
-        assert!(Error::from(SymblError::Unavailable("HTTP 503".into())).is_retryable());
-        assert!(!Error::from(SymblError::Rejected {
-            status: 400,
-            message: "x".into()
-        })
-        .is_retryable());
-        assert!(!Error::from(SymblError::Unauthorized).is_retryable());
+        let retry = |e: SymblError| ProviderError::from(e).retry();
+        assert_eq!(retry(SymblError::RateLimited), Retry::Retryable);
+        assert!(matches!(
+            ProviderError::from(SymblError::RateLimited),
+            ProviderError::AtCapacity(_)
+        ));
+        assert_eq!(retry(SymblError::Unavailable("HTTP 503".into())), Retry::Retryable);
+        assert_eq!(
+            retry(SymblError::Rejected {
+                status: 400,
+                message: "x".into()
+            }),
+            Retry::Permanent
+        );
+        assert_eq!(retry(SymblError::Unauthorized), Retry::Permanent);
+        assert_eq!(retry(SymblError::NotFound("job")), Retry::Permanent);
+        assert!(!Error::from(ProviderError::from(SymblError::Unauthorized)).is_retryable());
     }
 }

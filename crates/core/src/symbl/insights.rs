@@ -1,7 +1,9 @@
-//! Conversation insights as Symbl returns them (kept raw for storage) and the lenient,
-//! typed view the email is rendered from (docs/symbl.md, "Insights": every field optional).
+//! Conversation insights as Symbl returns them (kept raw for storage), read leniently into
+//! the provider-neutral [`Insights`] (docs/symbl.md, "Insights": every field optional).
 
 use serde_json::Value;
+
+use crate::insights::{Action, Insights, InsightsReport, Question, Topic};
 
 /// The five insight documents, exactly as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,36 +26,6 @@ impl RawInsights {
             ("follow-ups", &self.follow_ups),
         ]
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Insights {
-    pub summary: Vec<String>,
-    pub topics: Vec<Topic>,
-    pub questions: Vec<Question>,
-    pub action_items: Vec<Action>,
-    pub follow_ups: Vec<Action>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Topic {
-    pub text: String,
-    /// Symbl's suggested sentiment (positive, neutral, negative), when asked for.
-    pub sentiment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Question {
-    pub text: String,
-    pub from: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Action {
-    pub text: String,
-    pub assignee: Option<String>,
-    pub due_by: Option<String>,
-    pub from: Option<String>,
 }
 
 fn items<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
@@ -81,8 +53,10 @@ fn action(v: &Value) -> Option<Action> {
     })
 }
 
-impl Insights {
-    pub fn from_raw(raw: &RawInsights) -> Self {
+impl RawInsights {
+    /// The lenient typed view: items without text are skipped, absent fields are `None`.
+    pub fn insights(&self) -> Insights {
+        let raw = self;
         Insights {
             summary: items(&raw.summary, "summary").filter_map(|v| text(v, "text")).collect(),
             topics: items(&raw.topics, "topics")
@@ -105,6 +79,14 @@ impl Insights {
             follow_ups: items(&raw.follow_ups, "followUps").filter_map(action).collect(),
         }
     }
+
+    /// What the Symbl provider reports: the typed insights and the five documents as received.
+    pub fn into_report(self) -> InsightsReport {
+        InsightsReport {
+            insights: self.insights(),
+            documents: self.documents().map(|(name, doc)| (name, doc.clone())).into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +104,7 @@ mod tests {
             action_items: json!({"actionItems": [{"text": "Send the scope.", "assignee": {"name": "Mary-Jane"}, "dueBy": "2024-06-07T07:00:00.000Z", "from": {"name": "Mary-Jane O'Neil"}}]}),
             follow_ups: json!({"followUps": [{"text": "Meet the customer.", "from": {}, "assignee": {}}]}),
         };
-        let i = Insights::from_raw(&raw);
+        let i = raw.insights();
         assert_eq!(i.summary, ["Dana and Mary-Jane agreed."]);
         assert_eq!(i.topics[0].sentiment.as_deref(), Some("positive"));
         assert_eq!(i.topics[1].sentiment, None);
@@ -144,6 +126,6 @@ mod tests {
             action_items: json!({"actionItems": 5}),
             follow_ups: json!({}),
         };
-        assert_eq!(Insights::from_raw(&empty), Insights::default());
+        assert_eq!(empty.insights(), Insights::default());
     }
 }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod insights;
 pub mod model;
+pub mod request;
 
 pub use client::{SymblClient, SymblError};
 
@@ -13,5 +14,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.symbl.ai";
 pub const DEFAULT_CONCURRENCY_LIMIT: u32 = 50;
 /// The semaphore item that counts this deployment's Symbl jobs.
 pub const SEMAPHORE_NAME: &str = "symbl-jobs";
-pub use insights::{Insights, RawInsights};
-pub use model::{ChannelSpeaker, JobStatus, SubmitAudio, Submitted};
+pub use insights::RawInsights;
+pub use model::{ChannelSpeaker, SubmitAudio, Submitted};
+
+/// Symbl's Async Audio API takes at most 4 hours of audio per file.
+pub const MAX_AUDIO_SECS: f64 = 4.0 * 3600.0;

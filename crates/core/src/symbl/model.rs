@@ -58,8 +58,27 @@ pub struct Submitted {
     pub job_id: String,
 }
 
-/// Symbl's job statuses are the lifecycle's job states, by the same names.
-pub use crate::lifecycle::JobState as JobStatus;
+/// `status` of `GET /v1/job/{id}` and of the job-status webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Scheduled,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl From<JobStatus> for crate::lifecycle::JobState {
+    fn from(s: JobStatus) -> Self {
+        use crate::lifecycle::JobState;
+        match s {
+            JobStatus::Scheduled => JobState::Scheduled,
+            JobStatus::InProgress => JobState::InProgress,
+            JobStatus::Completed => JobState::Completed,
+            JobStatus::Failed => JobState::Failed,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TokenResponse {
@@ -105,6 +124,10 @@ mod tests {
         assert_eq!(s.job_id, "9b1d");
         let st: JobStatus = serde_json::from_str(r#""in_progress""#).unwrap();
         assert_eq!(st, JobStatus::InProgress);
-        assert!(!st.is_terminal() && JobStatus::Failed.is_terminal());
+        assert_eq!(
+            crate::lifecycle::JobState::from(st),
+            crate::lifecycle::JobState::InProgress
+        );
+        assert!(crate::lifecycle::JobState::from(JobStatus::Failed).is_terminal());
     }
 }

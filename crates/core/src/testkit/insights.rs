@@ -1,25 +1,39 @@
-//! Symbl in memory, standing in for [`SymblClient`](crate::symbl::SymblClient).
+//! An insights provider in memory, standing in for [`SymblClient`](crate::symbl::SymblClient)
+//! (or any other provider).
 
 use std::sync::Mutex;
 
 use super::{samples, Faults, Knobs};
-use crate::ports::InsightsProvider;
-use crate::symbl::{JobStatus, RawInsights, SubmitAudio, Submitted, SymblError};
+use crate::insights::InsightsReport;
+use crate::lifecycle::JobState;
+use crate::meeting::ProducedAudio;
+use crate::ports::{InsightsProvider, InsightsRequest, ProviderError, ProviderJob};
+
+/// An [`InsightsRequest`] as it was submitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub audio: ProducedAudio,
+    pub audio_url: String,
+    pub callback_url: String,
+    pub language: String,
+}
 
 #[derive(Debug)]
 pub struct MemInsights {
-    /// Errors `submit` answers, in order, before it succeeds: 429s, outages, refusals.
-    pub submit_errors: Mutex<Vec<SymblError>>,
+    /// Errors `submit` answers, in order, before it succeeds: limits, outages, refusals.
+    pub submit_errors: Mutex<Vec<ProviderError>>,
     /// Every request submitted, refused ones included.
-    pub submitted: Mutex<Vec<SubmitAudio>>,
+    pub submitted: Mutex<Vec<Submission>>,
     /// What a successful submit answers.
-    pub job: Submitted,
-    /// What Symbl says of any job's status.
-    pub status: Mutex<JobStatus>,
-    /// Every job whose status was asked for.
+    pub job: ProviderJob,
+    /// What the provider says of any job's state.
+    pub status: Mutex<JobState>,
+    /// Every job whose state was asked for.
     pub status_asked: Mutex<Vec<String>>,
     /// Any conversation's insights.
-    pub insights: RawInsights,
+    pub insights: InsightsReport,
+    /// The longest recording it takes (Symbl's 4 hours by default).
+    pub max_audio_secs: f64,
     /// Every summary page made: (conversation id, media URL).
     pub pages: Mutex<Vec<(String, String)>>,
     pub knobs: Knobs,
@@ -30,13 +44,14 @@ impl Default for MemInsights {
         MemInsights {
             submit_errors: Mutex::default(),
             submitted: Mutex::default(),
-            job: Submitted {
+            job: ProviderJob {
                 conversation_id: "c".into(),
                 job_id: "j".into(),
             },
-            status: Mutex::new(JobStatus::Completed),
+            status: Mutex::new(JobState::Completed),
             status_asked: Mutex::default(),
-            insights: samples::insights(),
+            insights: samples::insights().into_report(),
+            max_audio_secs: crate::symbl::MAX_AUDIO_SECS,
             pages: Mutex::default(),
             knobs: Knobs::default(),
         }
@@ -45,13 +60,13 @@ impl Default for MemInsights {
 
 impl MemInsights {
     /// Symbl reports every job in `status`.
-    pub fn reporting(self, status: JobStatus) -> Self {
+    pub fn reporting(self, status: JobState) -> Self {
         *self.status.lock().unwrap() = status;
         self
     }
 
     /// `submit` answers these errors first, in order.
-    pub fn refusing(self, errors: Vec<SymblError>) -> Self {
+    pub fn refusing(self, errors: Vec<ProviderError>) -> Self {
         *self.submit_errors.lock().unwrap() = errors;
         self
     }
@@ -61,9 +76,9 @@ impl MemInsights {
         format!("https://meetinginsights.symbl.ai/meeting/#/{conversation_id}")
     }
 
-    fn enter(&self, op: &'static str) -> Result<(), SymblError> {
+    fn enter(&self, op: &'static str) -> Result<(), ProviderError> {
         if self.knobs.hit(Self::NAME, op) {
-            return Err(SymblError::Unavailable("503 (testkit)".into()));
+            return Err(ProviderError::Unavailable("503 (testkit)".into()));
         }
         Ok(())
     }
@@ -71,7 +86,7 @@ impl MemInsights {
 
 impl Faults for MemInsights {
     const NAME: &'static str = "MemInsights";
-    const OPS: &'static [&'static str] = &["submit", "job_status", "insights", "summary_page"];
+    const OPS: &'static [&'static str] = &["submit", "job_state", "insights", "summary_page"];
 
     fn knobs(&self) -> &Knobs {
         &self.knobs
@@ -79,11 +94,20 @@ impl Faults for MemInsights {
 }
 
 impl InsightsProvider for MemInsights {
-    async fn submit(&self, req: &SubmitAudio) -> Result<Submitted, SymblError> {
+    fn max_audio_secs(&self) -> f64 {
+        self.max_audio_secs
+    }
+
+    async fn submit(&self, req: &InsightsRequest<'_>) -> Result<ProviderJob, ProviderError> {
         self.enter("submit")?;
         // A network call: lets another task (a second delivery) run meanwhile.
         tokio::task::yield_now().await;
-        self.submitted.lock().unwrap().push(req.clone());
+        self.submitted.lock().unwrap().push(Submission {
+            audio: req.audio.clone(),
+            audio_url: req.audio_url.into(),
+            callback_url: req.callback_url.into(),
+            language: req.language.into(),
+        });
         let refusal = {
             let mut script = self.submit_errors.lock().unwrap();
             (!script.is_empty()).then(|| script.remove(0))
@@ -94,13 +118,13 @@ impl InsightsProvider for MemInsights {
         }
     }
 
-    async fn job_status(&self, job_id: &str) -> Result<JobStatus, SymblError> {
-        self.enter("job_status")?;
+    async fn job_state(&self, job_id: &str) -> Result<JobState, ProviderError> {
+        self.enter("job_state")?;
         self.status_asked.lock().unwrap().push(job_id.into());
         Ok(*self.status.lock().unwrap())
     }
 
-    async fn insights(&self, _conversation_id: &str) -> Result<RawInsights, SymblError> {
+    async fn insights(&self, _conversation_id: &str) -> Result<InsightsReport, ProviderError> {
         self.enter("insights")?;
         Ok(self.insights.clone())
     }
@@ -110,7 +134,7 @@ impl InsightsProvider for MemInsights {
         conversation_id: &str,
         media_url: &str,
         _expires_in_secs: u64,
-    ) -> Result<String, SymblError> {
+    ) -> Result<String, ProviderError> {
         self.enter("summary_page")?;
         self.pages
             .lock()

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{Clock, Faults, Knobs};
 use crate::lifecycle::EmailState;
+use crate::lifecycle::JobState;
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView, SubmittedJob};
-use crate::symbl::JobStatus;
 use crate::{Error, Result};
 
 /// One item of the jobs table.
@@ -15,7 +15,7 @@ pub struct JobRow {
     /// `None` on a row a webhook created before the consumer recorded the job: not ours to act on.
     pub meeting_key: Option<String>,
     pub conversation_id: String,
-    pub status: JobStatus,
+    pub status: JobState,
     pub deadline: i64,
     pub email_state: Option<EmailState>,
     pub email_claim: Option<String>,
@@ -88,7 +88,7 @@ impl MemJobs {
         let row = rows.entry(job.job_id.clone()).or_insert_with(|| JobRow {
             meeting_key: None,
             conversation_id: String::new(),
-            status: JobStatus::Scheduled,
+            status: JobState::Scheduled,
             deadline: 0,
             email_state: None,
             email_claim: None,
@@ -143,17 +143,17 @@ impl JobLookup for MemJobs {
 }
 
 impl JobStore for MemJobs {
-    async fn advance(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+    async fn advance(&self, job_id: &str, to: JobState) -> Result<bool> {
         self.enter("advance")?;
         if to.is_terminal() {
             return Err(Error::Invalid("advance() is for non-terminal statuses".into()));
         }
         // Only forward: in_progress is the one status after another non-terminal one.
-        if to != JobStatus::InProgress {
+        if to != JobState::InProgress {
             return Ok(false);
         }
         Ok(self.update(job_id, false, |row| {
-            let from_scheduled = row.status == JobStatus::Scheduled;
+            let from_scheduled = row.status == JobState::Scheduled;
             if from_scheduled {
                 row.status = to;
             }
@@ -161,7 +161,7 @@ impl JobStore for MemJobs {
         }))
     }
 
-    async fn finish(&self, job_id: &str, to: JobStatus) -> Result<bool> {
+    async fn finish(&self, job_id: &str, to: JobState) -> Result<bool> {
         self.enter("finish")?;
         if !to.is_terminal() {
             return Err(Error::Invalid("finish() is for terminal statuses".into()));

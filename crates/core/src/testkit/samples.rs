@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use crate::keys::MeetingKey;
+use crate::lifecycle::JobState;
 use crate::ports::{JobView, MeetingClaim, ProducerJob, StatusEvent, WorkItem};
-use crate::symbl::{JobStatus, RawInsights};
+use crate::symbl::RawInsights;
 use crate::zoom::{RecordingCompleted, RecordingObject, ZoomEvent};
 
 /// Zoom's `recording.completed` for the sample meeting: three participant tracks, one of
@@ -67,7 +68,7 @@ pub fn work_item() -> WorkItem {
 }
 
 /// A status as symbl-webhook hands it to the notifier.
-pub fn status_event(job_id: &str, status: JobStatus) -> StatusEvent {
+pub fn status_event(job_id: &str, status: JobState) -> StatusEvent {
     StatusEvent {
         job_id: job_id.into(),
         status,
@@ -81,7 +82,7 @@ pub fn scheduled_job(job_id: &str, meeting_key: &str) -> JobView {
         job_id: job_id.into(),
         meeting_key: meeting_key.into(),
         conversation_id: "c".into(),
-        status: JobStatus::Scheduled,
+        status: JobState::Scheduled,
         deadline: 0,
     }
 }

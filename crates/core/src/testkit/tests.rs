@@ -1,12 +1,12 @@
 //! The kit's doubles answer as the adapters do: the rules the handler tests rely on.
 
 use super::*;
+use crate::lifecycle::JobState;
 use crate::lifecycle::MeetingState;
 use crate::ports::{
     ClaimOutcome, EmailOutcome, JobLookup, JobStore, MeetingClaims, MeetingStore, ObjectStore, ProductionStart,
     Semaphore, SlotGrant, SubmissionStore, SubmittedJob,
 };
-use crate::symbl::JobStatus;
 
 #[tokio::test]
 async fn each_production_start_has_a_row_that_gives_it() {
@@ -144,9 +144,9 @@ async fn an_email_is_claimed_once_unless_its_claim_goes_stale() {
     assert_eq!(jobs.row("j").email_state, Some(crate::lifecycle::EmailState::Sending));
     jobs.email_settled("j", "b", &sent).await.unwrap();
     assert!(!jobs.claim_email("j", "c", 0).await.unwrap(), "sent");
-    assert!(jobs.finish("j", JobStatus::Completed).await.unwrap());
-    assert!(!jobs.finish("j", JobStatus::Failed).await.unwrap(), "once");
-    assert!(jobs.advance("j", JobStatus::Completed).await.is_err());
+    assert!(jobs.finish("j", JobState::Completed).await.unwrap());
+    assert!(!jobs.finish("j", JobState::Failed).await.unwrap(), "once");
+    assert!(jobs.advance("j", JobState::Completed).await.is_err());
 }
 
 #[tokio::test]

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{Clock, Faults, Knobs, MemJobs};
+use crate::lifecycle::JobState;
 use crate::lifecycle::{EmailState, MeetingState};
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingClaim, ProductionStart, SubmittedJob};
-use crate::symbl::JobStatus;
 use crate::Error;
 
 /// One item of the meetings table: the attributes the adapters read and write.
@@ -151,7 +151,7 @@ pub struct MemMeetings {
     /// Every `record_submission` call.
     pub submissions: Mutex<Vec<SubmittedJob>>,
     /// Every `job_finished` call: (meeting key, status).
-    pub finished: Mutex<Vec<(String, JobStatus)>>,
+    pub finished: Mutex<Vec<(String, JobState)>>,
     /// Every `insights_stored` call.
     pub stored_insights: Mutex<Vec<StoredInsights>>,
     /// Every `email_settled` call: (meeting key, outcome).

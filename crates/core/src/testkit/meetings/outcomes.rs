@@ -3,18 +3,18 @@
 use std::collections::BTreeMap;
 
 use super::{MemMeetings, StoredInsights};
+use crate::lifecycle::JobState;
 use crate::lifecycle::{EmailState, MeetingState};
 use crate::meeting::ProducedAudio;
 use crate::ports::{EmailOutcome, MeetingOutcomes};
-use crate::symbl::JobStatus;
 use crate::{Error, Result};
 
 impl MeetingOutcomes for MemMeetings {
-    async fn job_finished(&self, meeting_key: &str, job: JobStatus) -> Result<()> {
+    async fn job_finished(&self, meeting_key: &str, job: JobState) -> Result<()> {
         self.enter("job_finished")?;
         let (to, reason) = match job {
-            JobStatus::Completed => (MeetingState::Transcribed, None),
-            JobStatus::Failed => (
+            JobState::Completed => (MeetingState::Transcribed, None),
+            JobState::Failed => (
                 MeetingState::Failed,
                 Some("Symbl could not process the recording (job failed)"),
             ),

@@ -1,20 +1,22 @@
-//! What the consumer asks Symbl to do with a produced meeting.
+//! What a meeting's insights request becomes at Symbl's Async Audio API (docs/symbl.md).
 
-use zoom_symbl_core::meeting::{AudioMode, ProducedAudio};
-use zoom_symbl_core::symbl::{ChannelSpeaker, SubmitAudio};
+use super::model::{ChannelSpeaker, SubmitAudio};
+use crate::meeting::AudioMode;
+use crate::ports::InsightsRequest;
 
 /// Multichannel: one recognition per channel, labelled in channel order. Mixed track:
 /// diarization (never both: Symbl lets diarization win). One participant: neither.
-pub fn submit_request(audio: &ProducedAudio, media_url: String, webhook_url: String, language: &str) -> SubmitAudio {
+pub fn submit_request(request: &InsightsRequest<'_>) -> SubmitAudio {
+    let audio = request.audio;
     let mut req = SubmitAudio {
-        url: media_url,
+        url: request.audio_url.to_owned(),
         name: Some(if audio.topic.trim().is_empty() {
             "Zoom meeting".into()
         } else {
             audio.topic.clone()
         }),
-        webhook_url: Some(webhook_url),
-        language_code: Some(language.to_owned()),
+        webhook_url: Some(request.callback_url.to_owned()),
+        language_code: Some(request.language.to_owned()),
         ..Default::default()
     };
     match audio.mode {
@@ -38,23 +40,27 @@ pub fn submit_request(audio: &ProducedAudio, media_url: String, webhook_url: Str
 
 #[cfg(test)]
 mod tests {
-    use zoom_symbl_core::testkit::AudioBuilder;
-
     use super::*;
+    use crate::meeting::ProducedAudio;
+    use crate::testkit::AudioBuilder;
 
     /// The sample meeting's participants, in order, on `channels` (`None`: the track failed).
     fn audio(mode: AudioMode, channels: &[Option<u16>]) -> ProducedAudio {
         AudioBuilder::sample().mode(mode).channels(channels).build()
     }
 
+    fn request<'a>(audio: &'a ProducedAudio, language: &'a str) -> SubmitAudio {
+        submit_request(&InsightsRequest {
+            audio,
+            audio_url: "u",
+            callback_url: "w",
+            language,
+        })
+    }
+
     #[test]
     fn multichannel_labels_follow_channels_and_skip_failed_tracks() {
-        let req = submit_request(
-            &audio(AudioMode::Multichannel, &[Some(1), None, Some(2)]),
-            "u".into(),
-            "w".into(),
-            "en-US",
-        );
+        let req = request(&audio(AudioMode::Multichannel, &[Some(1), None, Some(2)]), "en-US");
         assert_eq!(req.enable_separate_recognition_per_channel, Some(true));
         assert_eq!(
             req.channel_metadata,
@@ -63,25 +69,16 @@ mod tests {
         assert_eq!(req.enable_speaker_diarization, None);
         assert_eq!(req.name.as_deref(), Some("Q3 planning sync"));
         assert_eq!(req.language_code.as_deref(), Some("en-US"));
+        assert_eq!((req.url.as_str(), req.webhook_url.as_deref()), ("u", Some("w")));
     }
 
     #[test]
     fn mixed_track_is_diarized_and_single_is_plain() {
-        let mixed = submit_request(
-            &audio(AudioMode::MixedDiarization, &[None, None]),
-            "u".into(),
-            "w".into(),
-            "es-ES",
-        );
+        let mixed = request(&audio(AudioMode::MixedDiarization, &[None, None]), "es-ES");
         assert_eq!(mixed.enable_speaker_diarization, Some(true));
         assert_eq!(mixed.enable_separate_recognition_per_channel, None);
         assert!(mixed.channel_metadata.is_empty());
-        let single = submit_request(
-            &audio(AudioMode::SingleParticipant, &[Some(1)]),
-            "u".into(),
-            "w".into(),
-            "en-US",
-        );
+        let single = request(&audio(AudioMode::SingleParticipant, &[Some(1)]), "en-US");
         assert_eq!(
             (
                 single.enable_speaker_diarization,
