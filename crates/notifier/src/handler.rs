@@ -1,22 +1,16 @@
-//! A Symbl job's status, applied once and in order. Terminal statuses are confirmed with
-//! Symbl before anything happens, and every terminal status releases the job's concurrency
-//! slot (idempotently: a retry after a crash releases what is still held, nothing more).
+//! The notifier's entry point: a job's status (from symbl-webhook) is applied ([`crate::status`]),
+//! the schedule runs the reconciler ([`crate::reconcile`]); both email the host through
+//! [`crate::delivery`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tracing::{error, info, info_span, warn, Instrument};
-use zoom_symbl_core::error::Retry;
+use tracing::info;
 use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::ports::{
-    EmailOutcome, FailedMeeting, InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes,
-    ObjectStore, OutgoingEmail, Semaphore, StatusEvent,
+    InsightsProvider, JobStore, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, Semaphore, StatusEvent,
 };
-use zoom_symbl_core::timefmt::unix_now;
 use zoom_symbl_core::Error;
-
-use crate::email::{failure_email, insights_email, MeetingFacts};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -90,270 +84,13 @@ where
             }
         }
     }
-
-    pub async fn apply(&self, event: StatusEvent) -> Result<Outcome, Error> {
-        let span = info_span!("job", job_id = %event.job_id, source = %event.source);
-        async {
-            let Some(job) = self.jobs.get(&event.job_id).await? else {
-                info!("no such job; ignored");
-                return Ok(Outcome::UnknownJob);
-            };
-            if !event.status.is_terminal() {
-                return Ok(Outcome::Advanced(self.jobs.advance(&job.job_id, event.status).await?));
-            }
-            if job.status.is_terminal() {
-                // Confirmed when it ended; a repeat only makes sure nothing is left undone.
-                return self.finish(&job, job.status).await;
-            }
-            // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
-            let confirmed = self.symbl.job_state(&job.job_id).await?;
-            if !confirmed.is_terminal() {
-                warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by Symbl");
-                self.jobs.advance(&job.job_id, confirmed).await?;
-                return Ok(Outcome::NotTerminalYet(confirmed));
-            }
-            self.finish(&job, confirmed).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// A confirmed terminal status: the job ends once, its slot is released (idempotently),
-    /// the meeting records the outcome and the host is told.
-    async fn finish(&self, job: &JobView, status: JobState) -> Result<Outcome, Error> {
-        let first = self.jobs.finish(&job.job_id, status).await?;
-        if self.semaphore.release(&job.meeting_key).await? {
-            info!(meeting_key = %job.meeting_key, "released the concurrency slot");
-        }
-        self.meetings.job_finished(&job.meeting_key, status).await?;
-        info!(?status, first, "job finished");
-        self.email_host(job, status).await?;
-        Ok(Outcome::Finished { status, first })
-    }
-
-    /// Exactly one email per job: claim before sending, record after. A temporary failure
-    /// gives the claim back and fails the invocation, so Lambda (and then the reconciler)
-    /// tries again; a permanent one is recorded and ends it.
-    async fn email_host(&self, job: &JobView, status: JobState) -> Result<(), Error> {
-        let claim = uuid::Uuid::new_v4().to_string();
-        if !self
-            .jobs
-            .claim_email(&job.job_id, &claim, self.settings.email_claim_stale_secs)
-            .await?
-        {
-            info!("the host's email is sent, failed for good, or being sent by another invocation");
-            return Ok(());
-        }
-        let result = self.compose_and_send(job, status).await;
-        let outcome = match result {
-            Ok(message_id) => EmailOutcome::Sent { message_id },
-            Err(e) if e.retry() == Retry::Retryable => {
-                warn!(error = %e, "the host's email failed for now; giving the claim back for a retry");
-                self.jobs.release_email_claim(&job.job_id, &claim).await?;
-                return Err(e);
-            }
-            Err(e) => {
-                let reason = e.reason();
-                error!(%reason, "the host's email cannot be sent");
-                EmailOutcome::Failed { reason }
-            }
-        };
-        self.jobs.email_settled(&job.job_id, &claim, &outcome).await?;
-        self.meetings.email_settled(&job.meeting_key, &outcome).await?;
-        if let EmailOutcome::Sent { message_id } = &outcome {
-            info!(%message_id, "emailed the host");
-        }
-        Ok(())
-    }
-
-    /// A retryable error keeps the email owed; any other settles it as failed, with its reason.
-    async fn compose_and_send(&self, job: &JobView, status: JobState) -> Result<String, Error> {
-        let audio = self
-            .meetings
-            .audio(&job.meeting_key)
-            .await?
-            .ok_or_else(|| Error::Invalid("the meeting record has no audio details".into()))?;
-        if audio.host_email.trim().is_empty() {
-            return Err(Error::Invalid("the meeting has no host email".into()));
-        }
-        let facts = MeetingFacts::of(&audio);
-        let rendered = match status {
-            JobState::Completed => {
-                let report = self.symbl.insights(&job.conversation_id).await?;
-                let mut documents = BTreeMap::new();
-                let prefix = format!("meetings/{}/insights/", job.meeting_key);
-                for (name, doc) in &report.documents {
-                    let key = format!("{prefix}{name}.json");
-                    let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Invalid(e.to_string()))?;
-                    self.objects
-                        .put_stream(&audio.merged_bucket, &key, "application/json", bytes.as_slice())
-                        .await?;
-                    documents.insert((*name).to_owned(), key);
-                }
-                let media = self
-                    .objects
-                    .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
-                    .await?;
-                let page = match self
-                    .symbl
-                    .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
-                    .await
-                {
-                    Ok(url) => Some(url),
-                    // The insights are worth sending without the page; a transient failure is retried.
-                    Err(e) if e.retry() == Retry::Retryable => return Err(e.into()),
-                    Err(e) => {
-                        warn!(error = %e, "no summary page; emailing without its link");
-                        None
-                    }
-                };
-                self.meetings
-                    .insights_stored(&job.meeting_key, &documents, page.as_deref())
-                    .await?;
-                insights_email(&facts, &report.insights, page.as_deref())
-            }
-            _ => failure_email(
-                &facts,
-                "Symbl could not process the recording (the transcription job failed).",
-            ),
-        };
-        let email = OutgoingEmail {
-            to: audio.host_email.clone(),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-        };
-        self.send(&email).await
-    }
-
-    /// Sends, retrying a temporarily refusing relay a few times within this invocation.
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, Error> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.mailer.send(email).await {
-                Ok(id) => return Ok(id),
-                Err(e) if e.retry() == Retry::Retryable && attempt < self.settings.smtp_attempts => {
-                    warn!(reason = %e, attempt, "SMTP refused for now; retrying");
-                    tokio::time::sleep(self.settings.smtp_backoff * attempt).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Jobs past their deadline without a terminal status: ask Symbl, then take the same
-    /// path a webhook would have.
-    pub async fn reconcile(&self) -> Result<Outcome, Error> {
-        let overdue = self.jobs.overdue(unix_now()).await?;
-        let mut driven = 0;
-        // One job that cannot be settled now must not hold up the others.
-        for job in overdue {
-            let span = info_span!("job", job_id = %job.job_id, source = "reconciler");
-            match self.reconcile_one(&job).instrument(span).await {
-                Ok(true) => driven += 1,
-                Ok(false) => {}
-                Err(e) => warn!(job_id = %job.job_id, error = %e, "could not settle an overdue job; next round"),
-            }
-        }
-        driven += self.reconcile_failed_meetings().await?;
-        Ok(Outcome::Reconciled(driven))
-    }
-
-    /// Meetings that never reached Symbl: productions that stopped without an outcome fail,
-    /// and every failed meeting's host is told once.
-    async fn reconcile_failed_meetings(&self) -> Result<usize, Error> {
-        let now = unix_now();
-        match self.meetings.fail_stalled(now, self.settings.stall_grace_secs).await {
-            Ok(0) => {}
-            Ok(n) => warn!(count = n, "failed productions that stopped without an outcome"),
-            Err(e) => warn!(error = %e, "could not look for stalled productions; next round"),
-        }
-        let mut told = 0;
-        for failed in self
-            .meetings
-            .unnotified_failures(now, self.settings.email_claim_stale_secs)
-            .await?
-        {
-            let span = info_span!("meeting", meeting_key = %failed.meeting_key, source = "reconciler");
-            match self.tell_failure(&failed).instrument(span).await {
-                Ok(true) => told += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(meeting_key = %failed.meeting_key, error = %e, "could not tell the host yet; next round")
-                }
-            }
-        }
-        Ok(told)
-    }
-
-    /// One failure email per failed meeting: claim, send, record (as for jobs).
-    async fn tell_failure(&self, failed: &FailedMeeting) -> Result<bool, Error> {
-        let claim = uuid::Uuid::new_v4().to_string();
-        let now = unix_now();
-        if !self
-            .meetings
-            .claim_failure_email(&failed.meeting_key, &claim, now, self.settings.email_claim_stale_secs)
-            .await?
-        {
-            return Ok(false);
-        }
-        let outcome = if failed.host_email.trim().is_empty() {
-            EmailOutcome::Failed {
-                reason: "the meeting has no host email".into(),
-            }
-        } else {
-            let facts = MeetingFacts {
-                topic: &failed.topic,
-                start_time: &failed.start_time,
-                duration_secs: 0.0,
-                participants: Vec::new(),
-            };
-            let rendered = failure_email(&facts, &failed.reason);
-            let email = OutgoingEmail {
-                to: failed.host_email.clone(),
-                subject: rendered.subject,
-                text: rendered.text,
-                html: rendered.html,
-            };
-            match self.send(&email).await {
-                Ok(message_id) => EmailOutcome::Sent { message_id },
-                Err(e) if e.retry() == Retry::Retryable => {
-                    self.meetings.release_failure_email(&failed.meeting_key, &claim).await?;
-                    return Err(e);
-                }
-                Err(e) => {
-                    let reason = e.reason();
-                    error!(%reason, "the host's failure email cannot be sent");
-                    EmailOutcome::Failed { reason }
-                }
-            }
-        };
-        self.meetings.email_settled(&failed.meeting_key, &outcome).await?;
-        info!(reason = %failed.reason, ?outcome, "told the host their meeting failed");
-        Ok(matches!(outcome, EmailOutcome::Sent { .. }))
-    }
-
-    async fn reconcile_one(&self, job: &JobView) -> Result<bool, Error> {
-        // Finished and confirmed earlier, but the host's email is still owed.
-        if job.status.is_terminal() {
-            self.finish(job, job.status).await?;
-            return Ok(true);
-        }
-        let status = self.symbl.job_state(&job.job_id).await?;
-        if !status.is_terminal() {
-            info!(?status, "overdue job still running at Symbl");
-            return Ok(false);
-        }
-        self.finish(job, status).await?;
-        Ok(true)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use zoom_symbl_core::lifecycle::{EmailState, MeetingState};
     use zoom_symbl_core::ports::MailError;
+    use zoom_symbl_core::ports::{EmailOutcome, JobView};
     use zoom_symbl_core::testkit::{
         samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemJobs, MemMailer, MemMeetings, MemObjects,
         MemSemaphore,

@@ -2,6 +2,10 @@
 //! overdue jobs (on a schedule). A library so that the tests drive the real code; `main.rs`
 //! composes it.
 
+pub mod config;
+mod delivery;
 pub mod email;
 pub mod handler;
+mod reconcile;
 pub mod smtp;
+mod status;

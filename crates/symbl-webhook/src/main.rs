@@ -2,21 +2,22 @@
 
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 use zoom_symbl_core::aws::{jobs::DynamoJobs, lambda::LambdaNotifier, sdk_config, secrets};
-use zoom_symbl_core::config::{keys, Env};
+use zoom_symbl_core::config::Env;
 use zoom_symbl_core::telemetry;
 
+use symbl_webhook::config::Config;
 use symbl_webhook::handler::{self, SymblWebhook};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let env = Env::from_process();
+    let config = Config::from_env(&Env::from_process())?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &env.required("SECRETS_ARN")?).await?;
+    let secrets = secrets::load(&aws, &config.secrets_id).await?;
     let hook = SymblWebhook {
-        token: secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?,
-        jobs: DynamoJobs::new(aws_sdk_dynamodb::Client::new(&aws), env.required("JOBS_TABLE")?),
-        notifier: LambdaNotifier::new(aws_sdk_lambda::Client::new(&aws), env.required("NOTIFIER_FUNCTION")?),
+        token: Config::token(&secrets)?,
+        jobs: DynamoJobs::new(aws_sdk_dynamodb::Client::new(&aws), &config.jobs_table),
+        notifier: LambdaNotifier::new(aws_sdk_lambda::Client::new(&aws), &config.notifier_function),
     };
     let hook = &hook;
     run(service_fn(move |req: Request| async move {
