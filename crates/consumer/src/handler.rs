@@ -248,22 +248,20 @@ where
         if let Err(e) = self.semaphore.extend(key.as_str(), deadline).await {
             warn!(error = %e, "could not extend the slot to the job's deadline");
         }
-        match self.meetings.record_submission(&job).await {
-            Ok(()) => Disposition::Done,
-            Err(e) => {
-                // Symbl has the job; a redelivery would submit it twice. Keep the slot and
-                // retry only the bookkeeping, which is idempotent.
-                error!(error = %e, job_id = %job.job_id, "submitted but not recorded; retrying the record");
-                match self.meetings.record_submission(&job).await {
-                    Ok(()) => Disposition::Done,
-                    Err(e) => {
-                        // Redelivering would submit a second job: the work is done, the record
-                        // is not. Loud, for an operator; the job's webhooks still name it.
-                        error!(error = %e, job_id = %job.job_id, "giving up on recording the submitted job");
-                        Disposition::Done
-                    }
-                }
-            }
+        self.record(&job).await;
+        Disposition::Done
+    }
+
+    /// The provider has the job: a redelivery would submit it twice, so the work is done
+    /// whatever happens here. The record is retried once (it is idempotent), then left loud
+    /// for an operator; the job's callbacks still name it.
+    async fn record(&self, job: &SubmittedJob) {
+        let Err(e) = self.meetings.record_submission(job).await else {
+            return;
+        };
+        error!(error = %e, job_id = %job.job_id, "submitted but not recorded; retrying the record");
+        if let Err(e) = self.meetings.record_submission(job).await {
+            error!(error = %e, job_id = %job.job_id, "giving up on recording the submitted job");
         }
     }
 

@@ -1,5 +1,7 @@
 //! The webhook logic, generic over the meeting-claim store and the producer invoker.
 
+use std::time::Instant;
+
 use http::HeaderMap;
 use serde_json::{json, Value};
 use tracing::{error, info, info_span, warn, Instrument};
@@ -96,75 +98,91 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
         let key = MeetingKey::from_uuid(&object.uuid);
         let span = info_span!("recording_completed", meeting_uuid = %object.uuid, meeting_key = %key);
         async {
-            for url in object.download_urls() {
-                if let Err(reason) = self.allowed_hosts.check(url) {
-                    // The URL's path may carry an opaque credential; log only why it was refused.
-                    warn!(%reason, "refused recording.completed with a disallowed download URL");
-                    return Reply::error(400, "download URL is not https on an allowed host");
-                }
+            if let Some(refused) = self.refuse_disallowed_hosts(&rec) {
+                return refused;
             }
-            let now = (self.clock)();
-            let claim = MeetingClaim {
-                key: key.clone(),
-                uuid: object.uuid.clone(),
-                meeting_id: object.id.clone(),
-                topic: object.topic.clone(),
-                host_email: object.host_email.clone(),
-                event_ts: rec.event_ts,
-                claim_id: uuid::Uuid::new_v4().to_string(),
-                received_at: now_rfc3339(),
-                tracking_id: tracking_id.clone(),
-                lease_until: now.saturating_add_unsigned(self.claim_lease_secs),
-            };
+            let claim = self.claim_for(&rec, key, tracking_id);
             // Stage timings go into the outcome's log line: under a burst they show where the
             // webhook's time went (the claim's write, the producer's invoke).
-            let started = std::time::Instant::now();
-            let claimed = self.claims.claim(&claim, now).await;
-            let claim_ms = started.elapsed().as_millis() as u64;
+            let started = Instant::now();
+            let claimed = self.claims.claim(&claim, (self.clock)()).await;
+            let claim_ms = millis_since(started);
             match claimed {
-                Ok(ClaimOutcome::Claimed) => {}
+                Ok(ClaimOutcome::Claimed) => self.dispatch(&rec, &claim, claim_ms).await,
                 Ok(ClaimOutcome::AlreadyClaimed) => {
                     info!(claim_ms, "duplicate delivery; meeting already claimed");
-                    return Reply::ok(json!({ "status": "duplicate" }));
+                    Reply::ok(json!({ "status": "duplicate" }))
                 }
                 Err(e) => {
                     error!(error = %e, retryable = e.is_retryable(), claim_ms, "could not claim meeting; Zoom will retry");
-                    return Reply::error(503, "temporarily unable to accept the recording");
+                    Reply::error(503, "temporarily unable to accept the recording")
                 }
             }
-            let job = ProducerJob {
-                meeting_key: key.to_string(),
-                claim_id: claim.claim_id.clone(),
-                received_at: claim.received_at.clone(),
-                tracking_id,
-                event: rec.clone(),
-            };
-            let started = std::time::Instant::now();
-            let invoked = self.producer.invoke(&job).await;
-            let invoke_ms = started.elapsed().as_millis() as u64;
-            if let Err(e) = invoked {
-                error!(error = %e, retryable = e.is_retryable(), claim_ms, invoke_ms, "producer invoke failed; releasing claim so Zoom's retry is accepted");
-                if let Err(release) = self.claims.release(&claim).await {
-                    // The claim stays until its lease lapses; a later delivery then takes it over.
-                    error!(error = %release, "could not release claim after failed invoke");
-                }
-                return Reply::error(503, "temporarily unable to start processing");
-            }
-            if let Err(e) = self.claims.mark_dispatched(&claim).await {
-                // The producer has the job; the record's status catches up when it writes.
-                warn!(error = %e, "could not mark meeting dispatched");
-            }
-            info!(
-                participants = object.participant_audio_files.as_ref().map_or(0, Vec::len),
-                claim_ms,
-                invoke_ms,
-                "meeting accepted; producer invoked"
-            );
-            Reply::ok(json!({ "status": "accepted" }))
         }
         .instrument(span)
         .await
     }
+
+    /// Our Zoom credentials go only to Zoom's own https hosts.
+    fn refuse_disallowed_hosts(&self, rec: &RecordingCompleted) -> Option<Reply> {
+        let refused = rec
+            .payload
+            .object
+            .download_urls()
+            .find_map(|url| self.allowed_hosts.check(url).err())?;
+        // The URL's path may carry an opaque credential; log only why it was refused.
+        warn!(reason = %refused, "refused recording.completed with a disallowed download URL");
+        Some(Reply::error(400, "download URL is not https on an allowed host"))
+    }
+
+    fn claim_for(&self, rec: &RecordingCompleted, key: MeetingKey, tracking_id: Option<String>) -> MeetingClaim {
+        let object = &rec.payload.object;
+        MeetingClaim {
+            key,
+            uuid: object.uuid.clone(),
+            meeting_id: object.id.clone(),
+            topic: object.topic.clone(),
+            host_email: object.host_email.clone(),
+            event_ts: rec.event_ts,
+            claim_id: uuid::Uuid::new_v4().to_string(),
+            received_at: now_rfc3339(),
+            tracking_id,
+            lease_until: (self.clock)().saturating_add_unsigned(self.claim_lease_secs),
+        }
+    }
+
+    /// Holding the claim: starts the producer, or gives the claim back so Zoom's retry can.
+    async fn dispatch(&self, rec: &RecordingCompleted, claim: &MeetingClaim, claim_ms: u64) -> Reply {
+        let job = ProducerJob {
+            meeting_key: claim.key.to_string(),
+            claim_id: claim.claim_id.clone(),
+            received_at: claim.received_at.clone(),
+            tracking_id: claim.tracking_id.clone(),
+            event: rec.clone(),
+        };
+        let started = Instant::now();
+        let invoked = self.producer.invoke(&job).await;
+        let invoke_ms = millis_since(started);
+        if let Err(e) = invoked {
+            error!(error = %e, retryable = e.is_retryable(), claim_ms, invoke_ms, "producer invoke failed; releasing claim so Zoom's retry is accepted");
+            if let Err(release) = self.claims.release(claim).await {
+                // The claim stays until its lease lapses; a later delivery then takes it over.
+                error!(error = %release, "could not release claim after failed invoke");
+            }
+            return Reply::error(503, "temporarily unable to start processing");
+        }
+        if let Err(e) = self.claims.mark_dispatched(claim).await {
+            // The producer has the job; the record's status catches up when it writes.
+            warn!(error = %e, "could not mark meeting dispatched");
+        }
+        let participants = rec.payload.object.participant_audio_files.as_ref().map_or(0, Vec::len);
+        info!(participants, claim_ms, invoke_ms, "meeting accepted; producer invoked");
+        Reply::ok(json!({ "status": "accepted" }))
+    }
+}
+
+fn millis_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
