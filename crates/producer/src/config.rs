@@ -7,7 +7,8 @@ use zoom_symbl_core::zoom::hosts::DEFAULT_ALLOWED_HOSTS;
 use zoom_symbl_core::zoom::HostAllowList;
 use zoom_symbl_core::Error;
 
-use crate::handler::{OutputFormat, Settings};
+use crate::handler::Settings;
+use crate::output::OutputFormat;
 use crate::zoom_api::S2sCredentials;
 
 pub struct Config {

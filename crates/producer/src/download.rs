@@ -1,15 +1,16 @@
-//! Downloading Zoom recordings straight into the archive bucket, with retries and checks
-//! that what arrived is audio (docs/zoom.md, "Downloading recordings").
-
-use std::time::Duration;
+//! Zoom's recording downloads over HTTPS, and why a track could not be fetched
+//! (docs/zoom.md, "Downloading recordings"). The retries and the checks that what arrived is
+//! audio are the archive's ([`crate::archive`]).
 
 use futures_util::TryStreamExt;
-use tokio::io::AsyncReadExt;
 use tokio_util::io::StreamReader;
+use url::Url;
 
-use zoom_symbl_core::ports::ObjectStore;
+use zoom_symbl_core::error::Retry;
 use zoom_symbl_core::secret::SecretString;
-use zoom_symbl_core::zoom::HostAllowList;
+use zoom_symbl_core::Error;
+
+use crate::ports::{RecordingBody, Recordings};
 
 /// Why a track could not be fetched. `Display` is what the meeting record keeps.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -29,79 +30,46 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    fn retryable(&self) -> bool {
+    /// The one place that says which fetch failures may succeed later: throttling (429), a
+    /// timeout (408, or a transfer that broke off) and Zoom's 5xx.
+    pub fn retry(&self) -> Retry {
         match self {
-            FetchError::Status(s) => *s >= 500 || *s == 429 || *s == 408,
-            FetchError::Transfer(_) | FetchError::Truncated { .. } => true,
-            FetchError::TokenRejected | FetchError::NotAudio(_) | FetchError::Refused(_) => false,
-        }
-    }
-}
-
-/// Where one track goes.
-pub struct Destination<'a> {
-    pub bucket: &'a str,
-    pub key: &'a str,
-}
-
-#[derive(Clone)]
-pub struct Downloader {
-    http: reqwest::Client,
-    allowed: HostAllowList,
-    attempts: u32,
-    backoff: Duration,
-}
-
-impl Downloader {
-    pub fn new(http: reqwest::Client, allowed: HostAllowList, attempts: u32, backoff: Duration) -> Self {
-        Downloader {
-            http,
-            allowed,
-            attempts: attempts.max(1),
-            backoff,
-        }
-    }
-
-    /// Streams `url` into the object store, retrying transient failures with exponential
-    /// backoff and jitter. Returns the bytes archived.
-    pub async fn archive<O: ObjectStore>(
-        &self,
-        objects: &O,
-        url: &str,
-        token: &SecretString,
-        expected_size: u64,
-        dest: Destination<'_>,
-    ) -> Result<u64, FetchError> {
-        let url = self
-            .allowed
-            .check(url)
-            .map_err(|e| FetchError::Refused(e.to_string()))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.once(objects, url.as_str(), token, expected_size, &dest).await {
-                Err(e) if e.retryable() && attempt < self.attempts => {
-                    let jitter = rand::random::<f64>() * 0.5 + 0.75;
-                    let wait = self.backoff.mul_f64(2f64.powi(attempt as i32 - 1) * jitter);
-                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, key = dest.key, "download failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
+            FetchError::Status(s) if *s >= 500 || *s == 429 || *s == 408 => Retry::Retryable,
+            FetchError::Transfer(_) | FetchError::Truncated { .. } => Retry::Retryable,
+            FetchError::Status(_) | FetchError::TokenRejected | FetchError::NotAudio(_) | FetchError::Refused(_) => {
+                Retry::Permanent
             }
         }
     }
+}
 
-    async fn once<O: ObjectStore>(
-        &self,
-        objects: &O,
-        url: &str,
-        token: &SecretString,
-        expected_size: u64,
-        dest: &Destination<'_>,
-    ) -> Result<u64, FetchError> {
+impl From<FetchError> for Error {
+    fn from(e: FetchError) -> Self {
+        Error::Dependency {
+            dependency: "zoom download",
+            retry: e.retry(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// [`Recordings`] over HTTPS with the bearer download token.
+#[derive(Clone)]
+pub struct ZoomDownloads {
+    http: reqwest::Client,
+}
+
+impl ZoomDownloads {
+    pub fn new(http: reqwest::Client) -> Self {
+        ZoomDownloads { http }
+    }
+}
+
+impl Recordings for ZoomDownloads {
+    async fn open(&self, url: &Url, token: &SecretString) -> Result<RecordingBody, FetchError> {
         let resp = self
             .http
-            .get(url)
+            .get(url.as_str())
             .bearer_auth(token.expose())
             .send()
             .await
@@ -119,53 +87,14 @@ impl Downloader {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        if content_type.starts_with("text/html") {
-            return Err(FetchError::NotAudio("an HTML page instead of audio".into()));
-        }
-        if let Some(len) = resp.content_length() {
-            if len < expected_size {
-                return Err(FetchError::Truncated {
-                    got: len,
-                    expected: expected_size,
-                });
-            }
-        }
-        let stream = resp.bytes_stream().map_err(std::io::Error::other);
-        let mut body = StreamReader::new(stream);
-        let mut head = [0u8; 12];
-        let got = crate::merge::read_full(&mut body, &mut head)
-            .await
-            .map_err(|e| FetchError::Transfer(e.to_string()))?;
-        check_container(&head[..got])?;
-        let written = objects
-            .put_stream(dest.bucket, dest.key, "audio/mp4", (&head[..got]).chain(body))
-            .await
-            .map_err(|e| FetchError::Transfer(e.to_string()))?;
-        if written < expected_size {
-            return Err(FetchError::Truncated {
-                got: written,
-                expected: expected_size,
-            });
-        }
-        Ok(written)
+        let length = resp.content_length();
+        let body = StreamReader::new(resp.bytes_stream().map_err(std::io::Error::other));
+        Ok(RecordingBody {
+            content_type,
+            length,
+            body: Box::new(body),
+        })
     }
-}
-
-/// An MP4/M4A file starts with a box whose type, at offset 4, is `ftyp`.
-pub fn check_container(head: &[u8]) -> Result<(), FetchError> {
-    if head.len() >= 8 && &head[4..8] == b"ftyp" {
-        return Ok(());
-    }
-    let looks_html = head
-        .iter()
-        .skip_while(|b| b.is_ascii_whitespace())
-        .take(1)
-        .any(|b| *b == b'<');
-    Err(FetchError::NotAudio(if looks_html {
-        "an HTML page instead of audio".into()
-    } else {
-        "not an MP4/M4A container".into()
-    }))
 }
 
 /// reqwest's errors print the URL, which may carry a token; keep only the kind.
@@ -186,26 +115,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn container_check() {
-        assert_eq!(check_container(b"\0\0\0\x20ftypM4A \0\0"), Ok(()));
+    fn retry_classes() {
+        assert_eq!(FetchError::Status(503).retry(), Retry::Retryable);
+        assert_eq!(FetchError::Status(429).retry(), Retry::Retryable);
+        assert_eq!(FetchError::Status(408).retry(), Retry::Retryable);
+        assert_eq!(FetchError::Status(404).retry(), Retry::Permanent);
+        assert_eq!(FetchError::Truncated { got: 1, expected: 2 }.retry(), Retry::Retryable);
+        assert_eq!(FetchError::Transfer("timed out".into()).retry(), Retry::Retryable);
+        assert_eq!(FetchError::TokenRejected.retry(), Retry::Permanent);
+        assert_eq!(FetchError::NotAudio(String::new()).retry(), Retry::Permanent);
+        assert_eq!(FetchError::Refused(String::new()).retry(), Retry::Permanent);
+    }
+
+    /// One HTTP exchange on a local port: answers `response`, hands back the request's head.
+    async fn serve_once(response: &'static str) -> (Url, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!(
+            "http://{}/rec/webhook_download/x",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = vec![0u8; 4096];
+            let n = conn.read(&mut head).await.unwrap();
+            conn.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&head[..n]).into_owned()
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn zoom_downloads_send_the_bearer_token_and_sort_the_answers() {
+        use tokio::io::AsyncReadExt;
+        let zoom = ZoomDownloads::new(reqwest::Client::new());
+        let token = SecretString::new("tok");
+
+        let (url, server) =
+            serve_once("HTTP/1.1 200 OK\r\nContent-Type: Audio/MP4\r\nContent-Length: 5\r\n\r\nhello").await;
+        let mut file = zoom.open(&url, &token).await.unwrap();
+        assert_eq!((file.content_type.as_str(), file.length), ("audio/mp4", Some(5)));
+        let mut body = String::new();
+        file.body.read_to_string(&mut body).await.unwrap();
+        assert_eq!(body, "hello");
+        let request = server.await.unwrap().to_ascii_lowercase();
+        assert!(request.contains("authorization: bearer tok"), "{request}");
+
+        let (url, _server) = serve_once("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(zoom.open(&url, &token).await.err(), Some(FetchError::TokenRejected));
+        let (url, server) = serve_once("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(zoom.open(&url, &token).await.err(), Some(FetchError::Status(503)));
+        server.await.unwrap();
+        // Nothing listens there any more (and a new client has no pooled connection to it):
+        // a transfer failure, without the URL.
+        let fresh = ZoomDownloads::new(reqwest::Client::new());
         assert_eq!(
-            check_container(b"  <!DOCTYPE html>"),
-            Err(FetchError::NotAudio("an HTML page instead of audio".into()))
+            fresh.open(&url, &token).await.err(),
+            Some(FetchError::Transfer("connection failed".into()))
         );
-        assert_eq!(
-            check_container(b"ID3\x04"),
-            Err(FetchError::NotAudio("not an MP4/M4A container".into()))
-        );
-        assert!(check_container(b"").is_err());
     }
 
     #[test]
-    fn retry_classes() {
-        assert!(FetchError::Status(503).retryable());
-        assert!(FetchError::Status(429).retryable());
-        assert!(!FetchError::Status(404).retryable());
-        assert!(FetchError::Truncated { got: 1, expected: 2 }.retryable());
-        assert!(!FetchError::TokenRejected.retryable());
-        assert!(!FetchError::NotAudio(String::new()).retryable());
+    fn a_fetch_error_keeps_its_class_and_reason_as_a_pipeline_error() {
+        let later = Error::from(FetchError::Status(503));
+        assert!(later.is_retryable());
+        assert_eq!(later.to_string(), "zoom download: HTTP 503");
+        assert!(!Error::from(FetchError::NotAudio("an HTML page instead of audio".into())).is_retryable());
     }
 }

@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 
 use zoom_symbl_core::Error;
 
+use crate::ports::{CodecProcess, Codecs, Decoder, Encoder};
+
 /// The layer puts ffmpeg here in Lambda.
 const LAYER_PATH: &str = "/opt/bin/ffmpeg";
 const STDERR_TAIL: usize = 4096;
@@ -53,6 +55,51 @@ impl Ffmpeg {
         });
         Ok(Running { role, child, stderr })
     }
+
+    /// An encoder: s16le on its stdin, the encoded file on its stdout.
+    fn encoder(&self, role: &'static str, args: &[String]) -> Result<Encoder<Running>, Error> {
+        let mut enc = self.spawn(role, args, true)?;
+        let pcm = enc
+            .child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdin"))?;
+        let encoded = enc
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::retryable("ffmpeg", "encoder has no stdout"))?;
+        Ok(Encoder {
+            pcm: Box::new(pcm),
+            encoded: Box::new(encoded),
+            process: enc,
+        })
+    }
+}
+
+impl Codecs for Ffmpeg {
+    type Process = Running;
+
+    fn decoder(&self, source: &str, sample_rate: u32) -> Result<Decoder<Running>, Error> {
+        let mut d = self.spawn("decoder", &decoder_args(source, sample_rate), false)?;
+        let pcm = d
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::retryable("ffmpeg", "decoder has no stdout"))?;
+        Ok(Decoder {
+            pcm: Box::new(pcm),
+            process: d,
+        })
+    }
+
+    fn flac_encoder(&self, channels: u16, sample_rate: u32) -> Result<Encoder<Running>, Error> {
+        self.encoder("flac encoder", &flac_encoder_args(channels, sample_rate))
+    }
+
+    fn mp3_encoder(&self, sample_rate: u32) -> Result<Encoder<Running>, Error> {
+        self.encoder("mp3 encoder", &mp3_encoder_args(sample_rate))
+    }
 }
 
 /// A running ffmpeg whose stderr is being collected.
@@ -62,9 +109,9 @@ pub struct Running {
     stderr: Option<JoinHandle<String>>,
 }
 
-impl Running {
+impl CodecProcess for Running {
     /// Waits for the exit; a failure carries the stderr tail (logged, and kept in the error).
-    pub async fn finish(mut self) -> Result<(), Error> {
+    async fn finish(mut self) -> Result<(), Error> {
         let status = self.child.wait().await.map_err(|e| Error::retryable("ffmpeg", e))?;
         let tail = match self.stderr.take() {
             Some(h) => h.await.unwrap_or_default(),
@@ -86,7 +133,7 @@ impl Running {
     }
 
     /// Stops a process whose remaining output is not needed.
-    pub async fn stop(mut self) {
+    async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }

@@ -9,9 +9,11 @@ use zoom_symbl_core::config::Env;
 use zoom_symbl_core::ports::ProducerJob;
 use zoom_symbl_core::telemetry;
 
+use producer::archive::Archiver;
 use producer::config::Config;
+use producer::download::ZoomDownloads;
 use producer::handler::Producer;
-use producer::{download, ffmpeg, zoom_api};
+use producer::{ffmpeg, zoom_api};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -27,8 +29,8 @@ async fn main() -> Result<(), Error> {
         store: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &config.meetings_table),
         objects: S3Objects::new(&aws),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url),
-        downloader: download::Downloader::new(
-            http.clone(),
+        archiver: Archiver::new(
+            ZoomDownloads::new(http.clone()),
             config.allowed_hosts.clone(),
             config.download_attempts,
             Duration::from_millis(500),
@@ -40,7 +42,7 @@ async fn main() -> Result<(), Error> {
             allowed: config.allowed_hosts.clone(),
             credentials: Config::s2s(&secrets)?,
         },
-        ffmpeg: ffmpeg::Ffmpeg::locate(config.ffmpeg_path.clone()),
+        codecs: ffmpeg::Ffmpeg::locate(config.ffmpeg_path.clone()),
         settings: config.settings,
     };
     let producer = &producer;

@@ -10,6 +10,8 @@ use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::zoom::HostAllowList;
 use zoom_symbl_core::Error;
 
+use crate::ports::DownloadTokens;
+
 #[derive(Clone, Debug)]
 pub struct S2sCredentials {
     pub account_id: String,
@@ -65,13 +67,13 @@ struct RecordingsResponse {
     download_access_token: Option<SecretString>,
 }
 
-impl ZoomApi {
-    pub fn can_mint(&self) -> bool {
+impl DownloadTokens for ZoomApi {
+    fn can_mint(&self) -> bool {
         self.credentials.is_some()
     }
 
     /// A fresh download token for the meeting instance.
-    pub async fn mint_download_token(&self, meeting_uuid: &str) -> Result<SecretString, Error> {
+    async fn mint_download_token(&self, meeting_uuid: &str) -> Result<SecretString, Error> {
         let creds = self
             .credentials
             .as_ref()

@@ -1,12 +1,12 @@
-//! The aligned merge: one decoder per track (in parallel processes), interleaved here
-//! sample by sample into the multichannel stream, with a mono mix on the side. Nothing is
-//! buffered beyond one block per channel.
+//! The aligned merge: the decoders' output interleaved here sample by sample into the
+//! multichannel stream, with a mono mix on the side. Pure (any readers and writers); nothing
+//! is buffered beyond one block per channel.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use zoom_symbl_core::Error;
 
-use crate::plan::MergePlan;
+use crate::plan::{ChannelPlan, MergePlan};
 
 /// Frames per block: 0.25 s at 16 kHz, well under a pipe's buffer per channel.
 const BLOCK: usize = 4096;
@@ -47,49 +47,87 @@ where
         };
         n
     ];
-    let mut chan = vec![vec![0i16; BLOCK]; n];
-    let mut raw = vec![0u8; BLOCK * 2];
-    let mut frames_out = vec![0u8; BLOCK * n * 2];
-    let mut mix_out = vec![0u8; BLOCK * 2];
+    let mut block = Block::new(n);
     let mut pos = 0u64;
     while pos < plan.total_samples {
         let len = (plan.total_samples - pos).min(BLOCK as u64) as usize;
         for (k, c) in plan.channels.iter().enumerate() {
-            let buf = &mut chan[k][..len];
-            buf.fill(0);
-            let silent = (c.offset_samples.saturating_sub(pos) as usize).min(len);
-            if silent < len && !stats[k].ended_early {
-                let want = (len - silent) * 2;
-                let got = read_full(&mut decoders[k], &mut raw[..want])
-                    .await
-                    .map_err(|e| Error::retryable("decoder", format!("channel {}: {e}", c.channel)))?;
-                for (i, s) in raw[..got & !1].chunks_exact(2).enumerate() {
-                    buf[silent + i] = i16::from_le_bytes([s[0], s[1]]);
-                }
-                stats[k].decoded_frames += (got / 2) as u64;
-                if got < want {
-                    stats[k].ended_early = true;
-                }
-            }
+            block.fill(k, c, &mut decoders[k], &mut stats[k], pos, len).await?;
         }
-        for i in 0..len {
-            let mut sum = 0i32;
-            for (k, samples) in chan.iter().enumerate() {
-                let s = samples[i];
-                sum += s as i32;
-                let at = (i * n + k) * 2;
-                frames_out[at..at + 2].copy_from_slice(&s.to_le_bytes());
-            }
-            let m = sum.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-            mix_out[i * 2..i * 2 + 2].copy_from_slice(&m.to_le_bytes());
-        }
-        out.write_all(&frames_out[..len * n * 2]).await.map_err(write_err)?;
-        mix.write_all(&mix_out[..len * 2]).await.map_err(write_err)?;
+        block.weave(len);
+        out.write_all(&block.frames[..len * n * 2]).await.map_err(write_err)?;
+        mix.write_all(&block.mix[..len * 2]).await.map_err(write_err)?;
         pos += len as u64;
     }
     out.flush().await.map_err(write_err)?;
     mix.flush().await.map_err(write_err)?;
     Ok(stats)
+}
+
+/// One block's buffers, reused: each channel's samples, one decoder read, and both outputs.
+struct Block {
+    chan: Vec<Vec<i16>>,
+    raw: Vec<u8>,
+    frames: Vec<u8>,
+    mix: Vec<u8>,
+}
+
+impl Block {
+    fn new(channels: usize) -> Self {
+        Block {
+            chan: vec![vec![0i16; BLOCK]; channels],
+            raw: vec![0u8; BLOCK * 2],
+            frames: vec![0u8; BLOCK * channels * 2],
+            mix: vec![0u8; BLOCK * 2],
+        }
+    }
+
+    /// Channel `k`'s `len` samples from `pos`: silence before its offset, then what its
+    /// decoder delivers, then silence once it has ended.
+    async fn fill<R: AsyncRead + Unpin>(
+        &mut self,
+        k: usize,
+        c: &ChannelPlan,
+        decoder: &mut R,
+        stats: &mut ChannelStats,
+        pos: u64,
+        len: usize,
+    ) -> Result<(), Error> {
+        let buf = &mut self.chan[k][..len];
+        buf.fill(0);
+        let silent = (c.offset_samples.saturating_sub(pos) as usize).min(len);
+        if silent < len && !stats.ended_early {
+            let want = (len - silent) * 2;
+            let got = read_full(decoder, &mut self.raw[..want])
+                .await
+                .map_err(|e| Error::retryable("decoder", format!("channel {}: {e}", c.channel)))?;
+            for (i, s) in self.raw[..got & !1].chunks_exact(2).enumerate() {
+                buf[silent + i] = i16::from_le_bytes([s[0], s[1]]);
+            }
+            stats.decoded_frames += (got / 2) as u64;
+            if got < want {
+                stats.ended_early = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Interleaves the first `len` samples of every channel into frames, and their clamped
+    /// sum into the mono mix.
+    fn weave(&mut self, len: usize) {
+        let n = self.chan.len();
+        for i in 0..len {
+            let mut sum = 0i32;
+            for (k, samples) in self.chan.iter().enumerate() {
+                let s = samples[i];
+                sum += s as i32;
+                let at = (i * n + k) * 2;
+                self.frames[at..at + 2].copy_from_slice(&s.to_le_bytes());
+            }
+            let m = sum.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+            self.mix[i * 2..i * 2 + 2].copy_from_slice(&m.to_le_bytes());
+        }
+    }
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
@@ -107,7 +145,6 @@ pub(crate) async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::ChannelPlan;
 
     fn plan(offsets: &[u64], total: u64) -> MergePlan {
         MergePlan {
