@@ -21,7 +21,7 @@ use lambda_http::Body;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::lifecycle::MeetingState;
 use zoom_symbl_core::ports::ProducerJob;
 use zoom_symbl_core::secret::SecretString;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use symbl_sandbox::{SymblConfig, SymblSandbox};
 use zoom_sandbox::webhook::send_signed;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec, Sandbox, SandboxConfig};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stack {

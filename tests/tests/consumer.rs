@@ -10,7 +10,7 @@ use e2e::{attr_s, deliver, record, sandbox, submissions_of, symbl, Stack};
 use symbl_sandbox::Faults;
 use tokio::sync::Mutex;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 
 static TURN: Mutex<()> = Mutex::const_new(());
 const WAIT: Duration = Duration::from_secs(240);

@@ -34,7 +34,7 @@ async fn twenty_meetings_with_a_limit_of_three_are_each_submitted_once_and_never
     // Every slot was given back.
     let keys: Vec<String> = meetings
         .iter()
-        .map(|m| zoom_symbl_core::keys::MeetingKey::from_uuid(&m.spec.uuid).to_string())
+        .map(|m| zoom_symbl_core::meeting_key::MeetingKey::from_uuid(&m.spec.uuid).to_string())
         .collect();
     e2e::eventually("all slots released", Duration::from_secs(120), || async {
         let holders = stack.slot_holders().await?;

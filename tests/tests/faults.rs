@@ -13,7 +13,7 @@ use e2e::{
 use symbl_sandbox::Faults;
 use tokio::sync::RwLock;
 use zoom_sandbox::{Fault, GeneratedMeeting, MeetingSpec};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 
 static SHARED: RwLock<()> = RwLock::const_new(());
 const WAIT: Duration = Duration::from_secs(300);

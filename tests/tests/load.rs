@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use symbl_sandbox::WebhookPlan;
 use zoom_sandbox::MeetingSpec;
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 
 const MEETINGS: usize = 100;
 /// The stack's SymblConcurrencyLimit on the local stack (scripts/stack.sh).

@@ -136,7 +136,7 @@ async fn a_failed_symbl_job_releases_its_slot_and_tells_the_host_why() {
     let item = stack.meeting(&m.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "status"), Some("failed"));
     assert!(attr_s(&item, "failure_reason").is_some_and(|r| r.contains("Symbl")));
-    let key = zoom_symbl_core::keys::MeetingKey::from_uuid(&m.spec.uuid).to_string();
+    let key = zoom_symbl_core::meeting_key::MeetingKey::from_uuid(&m.spec.uuid).to_string();
     assert!(!stack.slot_holders().await.unwrap().contains(&key));
 }
 

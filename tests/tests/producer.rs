@@ -308,7 +308,7 @@ async fn a_duplicate_invocation_queues_the_meeting_once() {
     produce(&stack, &meeting, &sandbox().default_download_token()).await;
     // Lambda may deliver an async event twice: invoke the producer again with the same job.
     let job = serde_json::json!({
-        "meeting_key": zoom_symbl_core::keys::MeetingKey::from_uuid(&meeting.spec.uuid).to_string(),
+        "meeting_key": zoom_symbl_core::meeting_key::MeetingKey::from_uuid(&meeting.spec.uuid).to_string(),
         "claim_id": "replayed",
         "received_at": "2026-01-01T00:00:00Z",
         "event": event,

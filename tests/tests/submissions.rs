@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::Stack;
 use zoom_symbl_core::aws::meetings::PK;
 use zoom_symbl_core::aws::submissions::DynamoSubmissions;
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{SubmissionStore, SubmittedJob};
 use zoom_symbl_core::timefmt::unix_now;
 

@@ -137,7 +137,7 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
 #[tokio::test]
 async fn a_claim_left_by_a_dead_delivery_is_taken_over_by_the_next_delivery_once_its_lease_lapses() {
     use zoom_symbl_core::aws::meetings::DynamoMeetings;
-    use zoom_symbl_core::keys::MeetingKey;
+    use zoom_symbl_core::meeting_key::MeetingKey;
     use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
 
     let stack = Stack::load();

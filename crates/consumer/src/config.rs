@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{keys, retention_days, Env, Secrets};
+use zoom_symbl_core::config::{retention_days, secret_keys, Env, Secrets};
 use zoom_symbl_core::{symbl, Error};
 
 use zoom_symbl_core::secret::SecretString;
@@ -51,6 +51,6 @@ impl Config {
 
     /// The callback URL Symbl gets: symbl-webhook's URL with the deployment's token.
     pub fn webhook(&self, secrets: &Secrets) -> Result<SecretString, Error> {
-        webhook_url(&self.webhook_url, &secrets.require(keys::SYMBL_WEBHOOK_TOKEN)?)
+        webhook_url(&self.webhook_url, &secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)?)
     }
 }

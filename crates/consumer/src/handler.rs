@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{error, info, info_span, warn, Instrument};
 use zoom_symbl_core::error::Retry;
-use zoom_symbl_core::keys::MeetingKey;
 use zoom_symbl_core::lifecycle::MeetingState;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{
     InsightsProvider, InsightsRequest, ObjectStore, ProviderError, RedeliveryDelay, Semaphore, SlotGrant,
     SubmissionStore, SubmittedJob, WorkItem,

@@ -120,7 +120,7 @@ impl Secrets {
 }
 
 /// Keys of the deployment secret, one place so template, README and code agree.
-pub mod keys {
+pub mod secret_keys {
     pub const ZOOM_WEBHOOK_SECRET: &str = "zoom_webhook_secret_token";
     pub const ZOOM_S2S_ACCOUNT_ID: &str = "zoom_s2s_account_id";
     pub const ZOOM_S2S_CLIENT_ID: &str = "zoom_s2s_client_id";
@@ -179,7 +179,7 @@ mod tests {
             r#"{"zoom_webhook_secret_token":"s3cr3t","empty":""}"#,
         )
         .unwrap();
-        assert_eq!(s.require(keys::ZOOM_WEBHOOK_SECRET).unwrap().expose(), "s3cr3t");
+        assert_eq!(s.require(secret_keys::ZOOM_WEBHOOK_SECRET).unwrap().expose(), "s3cr3t");
         let err = s.require("symbl_app_id").unwrap_err().to_string();
         assert!(
             err.contains("symbl_app_id") && err.contains("arn:aws:secretsmanager:x"),
@@ -196,10 +196,10 @@ mod tests {
             r#"{"smtp_password":"-","smtp_username":" - ","zoom_s2s_client_secret":"-x"}"#,
         )
         .unwrap();
-        assert!(s.optional(keys::SMTP_PASSWORD).is_none());
-        assert!(s.optional(keys::SMTP_USERNAME).is_none());
-        assert!(s.require(keys::SMTP_PASSWORD).is_err());
-        assert_eq!(s.optional(keys::ZOOM_S2S_CLIENT_SECRET).unwrap().expose(), "-x");
+        assert!(s.optional(secret_keys::SMTP_PASSWORD).is_none());
+        assert!(s.optional(secret_keys::SMTP_USERNAME).is_none());
+        assert!(s.require(secret_keys::SMTP_PASSWORD).is_err());
+        assert_eq!(s.optional(secret_keys::ZOOM_S2S_CLIENT_SECRET).unwrap().expose(), "-x");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::MeetingKey;
 use crate::lifecycle::JobState;
+use crate::meeting_key::MeetingKey;
 use crate::zoom::RecordingCompleted;
 use crate::Result;
 

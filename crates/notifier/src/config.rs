@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{keys, Env, Secrets};
+use zoom_symbl_core::config::{secret_keys, Env, Secrets};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::{symbl, Error};
 
@@ -62,8 +62,8 @@ impl Config {
     /// The relay's login, when the secret holds both halves of one.
     pub fn smtp_credentials(secrets: &Secrets) -> Option<(String, SecretString)> {
         match (
-            secrets.optional(keys::SMTP_USERNAME),
-            secrets.optional(keys::SMTP_PASSWORD),
+            secrets.optional(secret_keys::SMTP_USERNAME),
+            secrets.optional(secret_keys::SMTP_PASSWORD),
         ) {
             (Some(user), Some(password)) => Some((user.expose().to_owned(), password)),
             _ => None,

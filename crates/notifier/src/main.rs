@@ -8,7 +8,7 @@ use zoom_symbl_core::aws::{
     jobs::DynamoJobs, objects::S3Objects, sdk_config, secrets, semaphore::DynamoSemaphore,
     submissions::DynamoSubmissions,
 };
-use zoom_symbl_core::config::{keys, Env};
+use zoom_symbl_core::config::{secret_keys, Env};
 use zoom_symbl_core::symbl::{self, SymblClient};
 use zoom_symbl_core::telemetry;
 
@@ -33,8 +33,8 @@ async fn main() -> Result<(), Error> {
         ),
         symbl: SymblClient::new(
             &config.symbl_base_url,
-            secrets.require(keys::SYMBL_APP_ID)?.expose(),
-            secrets.require(keys::SYMBL_APP_SECRET)?,
+            secrets.require(secret_keys::SYMBL_APP_ID)?.expose(),
+            secrets.require(secret_keys::SYMBL_APP_SECRET)?,
             Duration::from_secs(30),
         )?,
         meetings: DynamoSubmissions::new(dynamodb, &config.meetings_table, &config.jobs_table),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{keys, Env, Secrets};
+use zoom_symbl_core::config::{secret_keys, Env, Secrets};
 use zoom_symbl_core::zoom::hosts::DEFAULT_ALLOWED_HOSTS;
 use zoom_symbl_core::zoom::HostAllowList;
 use zoom_symbl_core::Error;
@@ -57,9 +57,9 @@ impl Config {
     /// S2S credentials are optional: all three or none.
     pub fn s2s(secrets: &Secrets) -> Result<Option<S2sCredentials>, Error> {
         let parts = (
-            secrets.optional(keys::ZOOM_S2S_ACCOUNT_ID),
-            secrets.optional(keys::ZOOM_S2S_CLIENT_ID),
-            secrets.optional(keys::ZOOM_S2S_CLIENT_SECRET),
+            secrets.optional(secret_keys::ZOOM_S2S_ACCOUNT_ID),
+            secrets.optional(secret_keys::ZOOM_S2S_CLIENT_ID),
+            secrets.optional(secret_keys::ZOOM_S2S_CLIENT_SECRET),
         );
         match parts {
             (Some(a), Some(c), Some(s)) => Ok(Some(S2sCredentials {
@@ -70,9 +70,9 @@ impl Config {
             (None, None, None) => Ok(None),
             _ => Err(Error::Config(format!(
                 "Zoom S2S OAuth needs all of {}, {} and {}",
-                keys::ZOOM_S2S_ACCOUNT_ID,
-                keys::ZOOM_S2S_CLIENT_ID,
-                keys::ZOOM_S2S_CLIENT_SECRET
+                secret_keys::ZOOM_S2S_ACCOUNT_ID,
+                secret_keys::ZOOM_S2S_CLIENT_ID,
+                secret_keys::ZOOM_S2S_CLIENT_SECRET
             ))),
         }
     }

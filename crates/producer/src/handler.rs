@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 
 use zoom_symbl_core::error::Retry;
-use zoom_symbl_core::keys::MeetingKey;
 use zoom_symbl_core::meeting::ProducedAudio;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};

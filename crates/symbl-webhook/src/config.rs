@@ -1,6 +1,6 @@
 //! What symbl-webhook reads at cold start.
 
-use zoom_symbl_core::config::{keys, Env, Secrets};
+use zoom_symbl_core::config::{secret_keys, Env, Secrets};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::Error;
 
@@ -22,7 +22,7 @@ impl Config {
     /// Fails closed: without the token in Symbl's callback URL there is no way to tell
     /// Symbl from anyone else, so there is no handler.
     pub fn token(secrets: &Secrets) -> Result<SecretString, Error> {
-        secrets.require(keys::SYMBL_WEBHOOK_TOKEN)
+        secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)
     }
 }
 
@@ -59,6 +59,6 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains(keys::SYMBL_WEBHOOK_TOKEN), "{err}");
+        assert!(err.contains(secret_keys::SYMBL_WEBHOOK_TOKEN), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{keys, retention_days, Env, Secrets};
+use zoom_symbl_core::config::{retention_days, secret_keys, Env, Secrets};
 use zoom_symbl_core::zoom::hosts::DEFAULT_ALLOWED_HOSTS;
 use zoom_symbl_core::zoom::signature::DEFAULT_WINDOW_SECS;
 use zoom_symbl_core::zoom::{HostAllowList, WebhookVerifier};
@@ -47,7 +47,10 @@ impl Settings {
 
     /// Fails closed: without the secret token there is no verifier and no handler.
     pub fn verifier(&self, secrets: &Secrets) -> Result<WebhookVerifier, Error> {
-        WebhookVerifier::new(secrets.require(keys::ZOOM_WEBHOOK_SECRET)?, self.signature_window_secs)
+        WebhookVerifier::new(
+            secrets.require(secret_keys::ZOOM_WEBHOOK_SECRET)?,
+            self.signature_window_secs,
+        )
     }
 }
 
@@ -80,7 +83,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains(keys::ZOOM_WEBHOOK_SECRET), "{err}");
+        assert!(err.contains(secret_keys::ZOOM_WEBHOOK_SECRET), "{err}");
     }
 
     #[test]

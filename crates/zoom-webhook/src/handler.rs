@@ -5,7 +5,7 @@ use std::time::Instant;
 use http::HeaderMap;
 use serde_json::{json, Value};
 use tracing::{error, info, info_span, warn, Instrument};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, ProducerInvoker, ProducerJob};
 use zoom_symbl_core::timefmt::now_rfc3339;
 use zoom_symbl_core::zoom::{HostAllowList, RecordingCompleted, WebhookVerifier, ZoomEvent};

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use zoom_symbl_core::config::keys;
+use zoom_symbl_core::config::secret_keys;
 
 const FUNCTIONS: &[&str] = &["zoom-webhook", "producer", "consumer", "symbl-webhook", "notifier"];
 const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
@@ -301,15 +301,15 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R) -> Option<
 /// that every start-up path that reads one runs (S2S OAuth, SMTP credentials).
 fn secret_string() -> String {
     json!({
-        keys::ZOOM_WEBHOOK_SECRET: "bench-zoom-webhook-secret-token",
-        keys::ZOOM_S2S_ACCOUNT_ID: "bench-account",
-        keys::ZOOM_S2S_CLIENT_ID: "bench-client",
-        keys::ZOOM_S2S_CLIENT_SECRET: "bench-client-secret",
-        keys::SYMBL_APP_ID: "bench-symbl-app-id",
-        keys::SYMBL_APP_SECRET: "bench-symbl-app-secret",
-        keys::SYMBL_WEBHOOK_TOKEN: "benchSymblWebhookToken0123456789abcdefghijklmnop",
-        keys::SMTP_USERNAME: "bench-smtp-user",
-        keys::SMTP_PASSWORD: "bench-smtp-password",
+        secret_keys::ZOOM_WEBHOOK_SECRET: "bench-zoom-webhook-secret-token",
+        secret_keys::ZOOM_S2S_ACCOUNT_ID: "bench-account",
+        secret_keys::ZOOM_S2S_CLIENT_ID: "bench-client",
+        secret_keys::ZOOM_S2S_CLIENT_SECRET: "bench-client-secret",
+        secret_keys::SYMBL_APP_ID: "bench-symbl-app-id",
+        secret_keys::SYMBL_APP_SECRET: "bench-symbl-app-secret",
+        secret_keys::SYMBL_WEBHOOK_TOKEN: "benchSymblWebhookToken0123456789abcdefghijklmnop",
+        secret_keys::SMTP_USERNAME: "bench-smtp-user",
+        secret_keys::SMTP_PASSWORD: "bench-smtp-password",
     })
     .to_string()
 }

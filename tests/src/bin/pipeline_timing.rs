@@ -36,7 +36,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zoom_sandbox::webhook::send_signed;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
-use zoom_symbl_core::keys::MeetingKey;
+use zoom_symbl_core::meeting_key::MeetingKey;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const DEADLINE: Duration = Duration::from_secs(600);

@@ -1,4 +1,4 @@
-//! The meetings table: one item per meeting instance, keyed by [`MeetingKey`](crate::keys::MeetingKey).
+//! The meetings table: one item per meeting instance, keyed by [`MeetingKey`](crate::meeting_key::MeetingKey).
 
 use std::time::Duration;
 
@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::{conditional, conditional_failed, n, s, sdk_error, state};
-use crate::keys::MeetingKey;
 use crate::lifecycle::MeetingState;
 use crate::meeting::ProducedAudio;
+use crate::meeting_key::MeetingKey;
 use crate::ports::{ClaimOutcome, Finality, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
 use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::Client;
 
 use super::meetings::{expiry, EXPIRES_AT, PK};
 use super::{conditional, conditional_failed, n, s, sdk_error, state};
-use crate::keys::MeetingKey;
 use crate::lifecycle::{EmailState, JobState, MeetingState};
 use crate::meeting::ProducedAudio;
+use crate::meeting_key::MeetingKey;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::timefmt::{now_rfc3339, unix_now};
 use crate::{Error, Result};

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::keys::MeetingKey;
 use crate::lifecycle::JobState;
+use crate::meeting_key::MeetingKey;
 use crate::ports::{JobView, MeetingClaim, ProducerJob, StatusEvent, WorkItem};
 use crate::symbl::RawInsights;
 use crate::zoom::{RecordingCompleted, RecordingObject, ZoomEvent};

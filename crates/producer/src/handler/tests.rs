@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::keys::MeetingKey;
 use zoom_symbl_core::lifecycle::MeetingState;
 use zoom_symbl_core::meeting::{AudioMode, ProducedAudio};
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{ProducerJob, ProductionStart};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::testkit::{

@@ -1,9 +1,9 @@
 //! The producer's view, as [`DynamoMeetings`](crate::aws::meetings::DynamoMeetings) keeps it.
 
 use super::MemMeetings;
-use crate::keys::MeetingKey;
 use crate::lifecycle::MeetingState;
 use crate::meeting::ProducedAudio;
+use crate::meeting_key::MeetingKey;
 use crate::ports::{Finality, MeetingStore, ProductionStart};
 use crate::{Error, Result};
 

@@ -1,8 +1,8 @@
 //! The consumer's view, as [`DynamoSubmissions`](crate::aws::submissions::DynamoSubmissions) keeps it.
 
 use super::MemMeetings;
-use crate::keys::MeetingKey;
 use crate::lifecycle::MeetingState;
+use crate::meeting_key::MeetingKey;
 use crate::ports::{QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::Result;
 
