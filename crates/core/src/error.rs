@@ -12,6 +12,18 @@ pub enum Retry {
     Permanent,
 }
 
+impl Retry {
+    /// The one rule for an HTTP answer: throttling (429), a timeout (408) and a server's own
+    /// failures (5xx) may pass later; any other refusal gives the same answer again.
+    pub fn of_http_status(status: u16) -> Retry {
+        if status >= 500 || status == 429 || status == 408 {
+            Retry::Retryable
+        } else {
+            Retry::Permanent
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Configuration that is absent or malformed; fixed by a deploy, not by a retry.
@@ -41,6 +53,15 @@ impl Error {
             dependency,
             message: message.to_string(),
             retry: Retry::Retryable,
+        }
+    }
+
+    /// An HTTP refusal, classed by [`Retry::of_http_status`].
+    pub fn http(dependency: &'static str, status: u16, message: impl fmt::Display) -> Self {
+        Error::Dependency {
+            dependency,
+            message: message.to_string(),
+            retry: Retry::of_http_status(status),
         }
     }
 
@@ -109,5 +130,21 @@ mod tests {
             "550 no such user"
         );
         assert_eq!(Error::Invalid("no host email".into()).reason(), "no host email");
+    }
+
+    #[test]
+    fn one_rule_for_http_answers() {
+        for (status, retry) in [
+            (408, Retry::Retryable),
+            (429, Retry::Retryable),
+            (500, Retry::Retryable),
+            (503, Retry::Retryable),
+            (400, Retry::Permanent),
+            (401, Retry::Permanent),
+            (404, Retry::Permanent),
+        ] {
+            assert_eq!(Retry::of_http_status(status), retry, "{status}");
+            assert_eq!(Error::http("zoom", status, "x").retry(), retry, "{status}");
+        }
     }
 }

@@ -30,15 +30,13 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// The one place that says which fetch failures may succeed later: throttling (429), a
-    /// timeout (408, or a transfer that broke off) and Zoom's 5xx.
+    /// Which fetch failures may succeed later: what the HTTP rule says of a status
+    /// ([`Retry::of_http_status`]) and a transfer that broke off.
     pub fn retry(&self) -> Retry {
         match self {
-            FetchError::Status(s) if *s >= 500 || *s == 429 || *s == 408 => Retry::Retryable,
+            FetchError::Status(s) => Retry::of_http_status(*s),
             FetchError::Transfer(_) | FetchError::Truncated { .. } => Retry::Retryable,
-            FetchError::Status(_) | FetchError::TokenRejected | FetchError::NotAudio(_) | FetchError::Refused(_) => {
-                Retry::Permanent
-            }
+            FetchError::TokenRejected | FetchError::NotAudio(_) | FetchError::Refused(_) => Retry::Permanent,
         }
     }
 }

@@ -122,11 +122,7 @@ async fn json_or_error<T: serde::de::DeserializeOwned>(dep: &'static str, resp: 
         // Zoom's error bodies ({code, message}) carry no secrets; keep a short one for the record.
         let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
         let msg = format!("HTTP {status}: {body}");
-        return Err(if status >= 500 || status == 429 {
-            Error::retryable(dep, msg)
-        } else {
-            Error::permanent(dep, msg)
-        });
+        return Err(Error::http(dep, status, msg));
     }
     resp.json()
         .await

@@ -75,8 +75,7 @@ where
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let code = service.err().code().unwrap_or_default();
-            status >= 500
-                || status == 429
+            crate::error::Retry::of_http_status(status) == crate::error::Retry::Retryable
                 || code.contains("Throttl")
                 || code == "ProvisionedThroughputExceededException"
                 || code == "RequestLimitExceeded"
