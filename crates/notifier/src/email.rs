@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use zoom_symbl_core::insights::{Action, Insights};
+use zoom_symbl_core::insights::{Action, Insights, Question, Topic};
 use zoom_symbl_core::meeting::ProducedAudio;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +94,15 @@ const STYLE_SECTION: &str = "margin:24px 0 8px;font-size:16px;color:#1f2937;";
 const STYLE_LI: &str = "margin:0 0 6px;line-height:1.5;";
 
 pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> Rendered {
-    let subject = format!("Meeting insights: {}", m.title());
+    Rendered {
+        subject: format!("Meeting insights: {}", m.title()),
+        text: insights_text(m, ins, page_url),
+        html: insights_html(m, ins, page_url),
+    }
+}
+
+/// The plain-text part: strings go in as received, since nothing here is interpreted.
+fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> String {
     let mut text = format!(
         "{}\n{}\nParticipants: {}\n\n",
         m.title(),
@@ -104,120 +112,136 @@ pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) 
     if let Some(url) = page_url {
         let _ = write!(text, "Interactive summary: {url}\n\n");
     }
-    let mut section = |title: &str, lines: Vec<String>| {
-        if !lines.is_empty() {
-            let _ = writeln!(text, "{title}");
-            for l in lines {
-                let _ = writeln!(text, "- {l}");
-            }
-            text.push('\n');
-        }
-    };
-    section("Summary", ins.summary.clone());
-    section("Action items", ins.action_items.iter().map(action_line).collect());
-    section("Follow-ups", ins.follow_ups.iter().map(action_line).collect());
-    section(
-        "Questions",
-        ins.questions
-            .iter()
-            .map(|q| q.from.as_ref().map_or(q.text.clone(), |f| format!("{} ({f})", q.text)))
-            .collect(),
-    );
-    section(
-        "Topics",
-        ins.topics
-            .iter()
-            .map(|t| {
-                t.sentiment
-                    .as_ref()
-                    .map_or(t.text.clone(), |s| format!("{} ({s})", t.text))
-            })
-            .collect(),
-    );
+    text_section(&mut text, "Summary", &ins.summary, String::clone);
+    text_section(&mut text, "Action items", &ins.action_items, action_line);
+    text_section(&mut text, "Follow-ups", &ins.follow_ups, action_line);
+    text_section(&mut text, "Questions", &ins.questions, question_line);
+    text_section(&mut text, "Topics", &ins.topics, topic_line);
     text.push_str("Sent by zoom-symbl for the meeting's host.\n");
+    text
+}
 
+/// A titled bullet list, one `line` per item; an empty section is left out entirely.
+fn text_section<T>(text: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(text, "{title}");
+    for item in items {
+        let _ = writeln!(text, "- {}", line(item));
+    }
+    text.push('\n');
+}
+
+fn question_line(q: &Question) -> String {
+    q.from.as_ref().map_or(q.text.clone(), |f| format!("{} ({f})", q.text))
+}
+
+fn topic_line(t: &Topic) -> String {
+    t.sentiment
+        .as_ref()
+        .map_or(t.text.clone(), |s| format!("{} ({s})", t.text))
+}
+
+/// The HTML part: every string from Zoom or Symbl passes through `escape`, the link through
+/// `safe_url`.
+fn insights_html(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> String {
     let mut html = page_start(m);
     if let Some(href) = page_url.and_then(safe_url) {
-        let _ = write!(
-            html,
-            "<p style=\"margin:20px 0;\"><a href=\"{href}\" style=\"background:#2563eb;color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600;\">Open the interactive summary</a></p>"
-        );
+        html_link_button(&mut html, &href);
     }
-    if !ins.summary.is_empty() {
-        let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">Summary</h2>");
-        for p in &ins.summary {
-            let _ = write!(html, "<p style=\"margin:0 0 10px;line-height:1.6;\">{}</p>", escape(p));
-        }
-    }
-    let list = |html: &mut String, title: &str, items: Vec<String>| {
-        if items.is_empty() {
-            return;
-        }
-        let _ = write!(
-            html,
-            "<h2 style=\"{STYLE_SECTION}\">{title}</h2><ul style=\"padding-left:20px;margin:0;\">"
-        );
-        for i in items {
-            let _ = write!(html, "<li style=\"{STYLE_LI}\">{i}</li>");
-        }
-        html.push_str("</ul>");
-    };
-    let action_html = |a: &Action| {
-        let mut s = escape(&a.text);
-        let mut meta = Vec::new();
-        if let Some(who) = &a.assignee {
-            meta.push(format!("<strong>{}</strong>", escape(who)));
-        }
-        if let Some(due) = &a.due_by {
-            meta.push(format!("due {}", escape(&short_date(due))));
-        }
-        if !meta.is_empty() {
-            let _ = write!(s, " <span style=\"color:#6b7280;\">— {}</span>", meta.join(", "));
-        }
-        s
-    };
-    list(
-        &mut html,
-        "Action items",
-        ins.action_items.iter().map(action_html).collect(),
-    );
-    list(
-        &mut html,
-        "Follow-ups",
-        ins.follow_ups.iter().map(action_html).collect(),
-    );
-    list(
-        &mut html,
-        "Questions",
-        ins.questions
-            .iter()
-            .map(|q| match &q.from {
-                Some(f) => format!(
-                    "{} <span style=\"color:#6b7280;\">— {}</span>",
-                    escape(&q.text),
-                    escape(f)
-                ),
-                None => escape(&q.text),
-            })
-            .collect(),
-    );
-    if !ins.topics.is_empty() {
-        let _ = write!(
-            html,
-            "<h2 style=\"{STYLE_SECTION}\">Topics</h2><p style=\"line-height:2;\">"
-        );
-        for t in &ins.topics {
-            let color = match t.sentiment.as_deref() {
-                Some("positive") => "#dcfce7",
-                Some("negative") => "#fee2e2",
-                _ => "#f3f4f6",
-            };
-            let _ = write!(html, "<span style=\"background:{color};border-radius:12px;padding:3px 10px;margin-right:6px;white-space:nowrap;\">{}</span>", escape(&t.text));
-        }
-        html.push_str("</p>");
-    }
+    html_summary(&mut html, &ins.summary);
+    html_list(&mut html, "Action items", &ins.action_items, action_html);
+    html_list(&mut html, "Follow-ups", &ins.follow_ups, action_html);
+    html_list(&mut html, "Questions", &ins.questions, question_html);
+    html_topics(&mut html, &ins.topics);
     html.push_str(PAGE_END);
-    Rendered { subject, text, html }
+    html
+}
+
+/// `href` must already be checked and escaped by `safe_url`.
+fn html_link_button(html: &mut String, href: &str) {
+    let _ = write!(
+        html,
+        "<p style=\"margin:20px 0;\"><a href=\"{href}\" style=\"background:#2563eb;color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600;\">Open the interactive summary</a></p>"
+    );
+}
+
+/// Summary paragraphs read as prose, so they are not a bullet list like the other sections.
+fn html_summary(html: &mut String, summary: &[String]) {
+    if summary.is_empty() {
+        return;
+    }
+    let _ = write!(html, "<h2 style=\"{STYLE_SECTION}\">Summary</h2>");
+    for p in summary {
+        let _ = write!(html, "<p style=\"margin:0 0 10px;line-height:1.6;\">{}</p>", escape(p));
+    }
+}
+
+/// A titled list, one `item_html` per item: that function must escape what it takes from the
+/// item. The title is ours and static, so it is not escaped. An empty list is left out entirely.
+fn html_list<T>(html: &mut String, title: &'static str, items: &[T], item_html: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<h2 style=\"{STYLE_SECTION}\">{title}</h2><ul style=\"padding-left:20px;margin:0;\">"
+    );
+    for item in items {
+        let _ = write!(html, "<li style=\"{STYLE_LI}\">{}</li>", item_html(item));
+    }
+    html.push_str("</ul>");
+}
+
+fn action_html(a: &Action) -> String {
+    let mut s = escape(&a.text);
+    let mut meta = Vec::new();
+    if let Some(who) = &a.assignee {
+        meta.push(format!("<strong>{}</strong>", escape(who)));
+    }
+    if let Some(due) = &a.due_by {
+        meta.push(format!("due {}", escape(&short_date(due))));
+    }
+    if !meta.is_empty() {
+        let _ = write!(s, " <span style=\"color:#6b7280;\">— {}</span>", meta.join(", "));
+    }
+    s
+}
+
+fn question_html(q: &Question) -> String {
+    match &q.from {
+        Some(f) => format!(
+            "{} <span style=\"color:#6b7280;\">— {}</span>",
+            escape(&q.text),
+            escape(f)
+        ),
+        None => escape(&q.text),
+    }
+}
+
+/// Topics are chips tinted by sentiment rather than a list.
+fn html_topics(html: &mut String, topics: &[Topic]) {
+    if topics.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<h2 style=\"{STYLE_SECTION}\">Topics</h2><p style=\"line-height:2;\">"
+    );
+    for t in topics {
+        let color = topic_color(t.sentiment.as_deref());
+        let _ = write!(html, "<span style=\"background:{color};border-radius:12px;padding:3px 10px;margin-right:6px;white-space:nowrap;\">{}</span>", escape(&t.text));
+    }
+    html.push_str("</p>");
+}
+
+fn topic_color(sentiment: Option<&str>) -> &'static str {
+    match sentiment {
+        Some("positive") => "#dcfce7",
+        Some("negative") => "#fee2e2",
+        _ => "#f3f4f6",
+    }
 }
 
 pub fn failure_email(m: &MeetingFacts, reason: &str) -> Rendered {
@@ -255,8 +279,6 @@ const PAGE_END: &str = "</div><p style=\"color:#9ca3af;font-size:12px;text-align
 
 #[cfg(test)]
 mod tests {
-    use zoom_symbl_core::insights::{Question, Topic};
-
     use super::*;
 
     fn facts<'a>(topic: &'a str, people: Vec<&'a str>) -> MeetingFacts<'a> {
@@ -292,6 +314,78 @@ mod tests {
                 from: None,
             }],
         }
+    }
+
+    /// Every optional-field arm the sample does not take: assignee only, due date only, a
+    /// question without its asker, negative and missing sentiments, no summary.
+    fn insights_with_gaps() -> Insights {
+        let action = |text: &str, assignee: Option<&str>, due_by: Option<&str>| Action {
+            text: text.into(),
+            assignee: assignee.map(Into::into),
+            due_by: due_by.map(Into::into),
+            from: None,
+        };
+        Insights {
+            summary: vec![],
+            topics: vec![
+                Topic {
+                    text: "budget & \"scope\"".into(),
+                    sentiment: Some("negative".into()),
+                },
+                Topic {
+                    text: "hiring".into(),
+                    sentiment: None,
+                },
+                Topic {
+                    text: "roadmap".into(),
+                    sentiment: Some("neutral".into()),
+                },
+            ],
+            questions: vec![Question {
+                text: "Who owns <the> 'demo'?".into(),
+                from: None,
+            }],
+            action_items: vec![
+                action("Book the room.", Some("O'Neil <ops>"), None),
+                action("File the report.", None, Some("2024-06")),
+            ],
+            follow_ups: vec![action("Ping legal & finance.", None, Some("2024-06-10T09:00:00Z"))],
+        }
+    }
+
+    /// Subject, text and HTML of one email, in one string so a single file can hold them.
+    fn golden(case: &str, r: &Rendered) -> String {
+        format!(
+            "=== {case}\nsubject: {}\n--- text\n{}--- html\n{}\n",
+            r.subject, r.text, r.html
+        )
+    }
+
+    fn golden_cases() -> String {
+        let sample = insights_email(
+            &facts("Q3 planning sync", vec!["Dana Host", "李雷"]),
+            &insights(),
+            Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"),
+        );
+        let hostile = insights_email(
+            &facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]),
+            &insights_with_gaps(),
+            Some("javascript:alert(1)"),
+        );
+        let empty = insights_email(&facts("  ", vec![]), &Insights::default(), None);
+        [
+            golden("sample", &sample),
+            golden("hostile strings, partial fields", &hostile),
+            golden("no insights, no link", &empty),
+        ]
+        .concat()
+    }
+
+    /// Byte-identical to what the renderer produced when this file was written: any change to
+    /// the emails has to show up here as a deliberate edit of the golden file.
+    #[test]
+    fn insights_email_matches_the_golden_file() {
+        assert_eq!(golden_cases(), include_str!("testdata/insights_email.golden"));
     }
 
     #[test]

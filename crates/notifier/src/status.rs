@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use tracing::{info, info_span, warn, Instrument};
 use zoom_symbl_core::error::Retry;
+use zoom_symbl_core::insights::Insights;
 use zoom_symbl_core::lifecycle::JobState;
+use zoom_symbl_core::meeting::ProducedAudio;
 use zoom_symbl_core::ports::{
     InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
     Semaphore, StatusEvent,
@@ -92,38 +94,8 @@ where
         let facts = MeetingFacts::of(&audio);
         let rendered = match status {
             JobState::Completed => {
-                let report = self.symbl.insights(&job.conversation_id).await?;
-                let mut documents = BTreeMap::new();
-                let prefix = format!("meetings/{}/insights/", job.meeting_key);
-                for (name, doc) in &report.documents {
-                    let key = format!("{prefix}{name}.json");
-                    let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Invalid(e.to_string()))?;
-                    self.objects
-                        .put_stream(&audio.merged_bucket, &key, "application/json", bytes.as_slice())
-                        .await?;
-                    documents.insert((*name).to_owned(), key);
-                }
-                let media = self
-                    .objects
-                    .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
-                    .await?;
-                let page = match self
-                    .symbl
-                    .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
-                    .await
-                {
-                    Ok(url) => Some(url),
-                    // The insights are worth sending without the page; a transient failure is retried.
-                    Err(e) if e.retry() == Retry::Retryable => return Err(e.into()),
-                    Err(e) => {
-                        warn!(error = %e, "no summary page; emailing without its link");
-                        None
-                    }
-                };
-                self.meetings
-                    .insights_stored(&job.meeting_key, &documents, page.as_deref())
-                    .await?;
-                insights_email(&facts, &report.insights, page.as_deref())
+                let (insights, page) = self.store_insights(job, &audio).await?;
+                insights_email(&facts, &insights, page.as_deref())
             }
             _ => failure_email(
                 &facts,
@@ -136,5 +108,42 @@ where
             text: rendered.text,
             html: rendered.html,
         })
+    }
+
+    /// Fetches the finished job's insights, keeps the provider's documents beside the meeting,
+    /// makes the provider's page where it has one, and records where they all are.
+    async fn store_insights(&self, job: &JobView, audio: &ProducedAudio) -> Result<(Insights, Option<String>), Error> {
+        let report = self.symbl.insights(&job.conversation_id).await?;
+        let mut documents = BTreeMap::new();
+        let prefix = format!("meetings/{}/insights/", job.meeting_key);
+        for (name, doc) in &report.documents {
+            let key = format!("{prefix}{name}.json");
+            let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Invalid(e.to_string()))?;
+            self.objects
+                .put_stream(&audio.merged_bucket, &key, "application/json", bytes.as_slice())
+                .await?;
+            documents.insert((*name).to_owned(), key);
+        }
+        let media = self
+            .objects
+            .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
+            .await?;
+        let page = match self
+            .symbl
+            .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
+            .await
+        {
+            Ok(url) => Some(url),
+            // The insights are worth sending without the page; a transient failure is retried.
+            Err(e) if e.retry() == Retry::Retryable => return Err(e.into()),
+            Err(e) => {
+                warn!(error = %e, "no summary page; emailing without its link");
+                None
+            }
+        };
+        self.meetings
+            .insights_stored(&job.meeting_key, &documents, page.as_deref())
+            .await?;
+        Ok((report.insights, page))
     }
 }

@@ -138,6 +138,30 @@ pub struct Submission {
     pub at_ms: i64,
 }
 
+impl Submission {
+    fn accepted(
+        job_id: &str,
+        conversation_id: &str,
+        req: &SubmitRequest,
+        body: Map<String, Value>,
+        probed: &probe::Probe,
+        at_ms: i64,
+    ) -> Submission {
+        Submission {
+            job_id: job_id.to_owned(),
+            conversation_id: conversation_id.to_owned(),
+            name: req.name.clone(),
+            url: req.url.clone(),
+            webhook_url: req.webhook_url.clone(),
+            body: Value::Object(body),
+            probe_format: probed.format.clone(),
+            probe_channels: probed.channels,
+            probe_duration_secs: probed.duration_secs,
+            at_ms,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct JobRecord {
     pub job_id: String,
@@ -252,6 +276,16 @@ impl Inner {
 
     fn running(&self) -> usize {
         self.jobs.iter().filter(|j| !j.status.terminal()).count()
+    }
+
+    /// Stores and indexes a new job; returns its index.
+    fn add_job(&mut self, job: Job) -> usize {
+        let i = self.jobs.len();
+        self.by_job.insert(job.job_id.clone(), i);
+        self.by_conversation.insert(job.conversation_id.clone(), i);
+        self.jobs.push(job);
+        self.peak = self.peak.max(self.running());
+        i
     }
 
     fn set_webhooks(&mut self, plan: WebhookPlan) {
@@ -859,6 +893,16 @@ impl SubmitRequest {
         })
     }
 
+    /// The conversation a job for this request holds; named after its id when unnamed.
+    fn conversation(&self, conversation_id: &str, channels: u32, start_ms: i64) -> Conversation {
+        Conversation {
+            conversation_id: conversation_id.to_owned(),
+            name: self.name.clone().unwrap_or_else(|| conversation_id.to_owned()),
+            speakers: self.speakers(channels),
+            start_ms,
+        }
+    }
+
     /// Per-channel speakers when Symbl would honour them, generic labels otherwise.
     fn speakers(&self, channels: u32) -> Vec<Speaker> {
         match (&self.channel_metadata, self.separate_channels) {
@@ -946,115 +990,139 @@ fn new_conversation_id(st: &Inner) -> String {
     }
 }
 
-async fn submit(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
-        return r.into_response();
+async fn submit(
+    State(s): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    authorize(&s, &headers).map_err(IntoResponse::into_response)?;
+    if let Some(fault) = injected_submit_fault(&s) {
+        return Err(fault);
     }
-    {
-        let mut st = lock(&s.state);
-        if st.faults.submit_5xx_times > 0 {
-            st.faults.submit_5xx_times -= 1;
-            return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-        }
-        if st.faults.submit_429_times > 0 {
-            st.faults.submit_429_times -= 1;
-            st.rejected_429 += 1;
-            return too_many(st.limit);
-        }
-    }
-    let body = match json_object(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let query = query_pairs(raw.as_deref());
-    let req = match SubmitRequest::parse(&body, &query) {
-        Ok(r) => r,
-        Err(m) => return bad_request(m),
-    };
-    let reservation = match Reservation::take(&s) {
-        Ok(r) => r,
-        Err(limit) => return too_many(limit),
-    };
-    let probed = match probe::fetch_and_probe(&s.fetcher, &req.url).await {
-        Ok(p) => p,
-        Err(m) => return bad_request(m),
-    };
-    if let Err(m) = probe::check(&probed, req.separate_channels, req.channel_metadata.as_deref()) {
-        return bad_request(m);
-    }
+    let body = json_object(&body).map_err(IntoResponse::into_response)?;
+    let req = SubmitRequest::parse(&body, &query_pairs(raw.as_deref())).map_err(bad_request)?;
+    let reservation = Reservation::take(&s).map_err(too_many)?;
+    let probed = probe::fetch_and_probe(&s.fetcher, &req.url)
+        .await
+        .map_err(bad_request)?;
+    probe::check(&probed, req.separate_channels, req.channel_metadata.as_deref()).map_err(bad_request)?;
 
+    let ScheduledJob {
+        job_id,
+        conversation_id,
+        order,
+        webhooks,
+        before_reply,
+    } = schedule_job(&s, reservation, &req, body, &probed);
+    tracing::info!(%job_id, %conversation_id, channels = probed.channels, "job scheduled");
+    send_scheduled_webhook(&s, order, webhooks, before_reply).await;
+    if s.auto_complete {
+        spawn_auto_complete(&s, job_id.clone());
+    }
+    let reply = json!({ "conversationId": conversation_id, "jobId": job_id });
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// Uses up one queued `submit_5xx_times` or `submit_429_times` fault, 5xx first, and
+/// returns the answer it gives instead of this submit.
+fn injected_submit_fault(s: &Shared) -> Option<Response> {
+    let mut st = lock(&s.state);
+    if st.faults.submit_5xx_times > 0 {
+        st.faults.submit_5xx_times -= 1;
+        return Some(message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"));
+    }
+    if st.faults.submit_429_times > 0 {
+        st.faults.submit_429_times -= 1;
+        st.rejected_429 += 1;
+        return Some(too_many(st.limit));
+    }
+    None
+}
+
+/// A job just scheduled, and what the submit still has to send for it.
+struct ScheduledJob {
+    job_id: String,
+    conversation_id: String,
+    /// The job's webhook order, held until its `scheduled` webhook is out, so that a fast
+    /// job's later statuses cannot overtake it.
+    order: tokio::sync::OwnedMutexGuard<()>,
+    /// The `scheduled` webhooks, per the plan.
+    webhooks: Vec<Outgoing>,
+    before_reply: bool,
+}
+
+/// Turns the reserved slot into a `scheduled` job and records the submission.
+fn schedule_job(
+    s: &Shared,
+    reservation: Reservation,
+    req: &SubmitRequest,
+    body: Map<String, Value>,
+    probed: &probe::Probe,
+) -> ScheduledJob {
     let job_id = uuid::Uuid::new_v4().to_string();
     let at_ms = now_ms();
-    let (sender, scheduled, before_reply, conversation_id) = {
-        let mut st = lock(&s.state);
-        reservation.consume(&mut st);
-        let conversation_id = new_conversation_id(&st);
-        let conversation = Conversation {
-            conversation_id: conversation_id.clone(),
-            name: req.name.clone().unwrap_or_else(|| conversation_id.clone()),
-            speakers: req.speakers(probed.channels),
-            start_ms: at_ms,
-        };
-        let sender = Arc::new(tokio::sync::Mutex::new(()));
-        #[allow(clippy::expect_used, reason = "a mutex made on the line above is free")]
-        let guard = sender.clone().try_lock_owned().expect("a new mutex is free");
-        let i = st.jobs.len();
-        st.jobs.push(Job {
-            job_id: job_id.clone(),
-            conversation_id: conversation_id.clone(),
-            status: Status::Scheduled,
-            webhook_url: req.webhook_url.clone(),
-            held: Vec::new(),
-            sender,
-            conversation,
-        });
-        st.by_job.insert(job_id.clone(), i);
-        st.by_conversation.insert(conversation_id.clone(), i);
-        st.peak = st.peak.max(st.running());
-        st.submissions.push(Submission {
-            job_id: job_id.clone(),
-            conversation_id: conversation_id.clone(),
-            name: req.name.clone(),
-            url: req.url.clone(),
-            webhook_url: req.webhook_url.clone(),
-            body: Value::Object(body),
-            probe_format: probed.format.clone(),
-            probe_channels: probed.channels,
-            probe_duration_secs: probed.duration_secs,
-            at_ms,
-        });
-        let mut out = Vec::new();
-        st.emit(i, Status::Scheduled, &mut out);
-        (guard, out, st.plan.scheduled_before_reply, conversation_id)
-    };
-    tracing::info!(%job_id, %conversation_id, channels = probed.channels, "job scheduled");
+    let mut st = lock(&s.state);
+    reservation.consume(&mut st);
+    let conversation_id = new_conversation_id(&st);
+    let conversation = req.conversation(&conversation_id, probed.channels, at_ms);
+    let sender = Arc::new(tokio::sync::Mutex::new(()));
+    #[allow(clippy::expect_used, reason = "a mutex made on the line above is free")]
+    let order = sender.clone().try_lock_owned().expect("a new mutex is free");
+    let i = st.add_job(Job {
+        job_id: job_id.clone(),
+        conversation_id: conversation_id.clone(),
+        status: Status::Scheduled,
+        webhook_url: req.webhook_url.clone(),
+        held: Vec::new(),
+        sender,
+        conversation,
+    });
+    let submission = Submission::accepted(&job_id, &conversation_id, req, body, probed, at_ms);
+    st.submissions.push(submission);
+    let mut webhooks = Vec::new();
+    st.emit(i, Status::Scheduled, &mut webhooks);
+    let before_reply = st.plan.scheduled_before_reply;
+    ScheduledJob {
+        job_id,
+        conversation_id,
+        order,
+        webhooks,
+        before_reply,
+    }
+}
 
+/// Sends the `scheduled` webhooks before the reply, or just after it when the plan says so;
+/// `order` is released once they are out.
+async fn send_scheduled_webhook(
+    s: &Arc<Shared>,
+    order: tokio::sync::OwnedMutexGuard<()>,
+    webhooks: Vec<Outgoing>,
+    before_reply: bool,
+) {
     if before_reply {
-        s.deliver(scheduled).await;
-        drop(sender);
+        s.deliver(webhooks).await;
+        drop(order);
     } else {
         let shared = s.clone();
         s.spawn(async move {
-            let _order = sender;
+            let _order = order;
             tokio::time::sleep(AFTER_REPLY_DELAY).await;
-            shared.deliver(scheduled).await;
+            shared.deliver(webhooks).await;
         });
     }
-    if s.auto_complete {
-        let (shared, id, half) = (s.clone(), job_id.clone(), s.job_duration_ms / 2);
-        let rest = s.job_duration_ms - half;
-        s.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(half)).await;
-            let _ = shared.drive(&id, Step::Start).await;
-            tokio::time::sleep(Duration::from_millis(rest)).await;
-            let _ = shared.drive(&id, Step::Finish).await;
-        });
-    }
-    (
-        StatusCode::CREATED,
-        Json(json!({ "conversationId": conversation_id, "jobId": job_id })),
-    )
-        .into_response()
+}
+
+/// `in_progress` half way through `job_duration_ms`, the terminal status at its end.
+fn spawn_auto_complete(s: &Arc<Shared>, job_id: String) {
+    let (shared, half) = (s.clone(), s.job_duration_ms / 2);
+    let rest = s.job_duration_ms - half;
+    s.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(half)).await;
+        let _ = shared.drive(&job_id, Step::Start).await;
+        tokio::time::sleep(Duration::from_millis(rest)).await;
+        let _ = shared.drive(&job_id, Step::Finish).await;
+    });
 }
 
 async fn job_status(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers: HeaderMap) -> Response {
@@ -1130,56 +1198,13 @@ async fn experience(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
-        return r.into_response();
-    }
-    let body = match json_object(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let name = match body.get("name") {
-        None => return bad_request("\"name\" is required"),
-        Some(Value::String(n)) if n == "video-summary" || n == "verbose-text-summary" => n.clone(),
-        Some(_) => return bad_request("\"name\" must be one of [video-summary, verbose-text-summary]"),
-    };
-    let video_url = match body.get("videoUrl") {
-        None | Some(Value::Null) if name == "video-summary" => {
-            return bad_request("\"videoUrl\" is required for video-summary")
-        }
-        None | Some(Value::Null) => None,
-        Some(Value::String(u)) => {
-            if let Err(m) = http_url("videoUrl", u) {
-                return bad_request(m);
-            }
-            Some(u.clone())
-        }
-        Some(_) => return bad_request("\"videoUrl\" must be a string"),
-    };
-    if let Some(v) = body.get("summaryURLExpiresIn") {
-        if v.as_u64().is_none() {
-            return bad_request("\"summaryURLExpiresIn\" must be an integer greater than or equal to 0");
-        }
-    }
-    for key in ["readOnly", "enableCustomDomain"] {
-        if body.get(key).is_some_and(|v| !v.is_boolean()) {
-            return bad_request(format!("\"{key}\" must be a boolean"));
-        }
-    }
+) -> Result<Response, Response> {
+    authorize(&s, &headers).map_err(IntoResponse::into_response)?;
+    let body = json_object(&body).map_err(IntoResponse::into_response)?;
+    let req = ExperienceRequest::parse(&body).map_err(bad_request)?;
     let mut st = lock(&s.state);
-    if let Err(r) = st.completed(&conversation_id) {
-        return r.into_response();
-    }
-    let mut session = json!({ "sessionId": conversation_id, "name": name });
-    if let Some(u) = &video_url {
-        session["videoUrl"] = json!(u);
-    }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(session.to_string());
-    let url = if video_url.is_some() {
-        format!("https://meetinginsights.symbl.ai/meeting/#/{encoded}?showVideoSummary=true")
-    } else {
-        format!("https://meetinginsights.symbl.ai/meeting/#/{encoded}")
-    };
+    st.completed(&conversation_id).map_err(IntoResponse::into_response)?;
+    let url = req.url(&conversation_id);
     st.experiences.push(json!({
         "conversation_id": conversation_id,
         "query": raw,
@@ -1187,7 +1212,58 @@ async fn experience(
         "url": url,
         "at_ms": now_ms(),
     }));
-    Json(json!({ "name": name, "url": url })).into_response()
+    Ok(Json(json!({ "name": req.name, "url": url })).into_response())
+}
+
+/// A validated `POST /v1/conversations/{id}/experiences` body.
+struct ExperienceRequest {
+    name: String,
+    video_url: Option<String>,
+}
+
+impl ExperienceRequest {
+    /// The first problem found becomes the 400's message: name, then videoUrl, then the rest.
+    fn parse(body: &Map<String, Value>) -> Result<ExperienceRequest, String> {
+        let name = match body.get("name") {
+            None => return Err("\"name\" is required".into()),
+            Some(Value::String(n)) if n == "video-summary" || n == "verbose-text-summary" => n.clone(),
+            Some(_) => return Err("\"name\" must be one of [video-summary, verbose-text-summary]".into()),
+        };
+        let video_url = match body.get("videoUrl") {
+            None | Some(Value::Null) if name == "video-summary" => {
+                return Err("\"videoUrl\" is required for video-summary".into())
+            }
+            None | Some(Value::Null) => None,
+            Some(Value::String(u)) => {
+                http_url("videoUrl", u)?;
+                Some(u.clone())
+            }
+            Some(_) => return Err("\"videoUrl\" must be a string".into()),
+        };
+        if body.get("summaryURLExpiresIn").is_some_and(|v| v.as_u64().is_none()) {
+            return Err("\"summaryURLExpiresIn\" must be an integer greater than or equal to 0".into());
+        }
+        for key in ["readOnly", "enableCustomDomain"] {
+            if body.get(key).is_some_and(|v| !v.is_boolean()) {
+                return Err(format!("\"{key}\" must be a boolean"));
+            }
+        }
+        Ok(ExperienceRequest { name, video_url })
+    }
+
+    /// The Meeting Insights page: Symbl puts the session, base64 JSON, in the fragment.
+    fn url(&self, conversation_id: &str) -> String {
+        let mut session = json!({ "sessionId": conversation_id, "name": self.name });
+        if let Some(u) = &self.video_url {
+            session["videoUrl"] = json!(u);
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(session.to_string());
+        if self.video_url.is_some() {
+            format!("https://meetinginsights.symbl.ai/meeting/#/{encoded}?showVideoSummary=true")
+        } else {
+            format!("https://meetinginsights.symbl.ai/meeting/#/{encoded}")
+        }
+    }
 }
 
 async fn admin_limit(State(s): State<Arc<Shared>>, Path(n): Path<usize>) -> Json<Value> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use zoom_sandbox::{MeetingSpec, Sandbox, SandboxConfig};
+use zoom_sandbox::{GeneratedMeeting, MeetingSpec, Sandbox, SandboxConfig};
 
 #[derive(Parser)]
 #[command(version, about = "A local stand-in for Zoom")]
@@ -29,28 +29,32 @@ enum Command {
         server: ServerArgs,
     },
     /// Generate a meeting, serve it, send its signed recording.completed, keep serving.
-    Record {
-        #[command(flatten)]
-        server: ServerArgs,
-        #[arg(long, default_value_t = 3)]
-        participants: usize,
-        #[arg(long, default_value_t = 60.0)]
-        duration_secs: f64,
-        #[arg(long)]
-        webhook_url: String,
-        /// Where the audio files (and event.json) are written.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Lifetime of the webhook's download_token; negative sends an expired one.
-        #[arg(long, default_value_t = 86_400, allow_hyphen_values = true)]
-        token_ttl_secs: i64,
-        /// Account setting "separate audio file per participant" off.
-        #[arg(long)]
-        no_participant_files: bool,
-        /// Stop serving after this many seconds instead of running until killed.
-        #[arg(long)]
-        exit_after_secs: Option<u64>,
-    },
+    Record(RecordArgs),
+}
+
+/// `record`: the server options plus the meeting to generate and the webhook to send.
+#[derive(Args)]
+struct RecordArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[arg(long, default_value_t = 3)]
+    participants: usize,
+    #[arg(long, default_value_t = 60.0)]
+    duration_secs: f64,
+    #[arg(long)]
+    webhook_url: String,
+    /// Where the audio files (and event.json) are written.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Lifetime of the webhook's download_token; negative sends an expired one.
+    #[arg(long, default_value_t = 86_400, allow_hyphen_values = true)]
+    token_ttl_secs: i64,
+    /// Account setting "separate audio file per participant" off.
+    #[arg(long)]
+    no_participant_files: bool,
+    /// Stop serving after this many seconds instead of running until killed.
+    #[arg(long)]
+    exit_after_secs: Option<u64>,
 }
 
 #[derive(Args)]
@@ -92,91 +96,111 @@ impl ServerArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    init_tracing();
     match Cli::parse().command {
         Command::Ca { cert_dir } => {
             let (_, _, path) = zoom_sandbox::tls::load_or_create_ca(&cert_dir)?;
             println!("{}", path.display());
         }
-        Command::Serve { server } => {
-            let sandbox = Sandbox::start(server.config(None)?).await?;
-            println!(
-                "{}",
-                json!({ "base_url": sandbox.base_url, "ca_pem": sandbox.ca_pem_path })
-            );
-            wait(None).await;
-            sandbox.shutdown().await;
-        }
-        Command::Record {
-            server,
-            participants,
-            duration_secs,
-            webhook_url,
-            data_dir,
-            token_ttl_secs,
-            no_participant_files,
-            exit_after_secs,
-        } => {
-            if participants == 0 || duration_secs.is_nan() || duration_secs < 4.0 * participants as f64 {
-                bail!("need at least one participant and 4 s of meeting per participant");
-            }
-            let mut spec = MeetingSpec::staggered(participants, duration_secs);
-            spec.per_participant_files = !no_participant_files;
-            let meeting = spec.generate(&data_dir).await?;
-            let sandbox = Sandbox::start(server.config(Some(&data_dir))?).await?;
-            sandbox.add_meeting(&meeting);
-
-            let token = sandbox.issue_download_token(token_ttl_secs);
-            let body = serde_json::to_vec(&sandbox.recording_completed(&meeting, &token))?;
-            let event_path = data_dir.join("event.json");
-            tokio::fs::write(&event_path, &body)
-                .await
-                .context("writing event.json")?;
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()?;
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let (status, response) =
-                zoom_sandbox::webhook::send_signed(&client, &webhook_url, &server.webhook_secret, &body, now).await?;
-
-            let people: Vec<_> = meeting
-                .spec
-                .participants
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let file_id = meeting
-                        .tracks
-                        .iter()
-                        .find(|t| t.participant == Some(i))
-                        .map(|t| t.file_id.clone());
-                    json!({ "name": p.name, "join_secs": p.join_secs, "leave_secs": p.leave_secs,
-                            "speech": p.speech, "tone_hz": p.tone_hz, "file_id": file_id })
-                })
-                .collect();
-            let summary = json!({
-                "webhook_status": status,
-                "webhook_response": response,
-                "uuid": meeting.spec.uuid,
-                "meeting_id": meeting.spec.meeting_id,
-                "host_email": meeting.spec.host_email,
-                "duration_secs": meeting.spec.duration_secs,
-                "mixed_file_id": meeting.mixed().map(|t| t.file_id.clone()),
-                "participants": people,
-                "base_url": sandbox.base_url,
-                "ca_pem": sandbox.ca_pem_path,
-                "event": event_path,
-            });
-            println!("{summary}");
-            wait(exit_after_secs).await;
-            sandbox.shutdown().await;
-        }
+        Command::Serve { server } => serve(&server).await?,
+        Command::Record(args) => record(args).await?,
     }
     Ok(())
+}
+
+/// Logs go to stderr: stdout carries the one JSON line callers parse.
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+}
+
+async fn serve(server: &ServerArgs) -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(server.config(None)?).await?;
+    println!(
+        "{}",
+        json!({ "base_url": sandbox.base_url, "ca_pem": sandbox.ca_pem_path })
+    );
+    wait(None).await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let (participants, duration_secs) = (args.participants, args.duration_secs);
+    // Checked here because `staggered` panics on these.
+    if participants == 0 || duration_secs.is_nan() || duration_secs < 4.0 * participants as f64 {
+        bail!("need at least one participant and 4 s of meeting per participant");
+    }
+    let mut spec = MeetingSpec::staggered(participants, duration_secs);
+    spec.per_participant_files = !args.no_participant_files;
+    let meeting = spec.generate(&args.data_dir).await?;
+    let sandbox = Sandbox::start(args.server.config(Some(&args.data_dir))?).await?;
+    sandbox.add_meeting(&meeting);
+
+    let (event_path, status, response) = send_recording_completed(&sandbox, &meeting, &args).await?;
+    let summary = json!({
+        "webhook_status": status,
+        "webhook_response": response,
+        "uuid": meeting.spec.uuid,
+        "meeting_id": meeting.spec.meeting_id,
+        "host_email": meeting.spec.host_email,
+        "duration_secs": meeting.spec.duration_secs,
+        "mixed_file_id": meeting.mixed().map(|t| t.file_id.clone()),
+        "participants": participants_json(&meeting),
+        "base_url": sandbox.base_url,
+        "ca_pem": sandbox.ca_pem_path,
+        "event": event_path,
+    });
+    println!("{summary}");
+    wait(args.exit_after_secs).await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Writes the signed event to `event.json` as well as POSTing it; returns that path and the
+/// webhook's HTTP status and body.
+async fn send_recording_completed(
+    sandbox: &Sandbox,
+    meeting: &GeneratedMeeting,
+    args: &RecordArgs,
+) -> anyhow::Result<(PathBuf, u16, String)> {
+    let token = sandbox.issue_download_token(args.token_ttl_secs);
+    let body = serde_json::to_vec(&sandbox.recording_completed(meeting, &token))?;
+    let event_path = args.data_dir.join("event.json");
+    tokio::fs::write(&event_path, &body)
+        .await
+        .context("writing event.json")?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secret = &args.server.webhook_secret;
+    let (status, response) = zoom_sandbox::webhook::send_signed(&client, &args.webhook_url, secret, &body, now).await?;
+    Ok((event_path, status, response))
+}
+
+/// Each participant as generated, with the file_id of their own track (null without one).
+fn participants_json(meeting: &GeneratedMeeting) -> Vec<serde_json::Value> {
+    let own_file = |i: usize| {
+        meeting
+            .tracks
+            .iter()
+            .find(|t| t.participant == Some(i))
+            .map(|t| t.file_id.clone())
+    };
+    meeting
+        .spec
+        .participants
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({ "name": p.name, "join_secs": p.join_secs, "leave_secs": p.leave_secs,
+                    "speech": p.speech, "tone_hz": p.tone_hz, "file_id": own_file(i) })
+        })
+        .collect()
 }
 
 /// Until Ctrl-C, or the deadline if one is given.

@@ -27,6 +27,16 @@ pub struct ParticipantSpec {
     pub tone_hz: f64,
 }
 
+impl ParticipantSpec {
+    /// Speech relative to the start of their own track, which begins when they join.
+    fn speech_in_track(&self) -> Vec<(f64, f64)> {
+        self.speech
+            .iter()
+            .map(|&(a, b)| (a - self.join_secs, b - self.join_secs))
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MeetingSpec {
     pub uuid: String,
@@ -141,17 +151,33 @@ impl MeetingSpec {
         tokio::fs::create_dir_all(dir)
             .await
             .with_context(|| format!("creating {}", dir.display()))?;
+        // Start every encode first so they run in parallel, then collect.
+        let running = self
+            .track_plans()
+            .into_iter()
+            .map(|plan| Encoding::start(plan, dir))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut tracks = Vec::new();
+        for encoding in running {
+            tracks.push(encoding.finish(self.start).await?);
+        }
+        Ok(GeneratedMeeting {
+            spec: self.clone(),
+            tracks,
+        })
+    }
 
-        let mut jobs = Vec::new();
+    /// One plan per participant (when the account writes per-participant files), then the mix.
+    fn track_plans(&self) -> Vec<TrackPlan> {
+        let mut plans = Vec::new();
         if self.per_participant_files {
             for (i, p) in self.participants.iter().enumerate() {
-                let shifted: Vec<_> = p
-                    .speech
-                    .iter()
-                    .map(|&(a, b)| (a - p.join_secs, b - p.join_secs))
-                    .collect();
-                let expr = tone_expr(&[(p.tone_hz, &shifted)]);
-                jobs.push((Some(i), expr, p.join_secs, p.leave_secs));
+                plans.push(TrackPlan {
+                    participant: Some(i),
+                    expr: tone_expr(&[(p.tone_hz, &p.speech_in_track())]),
+                    from: p.join_secs,
+                    to: p.leave_secs,
+                });
             }
         }
         let all: Vec<_> = self
@@ -159,40 +185,13 @@ impl MeetingSpec {
             .iter()
             .map(|p| (p.tone_hz, p.speech.as_slice()))
             .collect();
-        jobs.push((None, tone_expr(&all), 0.0, self.duration_secs));
-
-        // Start every encode first so they run in parallel, then collect.
-        let mut running = Vec::new();
-        for (participant, expr, from, to) in jobs {
-            let file_id = uuid::Uuid::new_v4().to_string();
-            let path = dir.join(format!("{file_id}.m4a"));
-            let child = encode(&expr, to - from, &path)?;
-            running.push((file_id, participant, path, from, to, child));
-        }
-        let mut tracks = Vec::new();
-        for (file_id, participant, path, from, to, child) in running {
-            let out = child.wait_with_output().await.context("waiting for ffmpeg")?;
-            if !out.status.success() {
-                bail!(
-                    "ffmpeg failed for {}: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let size = tokio::fs::metadata(&path).await?.len();
-            tracks.push(GeneratedTrack {
-                file_id,
-                participant,
-                path,
-                size,
-                recording_start: self.start + Duration::seconds_f64(from),
-                recording_end: self.start + Duration::seconds_f64(to),
-            });
-        }
-        Ok(GeneratedMeeting {
-            spec: self.clone(),
-            tracks,
-        })
+        plans.push(TrackPlan {
+            participant: None,
+            expr: tone_expr(&all),
+            from: 0.0,
+            to: self.duration_secs,
+        });
+        plans
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -215,6 +214,59 @@ impl MeetingSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// One file to encode: whose track it is (None for the mix), what it sounds like, and the
+/// meeting-relative span it covers.
+struct TrackPlan {
+    participant: Option<usize>,
+    /// The aevalsrc expression, in track-relative seconds.
+    expr: String,
+    from: f64,
+    to: f64,
+}
+
+/// A running ffmpeg writing `<file_id>.m4a`.
+struct Encoding {
+    file_id: String,
+    plan: TrackPlan,
+    path: PathBuf,
+    child: tokio::process::Child,
+}
+
+impl Encoding {
+    fn start(plan: TrackPlan, dir: &Path) -> anyhow::Result<Encoding> {
+        let file_id = uuid::Uuid::new_v4().to_string();
+        let path = dir.join(format!("{file_id}.m4a"));
+        let child = encode(&plan.expr, plan.to - plan.from, &path)?;
+        Ok(Encoding {
+            file_id,
+            plan,
+            path,
+            child,
+        })
+    }
+
+    /// Waits for ffmpeg and describes the file it wrote.
+    async fn finish(self, meeting_start: OffsetDateTime) -> anyhow::Result<GeneratedTrack> {
+        let out = self.child.wait_with_output().await.context("waiting for ffmpeg")?;
+        if !out.status.success() {
+            bail!(
+                "ffmpeg failed for {}: {}",
+                self.path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let size = tokio::fs::metadata(&self.path).await?.len();
+        Ok(GeneratedTrack {
+            file_id: self.file_id,
+            participant: self.plan.participant,
+            path: self.path,
+            size,
+            recording_start: meeting_start + Duration::seconds_f64(self.plan.from),
+            recording_end: meeting_start + Duration::seconds_f64(self.plan.to),
+        })
     }
 }
 
