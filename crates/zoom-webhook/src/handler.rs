@@ -101,11 +101,12 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
             if let Some(refused) = self.refuse_disallowed_hosts(&rec) {
                 return refused;
             }
-            let claim = self.claim_for(&rec, key, tracking_id);
+            let now = (self.clock)();
+            let claim = self.claim_for(&rec, key, tracking_id, now);
             // Stage timings go into the outcome's log line: under a burst they show where the
             // webhook's time went (the claim's write, the producer's invoke).
             let started = Instant::now();
-            let claimed = self.claims.claim(&claim, (self.clock)()).await;
+            let claimed = self.claims.claim(&claim, now).await;
             let claim_ms = millis_since(started);
             match claimed {
                 Ok(ClaimOutcome::Claimed) => self.dispatch(&rec, &claim, claim_ms).await,
@@ -135,7 +136,14 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
         Some(Reply::error(400, "download URL is not https on an allowed host"))
     }
 
-    fn claim_for(&self, rec: &RecordingCompleted, key: MeetingKey, tracking_id: Option<String>) -> MeetingClaim {
+    /// The lease and the claim's condition read one `now`, so the lease is exactly its length.
+    fn claim_for(
+        &self,
+        rec: &RecordingCompleted,
+        key: MeetingKey,
+        tracking_id: Option<String>,
+        now: i64,
+    ) -> MeetingClaim {
         let object = &rec.payload.object;
         MeetingClaim {
             key,
@@ -147,7 +155,7 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
             claim_id: uuid::Uuid::new_v4().to_string(),
             received_at: now_rfc3339(),
             tracking_id,
-            lease_until: (self.clock)().saturating_add_unsigned(self.claim_lease_secs),
+            lease_until: now.saturating_add_unsigned(self.claim_lease_secs),
         }
     }
 
