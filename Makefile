@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-pipeline bench-producer clean-local
+.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-pipeline bench-producer bench-reconcile clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench-webhook: deploy ## webhook latency and throughput on the local stack
 
 bench-pipeline: deploy ## one 3-person, 5-minute meeting end to end, three times, stage by stage
 	$(CARGO) run -q -p e2e --bin pipeline-timing -- 3
+
+bench-reconcile: deploy ## the reconciler's run time and read units at 1,000 and 10,000 meetings (SIZES=1000,10000)
+	.venv/ministack/bin/python scripts/bench/reconcile.py $${SIZES:-1000,10000}
 
 bench-producer: deploy ## producer on an 8-participant, 60-minute meeting (N=8 MINUTES=60 to change)
 	$(CARGO) run -q -p e2e --bin producer-bench -- $${N:-8} $${MINUTES:-60}

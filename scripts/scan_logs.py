@@ -84,10 +84,14 @@ def main():
 
     secrets = {}
     sm = session.client("secretsmanager", endpoint_url=endpoint)
-    deployed = json.loads(sm.get_secret_value(SecretId=stack["outputs"]["DeploymentSecretArn"])["SecretString"])
-    for k, v in deployed.items():
-        if isinstance(v, str) and len(v) >= 6:
-            secrets[k] = v
+    # Every deployed secret (one per concern): each output named ...SecretArn.
+    for output, arn in stack["outputs"].items():
+        if not output.endswith("SecretArn"):
+            continue
+        deployed = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+        for k, v in deployed.items():
+            if isinstance(v, str) and len(v) >= 6:
+                secrets[k] = v
     for f in (root / ".local").glob("secret-*"):
         v = f.read_text().strip()
         if len(v) >= 6:

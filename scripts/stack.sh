@@ -113,6 +113,9 @@ deploy() {
     "SmtpPort=$SMTP_PORT"
     "SmtpSecurity=none"
     "SmtpFrom=insights@zoom-symbl.local"
+    # DEBUG locally (LOG_LEVEL=INFO to change): the log scan after the e2e suite then proves
+    # no secret, token or signed URL reaches a log line even at this level.
+    "LogLevel=${LOG_LEVEL:-DEBUG}"
   )
   log "sam build ($arch, ${STACK_PROFILE:-debug} profile: the local stack runs native host binaries)"
   (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="$([[ "${STACK_PROFILE:-}" == release ]] || echo "${SAM_BUILD_MODE:-debug}")" "$VENV/sam/bin/sam" build \

@@ -137,7 +137,7 @@ async fn a_truncated_track_is_left_out_with_its_reason_and_the_others_keep_their
 }
 
 #[tokio::test]
-async fn a_recording_nobody_can_download_fails_with_a_reason_a_dead_letter_and_a_failure_email() {
+async fn a_recording_nobody_can_download_fails_with_a_reason_and_one_failure_email_without_retries() {
     let _shared = SHARED.read().await;
     let stack = Stack::load();
     let (m, tag) = meeting(2, 3.0, "html-only").await;
@@ -155,13 +155,13 @@ async fn a_recording_nobody_can_download_fails_with_a_reason_a_dead_letter_and_a
     let item = stack.meeting_in(&m.spec.uuid, &["failed"], FAILURE_WAIT).await.unwrap();
     let reason = attr_s(&item, "failure_reason").unwrap_or_default().to_owned();
     assert!(reason.contains("HTML"), "{reason}");
-    // Lambda's retries find the failure standing, then the event is kept for an operator.
-    eventually("the producer's dead letter", FAILURE_WAIT, || async {
-        let found = stack.queued_bodies("ProducerFailureQueueUrl", &key_of(&m)).await?;
-        Ok(found.into_iter().next())
-    })
-    .await
-    .unwrap();
+    // Failed for good on its first attempt: the event ends there (no Lambda retry, nothing
+    // in the failure queue to alarm operators about what the host is told).
+    assert_eq!(
+        item.get("attempt").and_then(|a| a.as_n().ok()).map(String::as_str),
+        Some("1"),
+        "one attempt"
+    );
 
     let mail = one_mail(&stack, &tag, FAILURE_WAIT).await;
     assert_eq!(mail.to, m.spec.host_email);
@@ -171,6 +171,7 @@ async fn a_recording_nobody_can_download_fails_with_a_reason_a_dead_letter_and_a
     assert_eq!(attr_s(&item, "email_status"), Some("sent"));
     assert!(submissions_of(&m.spec.uuid).is_empty(), "nothing was sent to Symbl");
     assert_slot_released(&stack, &m).await;
+    assert_no_dead_letters(&stack, &m).await;
 }
 
 #[tokio::test]

@@ -216,6 +216,8 @@ fn functions_invoke_only_the_function_they_hand_work_to() {
         }
     }
     let expected = BTreeMap::from([
+        // The reconciler's healer starts a producer that never started.
+        ("NotifierRole".to_owned(), vec!["ProducerFunction.Arn".to_owned()]),
         ("SymblWebhookRole".to_owned(), vec!["NotifierFunction.Arn".to_owned()]),
         ("ZoomWebhookRole".to_owned(), vec!["ProducerFunction.Arn".to_owned()]),
     ]);
@@ -414,27 +416,72 @@ fn no_secret_reaches_a_function_environment() {
             users.insert((id.to_owned(), p));
         }
     }
-    // The one secret is the only resource that may hold them.
+    // Only the secrets hold them, each its own concern.
     let holders: BTreeSet<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(
         holders,
-        BTreeSet::from(["DeploymentSecret"]),
+        BTreeSet::from([
+            "ZoomWebhookSecret",
+            "ZoomApiSecret",
+            "SymblCredentialsSecret",
+            "SmtpSecret"
+        ]),
         "secret parameters used outside Secrets Manager: {users:?}"
     );
-    for (id, f) in t.of_type("AWS::Serverless::Function") {
-        let vars = f["Properties"]["Environment"]["Variables"]
-            .as_mapping()
-            .cloned()
-            .unwrap_or_default();
-        let arn = vars
-            .get("SECRETS_ARN")
-            .and_then(intrinsic)
-            .map(|(_, v)| v.as_str().map(str::to_owned));
+    for secret in holders.iter().chain(&["SymblWebhookTokenSecret"]) {
         assert_eq!(
-            arn,
-            Some(Some("DeploymentSecret".into())),
-            "{id}: reads its secrets from the one secret"
+            t.resource(secret)["Type"].as_str(),
+            Some("AWS::SecretsManager::Secret"),
+            "{secret}"
         );
+    }
+}
+
+/// Every `!Ref` inside a value.
+fn refs(v: &Value) -> BTreeSet<String> {
+    match v {
+        Value::Tagged(tv) if tv.tag == "!Ref" => tv.value.as_str().map(str::to_owned).into_iter().collect(),
+        Value::Tagged(tv) => refs(&tv.value),
+        Value::Sequence(s) => s.iter().flat_map(refs).collect(),
+        Value::Mapping(m) => m.iter().flat_map(|(_, v)| refs(v)).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+#[test]
+fn each_function_reads_only_the_secrets_it_uses() {
+    let t = Template::load();
+    let expected = |function: &str| -> BTreeSet<String> {
+        let names: &[&str] = match function {
+            // The two public webhooks never hold SMTP or provider credentials.
+            "ZoomWebhookFunction" => &["ZoomWebhookSecret"],
+            "SymblWebhookFunction" => &["SymblWebhookTokenSecret"],
+            "ProducerFunction" => &["ZoomApiSecret"],
+            "ConsumerFunction" => &["SymblCredentialsSecret", "SymblWebhookTokenSecret"],
+            "NotifierFunction" => &["SymblCredentialsSecret", "SmtpSecret"],
+            other => panic!("unexpected function {other}"),
+        };
+        names.iter().map(|n| (*n).to_owned()).collect()
+    };
+    let grants = allow_statements(&t);
+    for (id, f) in t.of_type("AWS::Serverless::Function") {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        assert_eq!(refs(&vars["SECRET_ARNS"]), expected(id), "{id}: SECRET_ARNS");
+        let role = intrinsic(&f["Properties"]["Role"])
+            .and_then(|(_, v)| v.as_str())
+            .map(|r| r.trim_end_matches(".Arn").to_owned())
+            .unwrap_or_default();
+        let readable: BTreeSet<String> = grants
+            .iter()
+            .filter(|(r, s)| {
+                *r == role
+                    && as_list(&s["Action"])
+                        .iter()
+                        .any(|a| a.as_str() == Some("secretsmanager:GetSecretValue"))
+            })
+            .flat_map(|(_, s)| refs(&s["Resource"]))
+            .collect();
+        assert_eq!(readable, expected(id), "{id}: the secrets its role may read");
     }
 }
 

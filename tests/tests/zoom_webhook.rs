@@ -160,6 +160,7 @@ async fn a_claim_left_by_a_dead_delivery_is_taken_over_by_the_next_delivery_once
         received_at: zoom_symbl_core::timefmt::now_rfc3339(),
         tracking_id: None,
         lease_until: now + 3,
+        event: serde_json::from_value(event.clone()).unwrap(),
     };
     assert_eq!(claims.claim(&dead, now).await.unwrap(), ClaimOutcome::Claimed);
 

@@ -14,7 +14,7 @@ pub struct Config {
     pub jobs_table: String,
     pub semaphore_table: String,
     pub queue_url: String,
-    pub secrets_id: String,
+    pub secret_ids: String,
     pub symbl_base_url: String,
     pub concurrency_limit: u32,
     /// How long a job's record is kept (DynamoDB TTL).
@@ -31,7 +31,7 @@ impl Config {
             jobs_table: env.required("JOBS_TABLE")?,
             semaphore_table: env.required("SEMAPHORE_TABLE")?,
             queue_url: env.required("WORK_QUEUE_URL")?,
-            secrets_id: env.required("SECRETS_ARN")?,
+            secret_ids: env.required("SECRET_ARNS")?,
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
@@ -45,6 +45,8 @@ impl Config {
                 error_retry_secs: env.parse_or("ERROR_RETRY_SECS", 30)?,
                 presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 6 * 3600)?),
                 deadline_slack_secs: env.parse_or("JOB_DEADLINE_SLACK_SECS", 1800)?,
+                // The provider's 30 s request timeout, its token and our writes around it.
+                message_budget: Duration::from_secs(env.parse_or("MESSAGE_BUDGET_SECS", 45)?),
             },
         })
     }

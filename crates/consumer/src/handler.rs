@@ -2,7 +2,7 @@
 //! account's concurrency limit. Nothing is deleted that was not done: a message that cannot
 //! go now comes back later (partial batch failure), one that never can ends in the DLQ.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{error, info, info_span, warn, Instrument};
@@ -28,6 +28,8 @@ pub struct Settings {
     pub presign_ttl: Duration,
     /// A job is overdue after twice the meeting's length plus this.
     pub deadline_slack_secs: i64,
+    /// The most one message can take (the provider's submit timeout and the writes around it).
+    pub message_budget: Duration,
 }
 
 /// What became of one message.
@@ -43,6 +45,9 @@ pub enum Disposition {
     Wait(i32),
     /// Never: stays failed so SQS moves it to the dead-letter queue after its receive count.
     Failed(String),
+    /// The meeting failed for good and its record says why (its host is told): the message
+    /// is done with, so nothing alarms operators about what the host already knows.
+    MeetingFailed(String),
 }
 
 pub struct Consumer<M, S, P, O, D> {
@@ -64,12 +69,26 @@ where
     O: ObjectStore,
     D: RedeliveryDelay,
 {
+    /// A batch with no time limit of its own (tests).
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_until(event, Instant::now() + Duration::from_secs(86_400))
+            .await
+    }
+
+    /// A batch within the invocation: a message starts only with [`Settings::message_budget`]
+    /// left, so a timeout never kills a submission half-way (the POST made, the job not
+    /// recorded: submitted again later, billed twice). The rest come back untouched.
+    pub async fn handle_batch_until(&self, event: SqsEvent, until: Instant) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in event.records {
             let id = message.message_id.clone().unwrap_or_default();
             let span = info_span!("message", message_id = %id);
-            let disposition = self.handle_message(&message).instrument(span).await;
+            let disposition = if Instant::now() + self.settings.message_budget > until {
+                info!(message_id = %id, "not enough time left in this invocation; the message comes back");
+                Disposition::Later(self.settings.error_retry_secs)
+            } else {
+                self.handle_message(&message).instrument(span).await
+            };
             match disposition {
                 Disposition::Done => {}
                 Disposition::Wait(secs) => match self
@@ -88,6 +107,9 @@ where
                 Disposition::Later(secs) => {
                     self.come_back_after(&message, secs).await;
                     response.add_failure(id);
+                }
+                Disposition::MeetingFailed(reason) => {
+                    warn!(%reason, "the meeting has failed; its record says why and its host is told");
                 }
                 Disposition::Failed(reason) => {
                     error!(%reason, "message cannot be processed; it will reach the dead-letter queue");
@@ -129,7 +151,9 @@ where
         };
         match meeting.status {
             Some(s) if s.ready_to_submit() => {}
-            Some(MeetingState::Failed) => return Disposition::Failed("the meeting has failed; not submitting".into()),
+            Some(MeetingState::Failed) => {
+                return Disposition::MeetingFailed("the meeting has failed; not submitting".into())
+            }
             s => {
                 // submitted or further along: a redelivery of work already done.
                 info!(status = ?s, job_id = ?meeting.job_id, "already submitted");
@@ -151,7 +175,7 @@ where
             if let Err(e) = self.meetings.fail_submission(key, &reason).await {
                 return self.transient(&e.to_string());
             }
-            return Disposition::Failed(reason);
+            return Disposition::MeetingFailed(reason);
         }
         let lease_until = unix_now() + self.settings.submit_lease_secs;
         let claim = uuid::Uuid::new_v4().to_string();
@@ -231,7 +255,7 @@ where
                 if let Err(e) = self.meetings.fail_submission(key, &reason).await {
                     return self.transient(&e.to_string());
                 }
-                return Disposition::Failed(reason);
+                return Disposition::MeetingFailed(reason);
             }
         };
         info!(job_id = %submitted.job_id, conversation_id = %submitted.conversation_id, "submitted to the insights provider");
@@ -321,6 +345,7 @@ mod tests {
                 error_retry_secs: 30,
                 presign_ttl: Duration::from_secs(60),
                 deadline_slack_secs: 60,
+                message_budget: Duration::from_secs(45),
             },
         }
     }
@@ -416,7 +441,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_meeting_is_failed_with_its_reason_and_left_for_the_dead_letter_queue() {
+    async fn a_refused_meeting_is_failed_with_its_reason_and_its_message_done_with() {
         let c = consumer(
             1,
             vec![SymblError::Rejected {
@@ -426,7 +451,8 @@ mod tests {
             MemQueue::default(),
         );
         let out = c.handle_batch(batch()).await;
-        assert_eq!(out.batch_item_failures.len(), 1);
+        // The record says why and the host is told: nothing for the dead-letter queue.
+        assert!(out.batch_item_failures.is_empty());
         assert!(c.meetings.status_line(&key()).contains("audio too long"));
         assert_eq!(c.semaphore.free(), 1);
         assert_the_callback_carries_the_token(&c);
@@ -437,7 +463,7 @@ mod tests {
         let c = consumer(1, Vec::new(), MemQueue::default());
         c.meetings
             .edit(&key(), |m| m.audio.as_mut().unwrap().duration_secs = 4.5 * 3600.0);
-        assert_eq!(c.handle_batch(batch()).await.batch_item_failures.len(), 1);
+        assert!(c.handle_batch(batch()).await.batch_item_failures.is_empty());
         let status = c.meetings.status_line(&key());
         assert!(
             status.starts_with("failed: ") && status.contains("4.5 hours"),
@@ -476,5 +502,20 @@ mod tests {
         let t: Vec<_> = parsed.query_pairs().collect();
         assert_eq!(t, [("t".into(), "a&b#c+d/e=f g%".into())]);
         assert!(webhook_url("not a url", &token).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_message_is_not_started_without_the_time_to_finish_it() {
+        let c = consumer(1, Vec::new(), MemQueue::default());
+        let out = c
+            .handle_batch_until(batch(), Instant::now() + Duration::from_secs(10))
+            .await;
+        assert_eq!(out.batch_item_failures.len(), 1, "it comes back");
+        assert!(c.meetings.submissions.lock().unwrap().is_empty(), "nothing submitted");
+        assert!(
+            c.meetings.row(&key()).unwrap().submit_claim.is_none(),
+            "nothing claimed"
+        );
+        assert_eq!(c.semaphore.free(), 1, "no slot taken");
     }
 }

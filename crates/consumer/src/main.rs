@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env(&Env::from_process())?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &config.secrets_id).await?;
+    let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let consumer = Consumer {
         meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
@@ -45,7 +45,8 @@ async fn main() -> Result<(), Error> {
     };
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(consumer.handle_batch(event.payload).await)
+        let until = zoom_symbl_core::timefmt::instant_of_unix_ms(event.context.deadline);
+        Ok::<_, Error>(consumer.handle_batch_until(event.payload, until).await)
     }))
     .await
 }

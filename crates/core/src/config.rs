@@ -74,7 +74,8 @@ pub fn retention_days(env: &Env) -> Result<Duration, Error> {
 /// answer to a NoEcho parameter.
 pub const NONE: &str = "-";
 
-/// The deployment's secret: a JSON object of string values stored once in Secrets Manager.
+/// The credentials a function reads: JSON objects of string values in Secrets Manager, one
+/// secret per concern, merged.
 #[derive(Clone)]
 pub struct Secrets {
     /// Secret id (ARN or name), used only to name the secret in errors.
@@ -100,6 +101,21 @@ impl Secrets {
             }
         }
         Ok(Secrets { source, values })
+    }
+
+    /// Adds another secret's keys; a key both hold is a deployment mistake, refused.
+    pub fn merge(mut self, other: Secrets) -> Result<Self, Error> {
+        for (k, v) in other.values {
+            if self.values.contains_key(&k) {
+                return Err(Error::Config(format!(
+                    "secrets `{}` and `{}` both hold key `{k}`",
+                    self.source, other.source
+                )));
+            }
+            self.values.insert(k, v);
+        }
+        self.source = format!("{},{}", self.source, other.source);
+        Ok(self)
     }
 
     /// A key that must be present and non-empty.
@@ -207,5 +223,17 @@ mod tests {
         let err = Secrets::from_json("id", "{\"k\": s3cr3t").err().unwrap().to_string();
         assert!(!err.contains("s3cr3t"), "{err}");
         assert!(Secrets::from_json("id", r#"{"k": 1}"#).is_err());
+    }
+
+    #[test]
+    fn secrets_merge_and_a_key_in_two_is_refused_without_its_value() {
+        let smtp = Secrets::from_json("smtp", r#"{"smtp_username":"u","smtp_password":"p4ssw0rd"}"#).unwrap();
+        let symbl = Secrets::from_json("symbl", r#"{"symbl_app_id":"a","symbl_app_secret":"s"}"#).unwrap();
+        let both = smtp.clone().merge(symbl).unwrap();
+        assert_eq!(both.require(secret_keys::SMTP_PASSWORD).unwrap().expose(), "p4ssw0rd");
+        assert_eq!(both.require(secret_keys::SYMBL_APP_ID).unwrap().expose(), "a");
+        let again = Secrets::from_json("other", r#"{"smtp_password":"x"}"#).unwrap();
+        let err = smtp.merge(again).err().unwrap().to_string();
+        assert!(err.contains("smtp_password") && !err.contains("p4ssw0rd"), "{err}");
     }
 }

@@ -1,9 +1,10 @@
 //! Meeting insights in our own terms, whichever provider made them: what the email (and the
 //! meeting page) are rendered from.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Insights {
     /// Paragraphs.
     pub summary: Vec<String>,
@@ -11,16 +12,21 @@ pub struct Insights {
     pub questions: Vec<Question>,
     pub action_items: Vec<Action>,
     pub follow_ups: Vec<Action>,
+    /// Sections the provider would not give (their document names, `action-items`): those
+    /// above are empty because of it, and the email says so. Kept with the stored insights,
+    /// so an email sent again still says it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topic {
     pub text: String,
     /// positive, neutral or negative, when the provider judged it.
     pub sentiment: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     pub text: String,
     /// Who asked.
@@ -28,7 +34,7 @@ pub struct Question {
 }
 
 /// An action item or a follow-up.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub text: String,
     pub assignee: Option<String>,

@@ -37,6 +37,10 @@ pub struct ProducedAudio {
     pub topic: String,
     pub host_email: String,
     pub start_time: String,
+    /// The meeting's IANA time zone as Zoom gave it (`America/Los_Angeles`); records written
+    /// before it existed have none.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// From the earliest track start to the latest track end.
     pub duration_secs: f64,
     pub participants: Vec<Participant>,

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::JobState;
+use crate::lifecycle::{JobState, MeetingState, Step};
 use crate::meeting_key::MeetingKey;
 use crate::zoom::RecordingCompleted;
 use crate::Result;
@@ -27,6 +27,9 @@ pub struct MeetingClaim {
     /// timeout: a delivery that dies before it starts the producer (killed, timed out) leaves
     /// a claim that a later delivery of the same meeting takes over once it lapses.
     pub lease_until: i64,
+    /// The delivery's event, kept with the claim so the reconciler can start the producer
+    /// if this delivery dies before it does (and Zoom does not deliver again).
+    pub event: RecordingCompleted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,9 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         ttl: std::time::Duration,
     ) -> impl Future<Output = Result<String>> + Send;
+
+    /// A small object, whole (the stored insights).
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
 }
 
 /// The message the producer queues for the consumer: the meeting record is the payload.
@@ -126,18 +132,22 @@ pub trait MeetingStore: Send + Sync {
         key: &MeetingKey,
         lease_secs: u64,
     ) -> impl Future<Output = Result<ProductionStart>> + Send;
+    /// Stores the audio, if `attempt` still holds the production.
     fn save_produced(
         &self,
         key: &MeetingKey,
+        attempt: u32,
         audio: &crate::meeting::ProducedAudio,
     ) -> impl Future<Output = Result<()>> + Send;
     fn mark_queued(&self, key: &MeetingKey) -> impl Future<Output = Result<()>> + Send;
     /// Extends the lease of the attempt that holds it; `false` when it is no longer ours.
     fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64)
         -> impl Future<Output = Result<bool>> + Send;
+    /// Records `attempt`'s failure, if no later attempt took the meeting over.
     fn mark_failed(
         &self,
         key: &MeetingKey,
+        attempt: u32,
         reason: &str,
         finality: Finality,
     ) -> impl Future<Output = Result<()>> + Send;
@@ -286,6 +296,16 @@ pub trait MeetingOutcomes: Send + Sync {
         summary_url: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
+    /// What [`MeetingOutcomes::insights_stored`] recorded, if anything: an email sent again
+    /// is rendered from it, without asking the provider or making a new page.
+    fn insights_of(&self, meeting_key: &str) -> impl Future<Output = Result<Option<StoredInsights>>> + Send;
+}
+
+/// Where a meeting's insights are: S3 keys by document name, and the summary page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredInsights {
+    pub documents: std::collections::BTreeMap<String, String>,
+    pub summary_url: Option<String>,
 }
 
 /// A meeting that failed before Symbl had a job for it (in the producer or the consumer).
@@ -318,6 +338,44 @@ pub trait MeetingFailures: Send + Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Gives a claim back after a temporary failure, so a later round sends it.
     fn release_failure_email(&self, meeting_key: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A meeting whose state's deadline passed, as the reconciler's healers need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueMeeting {
+    pub meeting_key: String,
+    pub state: MeetingState,
+    /// Unix seconds: the deadline that passed. A heal is conditional on it, so two healers
+    /// (or a healer and an owner that came back to life) never both act.
+    pub due_at: i64,
+    /// How many times a healer has moved it on already.
+    pub heals: u32,
+    /// The delivery's event (for `received` and `dispatched`), to start the producer again.
+    pub event: Option<RecordingCompleted>,
+    pub claim_id: String,
+    pub received_at: String,
+    pub tracking_id: Option<String>,
+}
+
+/// Meetings past their state's deadline (a sparse index on state and deadline, never a scan).
+pub trait DueMeetings: Send + Sync {
+    /// Meetings in `state` whose deadline is before `before`, oldest deadline first, at most `limit`.
+    fn due(
+        &self,
+        state: MeetingState,
+        before: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueMeeting>>> + Send;
+    /// Makes one of the reconciler's steps on `seen` if it is still in that state with that
+    /// deadline: counts the heal and sets `next_due`, or (a failing step) records `reason`.
+    /// `false` when something else moved it first.
+    fn heal(
+        &self,
+        seen: &DueMeeting,
+        step: Step,
+        next_due: i64,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Puts a received message back on the queue after a delay (SQS visibility timeout).
@@ -396,14 +454,20 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The same for every send of this meeting's email of this kind (`insights.<hash>`): the
+    /// left part of its Message-ID, so a copy sent again (the relay took it, recording that
+    /// failed) is folded into the first by mail clients.
+    pub stable_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MailError {
-    /// 4xx replies, connection failures, timeouts: try again later.
+    /// 4xx replies, connection, TLS and authentication failures, a relay refusing to send at
+    /// all: the relay or its configuration, not the recipient. The email stays owed.
     #[error("temporary mail failure: {0}")]
     Temporary(String),
-    /// 5xx replies, invalid addresses: retrying gives the same answer.
+    /// The recipient refused (a 5xx to this address), an invalid address: retrying gives the
+    /// same answer.
     #[error("permanent mail failure: {0}")]
     Permanent(String),
 }

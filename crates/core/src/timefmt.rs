@@ -15,3 +15,12 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// A Unix time in milliseconds (the Lambda context's deadline) as an instant on the
+/// monotonic clock, so a budget against it cannot be fooled by a clock step.
+pub fn instant_of_unix_ms(unix_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    std::time::Instant::now() + std::time::Duration::from_millis(unix_ms.saturating_sub(now_ms))
+}

@@ -11,10 +11,13 @@ use crate::handler::Settings;
 use crate::smtp::Security;
 
 pub struct Config {
-    pub secrets_id: String,
+    pub secret_ids: String,
     pub jobs_table: String,
     pub meetings_table: String,
     pub semaphore_table: String,
+    /// The healers' hand-offs: the producer to start again, the queue to put a work item back on.
+    pub producer_function: String,
+    pub work_queue_url: String,
     pub symbl_base_url: String,
     pub concurrency_limit: u32,
     pub smtp: Smtp,
@@ -32,10 +35,12 @@ pub struct Smtp {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, Error> {
         Ok(Config {
-            secrets_id: env.required("SECRETS_ARN")?,
+            secret_ids: env.required("SECRET_ARNS")?,
             jobs_table: env.required("JOBS_TABLE")?,
             meetings_table: env.required("MEETINGS_TABLE")?,
             semaphore_table: env.required("SEMAPHORE_TABLE")?,
+            producer_function: env.required("PRODUCER_FUNCTION")?,
+            work_queue_url: env.required("WORK_QUEUE_URL")?,
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
@@ -77,10 +82,12 @@ mod tests {
 
     fn env(extra: &[(&'static str, &'static str)]) -> Env {
         let mut pairs = vec![
-            ("SECRETS_ARN", "arn:s"),
+            ("SECRET_ARNS", "arn:s"),
             ("JOBS_TABLE", "j"),
             ("MEETINGS_TABLE", "m"),
             ("SEMAPHORE_TABLE", "sem"),
+            ("PRODUCER_FUNCTION", "producer"),
+            ("WORK_QUEUE_URL", "https://sqs.example/work"),
             ("SMTP_HOST", "smtp.example"),
             ("SMTP_FROM", "insights@example.com"),
         ];
@@ -92,6 +99,10 @@ mod tests {
     fn defaults() {
         let c = Config::from_env(&env(&[])).unwrap();
         assert_eq!((c.jobs_table.as_str(), c.meetings_table.as_str()), ("j", "m"));
+        assert_eq!(
+            (c.producer_function.as_str(), c.work_queue_url.as_str()),
+            ("producer", "https://sqs.example/work")
+        );
         assert_eq!(c.symbl_base_url, symbl::DEFAULT_BASE_URL);
         assert_eq!(c.concurrency_limit, 50);
         assert_eq!((c.smtp.port, c.smtp.security), (587, Security::StartTls));
@@ -120,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_setting_is_named() {
-        let missing = Config::from_env(&Env::from_pairs([("SECRETS_ARN", "arn:s")]))
+        let missing = Config::from_env(&Env::from_pairs([("SECRET_ARNS", "arn:s")]))
             .err()
             .unwrap()
             .to_string();

@@ -3,6 +3,9 @@
 
 use std::fmt::Write;
 
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
 use zoom_symbl_core::insights::{Action, Insights, Question, Topic};
 use zoom_symbl_core::meeting::ProducedAudio;
 
@@ -13,10 +16,31 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Which of a meeting's emails this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    Insights,
+    Failure,
+}
+
+/// The left part of the email's Message-ID, the same every time this meeting's email of this
+/// kind is sent (`insights.<hash>`). Hashed: the meeting key is the meeting's UUID, reversibly
+/// encoded, and a Message-ID travels with every forward and reply.
+pub fn stable_id(kind: EmailKind, meeting_key: &str) -> String {
+    let kind = match kind {
+        EmailKind::Insights => "insights",
+        EmailKind::Failure => "failure",
+    };
+    let digest = Sha256::digest(meeting_key.as_bytes());
+    format!("{kind}.{}", hex::encode(&digest[..16]))
+}
+
 /// What the email says about the meeting itself.
 pub struct MeetingFacts<'a> {
     pub topic: &'a str,
     pub start_time: &'a str,
+    /// IANA name from Zoom (`America/Los_Angeles`); the time is shown in UTC without it.
+    pub timezone: Option<&'a str>,
     pub duration_secs: f64,
     pub participants: Vec<&'a str>,
 }
@@ -26,6 +50,7 @@ impl<'a> MeetingFacts<'a> {
         MeetingFacts {
             topic: audio.topic.as_str(),
             start_time: audio.start_time.as_str(),
+            timezone: audio.timezone.as_deref(),
             duration_secs: audio.duration_secs,
             participants: audio.participants.iter().map(|p| p.name.as_str()).collect(),
         }
@@ -40,17 +65,25 @@ impl<'a> MeetingFacts<'a> {
     }
 
     fn when(&self) -> String {
-        let date = time::OffsetDateTime::parse(self.start_time, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .and_then(|t| {
-                t.format(time::macros::format_description!(
-                    "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
-                ))
-                .ok()
-            })
-            .unwrap_or_else(|| self.start_time.to_owned());
+        let date = local_time(self.start_time, self.timezone).unwrap_or_else(|| self.start_time.to_owned());
         format!("{date} · {} min", (self.duration_secs / 60.0).round().max(1.0))
     }
+}
+
+const DATE_FORMAT: &str = "%-d %B %Y, %H:%M";
+
+/// The start in the meeting's own time zone, named (`31 May 2024, 11:00 (America/Los_Angeles)`);
+/// in UTC, labelled so, when the zone is absent or unknown. `None`: not an RFC 3339 time.
+fn local_time(start_time: &str, timezone: Option<&str>) -> Option<String> {
+    let at: Timestamp = start_time.trim().parse().ok()?;
+    let zone = timezone.and_then(|name| Some((TimeZone::get(name.trim()).ok()?, name.trim())));
+    Some(match zone {
+        Some((tz, name)) => {
+            let label = tz.iana_name().unwrap_or(name).to_owned();
+            format!("{} ({label})", at.to_zoned_datetime(tz).strftime(DATE_FORMAT))
+        }
+        None => format!("{} UTC", at.to_zoned_datetime(TimeZone::UTC).strftime(DATE_FORMAT)),
+    })
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -112,6 +145,9 @@ fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     if let Some(url) = page_url {
         let _ = write!(text, "Interactive summary: {url}\n\n");
     }
+    if let Some(notice) = missing_notice(&ins.missing) {
+        let _ = write!(text, "{notice}\n\n");
+    }
     text_section(&mut text, "Summary", &ins.summary, String::clone);
     text_section(&mut text, "Action items", &ins.action_items, action_line);
     text_section(&mut text, "Follow-ups", &ins.follow_ups, action_line);
@@ -119,6 +155,30 @@ fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     text_section(&mut text, "Topics", &ins.topics, topic_line);
     text.push_str("Sent by zoom-symbl for the meeting's host.\n");
     text
+}
+
+/// Which sections the provider would not give, by their titles; `None` when it gave them all.
+fn missing_notice(missing: &[String]) -> Option<String> {
+    if missing.is_empty() {
+        return None;
+    }
+    let titles: Vec<&str> = missing.iter().map(|name| section_title(name)).collect();
+    Some(format!(
+        "Some sections could not be fetched and are missing from this email: {}.",
+        titles.join(", ")
+    ))
+}
+
+/// The heading a section has in the email; an unknown name is shown as it is.
+fn section_title(name: &str) -> &str {
+    match name {
+        "summary" => "Summary",
+        "topics" => "Topics",
+        "questions" => "Questions",
+        "action-items" => "Action items",
+        "follow-ups" => "Follow-ups",
+        other => other,
+    }
 }
 
 /// A titled bullet list, one `line` per item; an empty section is left out entirely.
@@ -149,6 +209,13 @@ fn insights_html(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     let mut html = page_start(m);
     if let Some(href) = page_url.and_then(safe_url) {
         html_link_button(&mut html, &href);
+    }
+    if let Some(notice) = missing_notice(&ins.missing) {
+        let _ = write!(
+            html,
+            "<p style=\"margin:20px 0 0;padding:10px 14px;background:#fef3c7;border-radius:6px;color:#92400e;line-height:1.5;\">{}</p>",
+            escape(&notice)
+        );
     }
     html_summary(&mut html, &ins.summary);
     html_list(&mut html, "Action items", &ins.action_items, action_html);
@@ -285,6 +352,7 @@ mod tests {
         MeetingFacts {
             topic,
             start_time: "2024-05-31T18:00:05Z",
+            timezone: None,
             duration_secs: 2524.0,
             participants: people,
         }
@@ -313,6 +381,7 @@ mod tests {
                 due_by: None,
                 from: None,
             }],
+            missing: vec![],
         }
     }
 
@@ -350,6 +419,7 @@ mod tests {
                 action("File the report.", None, Some("2024-06")),
             ],
             follow_ups: vec![action("Ping legal & finance.", None, Some("2024-06-10T09:00:00Z"))],
+            missing: vec![],
         }
     }
 
@@ -362,8 +432,12 @@ mod tests {
     }
 
     fn golden_cases() -> String {
+        // The sample meeting's own time zone, as in events/zoom-recording-completed.json.
         let sample = insights_email(
-            &facts("Q3 planning sync", vec!["Dana Host", "李雷"]),
+            &MeetingFacts {
+                timezone: Some("America/Los_Angeles"),
+                ..facts("Q3 planning sync", vec!["Dana Host", "李雷"])
+            },
             &insights(),
             Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"),
         );
@@ -444,6 +518,82 @@ mod tests {
         assert!(r
             .html
             .contains("Reason: Symbl could not process the recording &lt;job failed&gt;"));
+    }
+
+    #[test]
+    fn the_time_is_the_meetings_own_and_says_which() {
+        let at = |timezone| {
+            MeetingFacts {
+                timezone,
+                ..facts("Q3", vec![])
+            }
+            .when()
+        };
+        assert_eq!(
+            at(Some("America/Los_Angeles")),
+            "31 May 2024, 11:00 (America/Los_Angeles) · 42 min"
+        );
+        assert_eq!(at(Some("Asia/Kolkata")), "31 May 2024, 23:30 (Asia/Kolkata) · 42 min");
+        assert_eq!(
+            at(Some("Pacific/Auckland")),
+            "1 June 2024, 06:00 (Pacific/Auckland) · 42 min"
+        );
+        for unknown in [None, Some(""), Some("Mars/Olympus_Mons")] {
+            assert_eq!(at(unknown), "31 May 2024, 18:00 UTC · 42 min", "{unknown:?}");
+        }
+        let winter = MeetingFacts {
+            start_time: "2026-12-02T17:00:00Z",
+            timezone: Some("America/Los_Angeles"),
+            ..facts("Q3", vec![])
+        };
+        assert!(winter
+            .when()
+            .starts_with("2 December 2026, 09:00 (America/Los_Angeles)"));
+        let unparsable = MeetingFacts {
+            start_time: "yesterday",
+            ..facts("Q3", vec![])
+        };
+        assert!(unparsable.when().starts_with("yesterday · "));
+    }
+
+    #[test]
+    fn the_timezone_reaches_the_email_from_the_meeting_record() {
+        let audio = zoom_symbl_core::testkit::AudioBuilder::sample().build();
+        assert_eq!(audio.timezone.as_deref(), Some("America/Los_Angeles"));
+        let r = insights_email(&MeetingFacts::of(&audio), &insights(), None);
+        assert!(r.text.contains("(America/Los_Angeles)"), "{}", r.text);
+        let r = failure_email(&MeetingFacts::of(&audio), "x");
+        assert!(r.html.contains("(America/Los_Angeles)"), "{}", r.html);
+    }
+
+    #[test]
+    fn sections_that_could_not_be_fetched_are_named() {
+        let partial = Insights {
+            questions: vec![],
+            follow_ups: vec![],
+            missing: vec!["questions".into(), "follow-ups".into()],
+            ..insights()
+        };
+        let r = insights_email(&facts("Q3 planning sync", vec![]), &partial, None);
+        let notice = "Some sections could not be fetched and are missing from this email: Questions, Follow-ups.";
+        assert!(r.text.contains(notice), "{}", r.text);
+        assert!(r.html.contains(notice), "{}", r.html);
+        assert!(r.text.contains("Send the revised scope."), "what was fetched is sent");
+        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), None);
+        assert!(!whole.text.contains("could not be fetched") && !whole.html.contains("could not be fetched"));
+    }
+
+    #[test]
+    fn message_ids_are_stable_per_meeting_and_kind() {
+        let id = stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09");
+        assert_eq!(id, stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09"));
+        assert!(
+            id.starts_with("insights.") && id.len() == "insights.".len() + 32,
+            "{id}"
+        );
+        assert_ne!(id, stable_id(EmailKind::Failure, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09"));
+        assert_ne!(id, stable_id(EmailKind::Insights, "b3RoZXI"));
+        assert!(!id.contains("dEZw"), "the meeting key is not readable in it");
     }
 
     #[test]

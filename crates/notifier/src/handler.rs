@@ -8,9 +8,14 @@ use serde::Deserialize;
 use tracing::info;
 use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::ports::{
-    InsightsProvider, JobStore, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, Semaphore, StatusEvent,
+    DueMeetings, InsightsProvider, JobStore, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, ProducerInvoker,
+    Semaphore, StatusEvent, WorkQueue,
 };
+use zoom_symbl_core::timefmt::unix_now;
 use zoom_symbl_core::Error;
+
+pub use crate::heal::Budget;
+use crate::heal::Healer;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -75,14 +80,48 @@ where
     O: ObjectStore,
     E: Mailer,
 {
+    /// One invocation with no time limit of its own (tests).
     pub async fn handle(&self, trigger: Trigger) -> Result<Outcome, Error> {
+        self.handle_within(trigger, Budget::unlimited()).await
+    }
+
+    pub async fn handle_within(&self, trigger: Trigger, budget: Budget) -> Result<Outcome, Error> {
         match trigger {
             Trigger::Status(event) => self.apply(event).await,
             Trigger::Schedule(s) => {
                 info!(trigger = %s.detail_type, "reconciling overdue jobs");
-                self.reconcile().await
+                self.reconcile(budget).await
             }
         }
+    }
+}
+
+/// One invocation of the function: a status is applied; on the schedule the healers run
+/// first, so a meeting they fail is told in the same run, then the jobs and the failures.
+pub async fn handle_event<J, S, P, M, O, E, HM, HP, HQ>(
+    notifier: &Notifier<J, S, P, M, O, E>,
+    healer: &Healer<HM, HP, HQ>,
+    trigger: Trigger,
+    budget: Budget,
+) -> Result<Outcome, Error>
+where
+    J: JobStore,
+    S: Semaphore,
+    P: InsightsProvider,
+    M: MeetingOutcomes + MeetingFailures,
+    O: ObjectStore,
+    E: Mailer,
+    HM: DueMeetings,
+    HP: ProducerInvoker,
+    HQ: WorkQueue,
+{
+    let mut healed = 0;
+    if matches!(trigger, Trigger::Schedule(_)) {
+        healed = healer.heal(unix_now(), budget).await;
+    }
+    match notifier.handle_within(trigger, budget).await? {
+        Outcome::Reconciled(n) => Ok(Outcome::Reconciled(n + healed)),
+        other => Ok(other),
     }
 }
 
@@ -143,12 +182,15 @@ mod tests {
         }
     }
 
-    /// Of every time the insights were stored: all five documents, and the summary page's URL.
+    /// The insights were stored once: the provider's five documents and ours, and the
+    /// summary page's URL; one page was made.
     fn assert_insights_stored_whole(n: &Subject) {
-        for stored in n.meetings.stored_insights.lock().unwrap().iter() {
-            assert_eq!(stored.documents.len(), 5);
-            assert!(stored.summary_url.is_some());
-        }
+        let stored = n.meetings.stored_insights.lock().unwrap();
+        assert_eq!(stored.len(), 1, "stored once");
+        assert_eq!(stored[0].documents.len(), 6);
+        assert!(stored[0].documents.contains_key(crate::status::INSIGHTS_DOCUMENT));
+        assert!(stored[0].summary_url.is_some());
+        assert_eq!(n.symbl.pages.lock().unwrap().len(), 1, "one summary page");
     }
 
     /// Where the host's email about a meeting that failed before Symbl stands.
@@ -200,7 +242,11 @@ mod tests {
             sent[0].html.contains("We agreed &lt;b&gt;things&lt;/b&gt;.")
                 && sent[0].html.contains("https://meetinginsights.symbl.ai/meeting/#/c")
         );
-        assert_eq!(n.objects.puts.lock().unwrap().len(), 5, "five insight documents stored");
+        assert_eq!(
+            n.objects.puts.lock().unwrap().len(),
+            6,
+            "five insight documents and ours stored"
+        );
         assert_insights_stored_whole(&n);
     }
 

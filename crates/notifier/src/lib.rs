@@ -6,6 +6,7 @@ pub mod config;
 mod delivery;
 pub mod email;
 pub mod handler;
+pub mod heal;
 mod reconcile;
 pub mod smtp;
 mod status;

@@ -13,6 +13,7 @@ use zoom_symbl_core::Error;
 use crate::delivery::FailureEmail;
 use crate::email::{failure_email, MeetingFacts};
 use crate::handler::{Notifier, Outcome};
+use crate::heal::Budget;
 
 impl<J, S, P, M, O, E> Notifier<J, S, P, M, O, E>
 where
@@ -25,11 +26,15 @@ where
 {
     /// Jobs past their deadline without a terminal status: ask Symbl, then take the same
     /// path a webhook would have.
-    pub async fn reconcile(&self) -> Result<Outcome, Error> {
+    pub async fn reconcile(&self, budget: Budget) -> Result<Outcome, Error> {
         let overdue = self.jobs.overdue(unix_now()).await?;
         let mut driven = 0;
         // One job that cannot be settled now must not hold up the others.
         for job in overdue {
+            if budget.spent() {
+                info!("time budget spent; the next run continues");
+                return Ok(Outcome::Reconciled(driven));
+            }
             let span = info_span!("job", job_id = %job.job_id, source = "reconciler");
             match self.reconcile_one(&job).instrument(span).await {
                 Ok(true) => driven += 1,
@@ -37,13 +42,13 @@ where
                 Err(e) => warn!(job_id = %job.job_id, error = %e, "could not settle an overdue job; next round"),
             }
         }
-        driven += self.reconcile_failed_meetings().await?;
+        driven += self.reconcile_failed_meetings(budget).await?;
         Ok(Outcome::Reconciled(driven))
     }
 
     /// Meetings that never reached Symbl: productions that stopped without an outcome fail,
     /// and every failed meeting's host is told once.
-    async fn reconcile_failed_meetings(&self) -> Result<usize, Error> {
+    async fn reconcile_failed_meetings(&self, budget: Budget) -> Result<usize, Error> {
         let now = unix_now();
         match self.meetings.fail_stalled(now, self.settings.stall_grace_secs).await {
             Ok(0) => {}
@@ -56,6 +61,10 @@ where
             .unnotified_failures(now, self.settings.email_claim_stale_secs)
             .await?
         {
+            if budget.spent() {
+                info!("time budget spent; the next run continues");
+                break;
+            }
             let span = info_span!("meeting", meeting_key = %failed.meeting_key, source = "reconciler");
             match self.tell_failure(&failed).instrument(span).await {
                 Ok(true) => told += 1,
@@ -108,6 +117,8 @@ fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
     let facts = MeetingFacts {
         topic: &failed.topic,
         start_time: &failed.start_time,
+        // The failed meeting's record has no time zone: its time is shown in UTC.
+        timezone: None,
         duration_secs: 0.0,
         participants: Vec::new(),
     };
@@ -117,5 +128,6 @@ fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
+        stable_id: crate::email::stable_id(crate::email::EmailKind::Failure, &failed.meeting_key),
     })
 }

@@ -16,7 +16,7 @@ use zoom_symbl_core::ports::{
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
-use crate::email::{failure_email, insights_email, MeetingFacts};
+use crate::email::{failure_email, insights_email, stable_id, EmailKind, MeetingFacts};
 use crate::handler::{Notifier, Outcome};
 
 impl<J, S, P, M, O, E> Notifier<J, S, P, M, O, E>
@@ -92,14 +92,17 @@ where
             return Err(Error::Invalid("the meeting has no host email".into()));
         }
         let facts = MeetingFacts::of(&audio);
-        let rendered = match status {
+        let (kind, rendered) = match status {
             JobState::Completed => {
                 let (insights, page) = self.store_insights(job, &audio).await?;
-                insights_email(&facts, &insights, page.as_deref())
+                (EmailKind::Insights, insights_email(&facts, &insights, page.as_deref()))
             }
-            _ => failure_email(
-                &facts,
-                "Symbl could not process the recording (the transcription job failed).",
+            _ => (
+                EmailKind::Failure,
+                failure_email(
+                    &facts,
+                    "Symbl could not process the recording (the transcription job failed).",
+                ),
             ),
         };
         Ok(OutgoingEmail {
@@ -107,12 +110,18 @@ where
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
+            stable_id: stable_id(kind, &job.meeting_key),
         })
     }
 
-    /// Fetches the finished job's insights, keeps the provider's documents beside the meeting,
-    /// makes the provider's page where it has one, and records where they all are.
+    /// Fetches the finished job's insights, keeps the provider's documents beside the meeting
+    /// (and the insights in our own terms, [`INSIGHTS_DOCUMENT`]), makes the provider's page
+    /// where it has one, and records where they all are. Once recorded, an email sent again
+    /// (its first try failed) is rendered from them: no second fetch, upload or page.
     async fn store_insights(&self, job: &JobView, audio: &ProducedAudio) -> Result<(Insights, Option<String>), Error> {
+        if let Some(stored) = self.stored_insights(&job.meeting_key, audio).await? {
+            return Ok(stored);
+        }
         let report = self.symbl.insights(&job.conversation_id).await?;
         let mut documents = BTreeMap::new();
         let prefix = format!("meetings/{}/insights/", job.meeting_key);
@@ -124,6 +133,12 @@ where
                 .await?;
             documents.insert((*name).to_owned(), key);
         }
+        let ours = format!("meetings/{}/{INSIGHTS_DOCUMENT}.json", job.meeting_key);
+        let bytes = serde_json::to_vec(&report.insights).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.objects
+            .put_stream(&audio.merged_bucket, &ours, "application/json", bytes.as_slice())
+            .await?;
+        documents.insert(INSIGHTS_DOCUMENT.to_owned(), ours);
         let media = self
             .objects
             .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
@@ -145,5 +160,127 @@ where
             .insights_stored(&job.meeting_key, &documents, page.as_deref())
             .await?;
         Ok((report.insights, page))
+    }
+
+    /// The insights an earlier try stored, with its page; `None` when there are none yet.
+    async fn stored_insights(
+        &self,
+        meeting_key: &str,
+        audio: &ProducedAudio,
+    ) -> Result<Option<(Insights, Option<String>)>, Error> {
+        let Some(stored) = self.meetings.insights_of(meeting_key).await? else {
+            return Ok(None);
+        };
+        let Some(key) = stored.documents.get(INSIGHTS_DOCUMENT) else {
+            return Ok(None);
+        };
+        let bytes = self.objects.get(&audio.merged_bucket, key).await?;
+        let insights: Insights = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("stored insights are malformed: {e}")))?;
+        info!("rendering the email from the insights stored earlier");
+        Ok(Some((insights, stored.summary_url)))
+    }
+}
+
+/// The name (and file) of the insights in our own terms, beside the provider's documents.
+pub(crate) const INSIGHTS_DOCUMENT: &str = "insights";
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use zoom_symbl_core::lifecycle::MeetingState;
+    use zoom_symbl_core::testkit::{
+        samples, AudioBuilder, Clock, Faults, MeetingRow, MemInsights, MemJobs, MemMailer, MemMeetings, MemObjects,
+        MemSemaphore,
+    };
+
+    use super::*;
+    use crate::handler::Settings;
+
+    type Subject = Notifier<MemJobs, MemSemaphore, MemInsights, MemMeetings, MemObjects, MemMailer>;
+
+    /// Job `job` of meeting `key`, which Symbl reports `status`; the jobs table on `clock`.
+    fn notifier(jobs: Vec<(&str, &str)>, status: JobState, clock: &Clock) -> Subject {
+        let mut table = MemJobs::default().with_clock(clock.clone());
+        let mut meetings = MemMeetings::default();
+        for (job, key) in jobs {
+            table = table.with_job(samples::scheduled_job(job, key));
+            meetings = meetings.with(
+                key,
+                MeetingRow {
+                    status: Some(MeetingState::Submitted),
+                    job_id: Some(job.into()),
+                    conversation_id: Some("c".into()),
+                    ..MeetingRow::queued(AudioBuilder::sample().build())
+                },
+            );
+        }
+        Notifier {
+            jobs: table,
+            semaphore: MemSemaphore::default(),
+            symbl: MemInsights::default().reporting(status),
+            meetings,
+            objects: MemObjects::default(),
+            mailer: MemMailer::default(),
+            settings: Settings {
+                summary_page_ttl_secs: 0,
+                media_url_ttl: Duration::from_secs(60),
+                email_claim_stale_secs: 600,
+                smtp_attempts: 1,
+                smtp_backoff: Duration::from_millis(1),
+                stall_grace_secs: 600,
+            },
+        }
+    }
+
+    fn stable_ids(n: &Subject) -> Vec<String> {
+        n.mailer
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.stable_id.clone())
+            .collect()
+    }
+
+    /// The relay took the email but recording that failed: the copy sent once the claim goes
+    /// stale is the same message (same Message-ID), so mail clients fold it into the first.
+    #[tokio::test]
+    async fn an_email_sent_again_after_a_failed_settle_keeps_its_message_id() {
+        let clock = Clock::at(1_000_000);
+        let n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+        n.jobs.fail("email_settled");
+        let completed = || samples::status_event("j", JobState::Completed);
+        assert!(n.apply(completed()).await.is_err());
+        n.jobs.heal("email_settled");
+        clock.advance(601);
+        n.apply(completed()).await.unwrap();
+        let ids = stable_ids(&n);
+        assert_eq!(ids.len(), 2, "sent twice");
+        assert_eq!(ids[0], ids[1]);
+        assert_eq!(ids[0], stable_id(EmailKind::Insights, "m"));
+    }
+
+    #[tokio::test]
+    async fn each_meeting_and_kind_has_its_own_message_id() {
+        let clock = Clock::at(1_000_000);
+        let done = notifier(vec![("j", "m"), ("k", "other")], JobState::Completed, &clock);
+        done.apply(samples::status_event("j", JobState::Completed))
+            .await
+            .unwrap();
+        done.apply(samples::status_event("k", JobState::Completed))
+            .await
+            .unwrap();
+        let failed = notifier(vec![("j", "m")], JobState::Failed, &clock);
+        failed
+            .apply(samples::status_event("j", JobState::Failed))
+            .await
+            .unwrap();
+        let (mut ids, failure) = (stable_ids(&done), stable_ids(&failed));
+        ids.extend(failure);
+        assert_eq!(ids.len(), 3);
+        assert!(ids[0] != ids[1] && ids[0] != ids[2] && ids[1] != ids[2], "{ids:?}");
+        assert!(ids[2].starts_with("failure."), "{ids:?}");
     }
 }

@@ -9,12 +9,13 @@ use zoom_symbl_core::Error;
 
 use crate::handler::Settings;
 use crate::output::OutputFormat;
+use crate::preflight::Limits;
 use crate::zoom_api::S2sCredentials;
 
 pub struct Config {
     pub meetings_table: String,
     pub queue_url: String,
-    pub secrets_id: String,
+    pub secret_ids: String,
     pub allowed_hosts: HostAllowList,
     pub oauth_url: String,
     pub api_base: String,
@@ -28,7 +29,7 @@ impl Config {
         Ok(Config {
             meetings_table: env.required("MEETINGS_TABLE")?,
             queue_url: env.required("WORK_QUEUE_URL")?,
-            secrets_id: env.required("SECRETS_ARN")?,
+            secret_ids: env.required("SECRET_ARNS")?,
             allowed_hosts: HostAllowList::parse(
                 &env.optional("ZOOM_ALLOWED_HOSTS")
                     .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
@@ -50,6 +51,10 @@ impl Config {
                 lease_secs: env.parse_or("PRODUCTION_LEASE_SECS", 30)?,
                 max_attempts: env.parse_or("MAX_ATTEMPTS", 3)?,
                 presign_ttl: Duration::from_secs(env.parse_or("PRESIGN_TTL_SECS", 3600)?),
+                limits: Limits {
+                    max_audio_secs: env.parse_or("MAX_AUDIO_SECS", zoom_symbl_core::symbl::MAX_AUDIO_SECS)?,
+                    max_tracks: env.parse_or("MAX_TRACKS", 40)?,
+                },
             },
         })
     }
@@ -104,7 +109,7 @@ mod tests {
         let env = Env::from_pairs([
             ("MEETINGS_TABLE", "t"),
             ("WORK_QUEUE_URL", "q"),
-            ("SECRETS_ARN", "s"),
+            ("SECRET_ARNS", "s"),
             ("INPUT_BUCKET", "in"),
             ("OUTPUT_BUCKET", "out"),
         ]);
@@ -119,7 +124,7 @@ mod tests {
         let bad = Env::from_pairs([
             ("MEETINGS_TABLE", "t"),
             ("WORK_QUEUE_URL", "q"),
-            ("SECRETS_ARN", "s"),
+            ("SECRET_ARNS", "s"),
             ("INPUT_BUCKET", "in"),
             ("OUTPUT_BUCKET", "out"),
             ("OUTPUT_FORMAT", "aac"),

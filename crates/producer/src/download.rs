@@ -27,6 +27,9 @@ pub enum FetchError {
     Transfer(String),
     #[error("refused URL: {0}")]
     Refused(String),
+    /// Downloaded whole, but no audio decodes from it (no audio stream, cut before its index).
+    #[error("not decodable audio: {0}")]
+    Undecodable(String),
 }
 
 impl FetchError {
@@ -36,7 +39,10 @@ impl FetchError {
         match self {
             FetchError::Status(s) => Retry::of_http_status(*s),
             FetchError::Transfer(_) | FetchError::Truncated { .. } => Retry::Retryable,
-            FetchError::TokenRejected | FetchError::NotAudio(_) | FetchError::Refused(_) => Retry::Permanent,
+            FetchError::TokenRejected
+            | FetchError::NotAudio(_)
+            | FetchError::Refused(_)
+            | FetchError::Undecodable(_) => Retry::Permanent,
         }
     }
 }
@@ -71,7 +77,7 @@ impl Recordings for ZoomDownloads {
             .bearer_auth(token.expose())
             .send()
             .await
-            .map_err(|e| FetchError::Transfer(transport(&e)))?;
+            .map_err(|e| request_error(&e))?;
         let status = resp.status().as_u16();
         if status == 401 {
             return Err(FetchError::TokenRejected);
@@ -93,6 +99,22 @@ impl Recordings for ZoomDownloads {
             body: Box::new(body),
         })
     }
+}
+
+/// A refused redirect (see `HostAllowList::redirect_policy`) never passes by retrying; any
+/// other failure to get an answer may.
+fn request_error(e: &reqwest::Error) -> FetchError {
+    if e.is_redirect() {
+        // The policy's own message names the rule and the host, never the URL or its query.
+        let mut reason = None;
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason = Some(s.to_string());
+            source = s.source();
+        }
+        return FetchError::Refused(reason.unwrap_or_else(|| "redirect refused".into()));
+    }
+    FetchError::Transfer(transport(e))
 }
 
 /// reqwest's errors print the URL, which may carry a token; keep only the kind.
@@ -180,5 +202,26 @@ mod tests {
         assert!(later.is_retryable());
         assert_eq!(later.to_string(), "zoom download: HTTP 503");
         assert!(!Error::from(FetchError::NotAudio("an HTML page instead of audio".into())).is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_off_the_allow_list_is_refused_for_good_without_its_url() {
+        let list = zoom_symbl_core::zoom::HostAllowList::parse("zoom.us");
+        let client = reqwest::Client::builder()
+            .redirect(list.redirect_policy())
+            .build()
+            .unwrap();
+        let zoom = ZoomDownloads::new(client);
+        let (url, server) = serve_once(
+            "HTTP/1.1 302 Found\r\nLocation: https://evil.example/x?sig=S3CRET\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let Err(err) = zoom.open(&url, &SecretString::new("tok")).await else {
+            panic!("the redirect was followed")
+        };
+        server.await.unwrap();
+        assert_eq!(err.retry(), Retry::Permanent, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("evil.example") && !text.contains("S3CRET"), "{text}");
     }
 }

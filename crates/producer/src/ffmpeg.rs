@@ -80,6 +80,28 @@ impl Ffmpeg {
 impl Codecs for Ffmpeg {
     type Process = Running;
 
+    async fn probe(&self, source: &str) -> Result<(), String> {
+        let mut p = self
+            .spawn("probe", &probe_args(source), false)
+            .map_err(|e| e.to_string())?;
+        // Its stdout is empty (`-f null`); dropping the pipe lets it run to its end.
+        drop(p.child.stdout.take());
+        let status = p.child.wait().await.map_err(|e| e.to_string())?;
+        let tail = match p.stderr.take() {
+            Some(h) => h.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if status.success() {
+            return Ok(());
+        }
+        // The first line says it ("moov atom not found", "matches no streams"); URLs redacted.
+        let first = tail
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no audio could be decoded");
+        Err(redact_urls(first.trim()))
+    }
+
     fn decoder(&self, source: &str, sample_rate: u32) -> Result<Decoder<Running>, Error> {
         let mut d = self.spawn("decoder", &decoder_args(source, sample_rate), false)?;
         let pcm = d
@@ -117,14 +139,14 @@ impl CodecProcess for Running {
             Some(h) => h.await.unwrap_or_default(),
             None => String::new(),
         };
+        // Inputs are presigned URLs: never let one reach a log line (at any level) or an error.
+        let tail = redact_urls(tail.trim());
         if status.success() {
-            if !tail.trim().is_empty() {
-                tracing::debug!(role = self.role, stderr = %tail.trim(), "ffmpeg finished with messages");
+            if !tail.is_empty() {
+                tracing::debug!(role = self.role, stderr = %tail, "ffmpeg finished with messages");
             }
             return Ok(());
         }
-        // Inputs are presigned URLs: never let one reach a log line or an error.
-        let tail = redact_urls(tail.trim());
         tracing::error!(role = self.role, %status, stderr = %tail, "ffmpeg failed");
         Err(Error::retryable(
             "ffmpeg",
@@ -183,6 +205,17 @@ pub fn mp3_encoder_args(sample_rate: u32) -> Vec<String> {
 }
 
 /// Replaces query strings of URLs (presigned signatures, tokens) with `?…`.
+/// Reads the container and decodes the first half second of its first audio stream: a file
+/// cut before its index, or one without audio, fails here.
+fn probe_args(source: &str) -> Vec<String> {
+    [
+        "-nostdin", "-v", "error", "-i", source, "-map", "0:a:0", "-t", "0.5", "-f", "null", "-",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 pub fn redact_urls(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
         .map(|word| match (word.contains("://"), word.find('?')) {
@@ -242,5 +275,43 @@ mod tests {
             .unwrap();
         let err = run.finish().await.unwrap_err().to_string();
         assert!(err.contains("decoder exited") && err.contains("No such file"), "{err}");
+    }
+
+    /// Makes a file with ffmpeg's own generators (`lavfi`), as a real recording would be.
+    async fn generated(dir: &std::path::Path, name: &str, args: &[&str]) -> String {
+        let path = dir.join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(&path)
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "could not make {name}");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_probe_passes_audio_and_names_why_a_file_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let ff = Ffmpeg::locate(None);
+        let audio = generated(dir.path(), "a.m4a", &["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"]).await;
+        assert_eq!(ff.probe(&audio).await, Ok(()));
+
+        let video = generated(
+            dir.path(),
+            "v.mp4",
+            &["-f", "lavfi", "-i", "color=d=1:s=32x32", "-c:v", "mpeg4"],
+        )
+        .await;
+        let err = ff.probe(&video).await.unwrap_err();
+        assert!(err.contains("matches no streams"), "{err}");
+
+        // Cut right after its `ftyp` box: the index (`moov`) never arrived.
+        let bytes = std::fs::read(&audio).unwrap();
+        let cut = dir.path().join("cut.m4a");
+        std::fs::write(&cut, &bytes[..32]).unwrap();
+        let err = ff.probe(&cut.to_string_lossy()).await.unwrap_err();
+        assert!(!err.is_empty(), "a reason is given");
     }
 }

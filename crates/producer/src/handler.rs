@@ -3,6 +3,7 @@
 //! `archive`, `channels`, `plan`, `merge`, `output`); this is their order and the meeting's
 //! bookkeeping.
 
+use crate::preflight::{self, Limits};
 use std::time::{Duration, Instant};
 
 use tracing::{info, info_span, warn, Instrument};
@@ -41,6 +42,8 @@ pub struct Settings {
     pub max_attempts: u32,
     /// How long ffmpeg's presigned input URLs live (the merge must start within it).
     pub presign_ttl: Duration,
+    /// What is refused before any download.
+    pub limits: Limits,
 }
 
 /// The handler, generic over its ports: core's stores and queue, Zoom's downloads (inside
@@ -60,6 +63,16 @@ pub enum Outcome {
     Queued,
     AlreadyDone,
     InProgressElsewhere,
+    /// Failed for good and recorded so (the reconciler tells the host): the event is done
+    /// with, so Lambda neither retries it nor dead-letters what the host is already told.
+    Failed,
+}
+
+/// How a production attempt ended, when Lambda need not try again.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempted {
+    Produced,
+    FailedForGood,
 }
 
 /// What a merge wrote.
@@ -102,35 +115,40 @@ where
                 return Ok(Outcome::InProgressElsewhere);
             }
             ProductionStart::Failed { reason } => {
-                // Failing again sends the event to the failure queue after Lambda's retries.
                 info!(%reason, "the meeting failed for good earlier");
-                return Err(Error::permanent(
-                    "production",
-                    format!("the meeting failed earlier: {reason}"),
-                ));
+                return Ok(Outcome::Failed);
             }
             ProductionStart::EnqueueOnly => info!("audio already produced; queueing it"),
             ProductionStart::Produce { attempt } => {
                 info!(attempt, "producing");
-                self.attempt(key, job, attempt).await?;
+                if self.attempt(key, job, attempt).await? == Attempted::FailedForGood {
+                    return Ok(Outcome::Failed);
+                }
             }
         }
         self.enqueue(key).await
     }
 
-    /// One production attempt, recorded: produced, or failed for now or for good.
-    async fn attempt(&self, key: &MeetingKey, job: &ProducerJob, attempt: u32) -> Result<(), Error> {
+    /// One production attempt, recorded: produced, failed for now (an error, so Lambda
+    /// retries), or failed for good.
+    async fn attempt(&self, key: &MeetingKey, job: &ProducerJob, attempt: u32) -> Result<Attempted, Error> {
         let produced = tokio::select! {
             produced = self.produce(key, job) => produced,
             lost = self.hold_lease(key, attempt) => Err(lost),
         };
         match produced {
-            Ok(audio) => self.store.save_produced(key, &audio).await,
+            Ok(audio) => {
+                self.store.save_produced(key, attempt, &audio).await?;
+                Ok(Attempted::Produced)
+            }
             Err(e) => {
                 let finality = self.finality(&e, attempt);
                 warn!(error = %e, retryable = e.is_retryable(), ?finality, "production failed");
-                self.store.mark_failed(key, &e.to_string(), finality).await?;
-                Err(e)
+                self.store.mark_failed(key, attempt, &e.to_string(), finality).await?;
+                match finality {
+                    Finality::WillRetry => Err(e),
+                    Finality::Final => Ok(Attempted::FailedForGood),
+                }
             }
         }
     }
@@ -179,9 +197,11 @@ where
         let object = &job.event.payload.object;
         let (mode, sources) = select_sources(object)?;
         let timeline = sources::timeline(&sources)?;
+        preflight::check(&timeline, sources.len(), &self.settings.limits)?;
         let prefix = key.s3_prefix();
         let originals_prefix = format!("{prefix}originals/");
         let archived = self.archive(job, &sources, &originals_prefix).await?;
+        let archived = self.probe(archived).await?;
         let Cast {
             mode,
             participants,
@@ -193,6 +213,7 @@ where
             topic: object.topic.clone(),
             host_email: object.host_email.clone(),
             start_time: object.start_time.clone(),
+            timezone: object.timezone.clone(),
             duration_secs: timeline.duration_secs(),
             participants,
             sample_rate: merged.sample_rate,
@@ -283,6 +304,29 @@ where
             merged_bytes,
             mixdown_key,
         })
+    }
+
+    /// Every archived original is probed: one that holds no decodable audio is left out with
+    /// its reason, as a failed download is, so its labels do not shift the others.
+    async fn probe(&self, archived: Vec<Archived>) -> Result<Vec<Archived>, Error> {
+        let mut probed = Vec::with_capacity(archived.len());
+        for (original_key, result) in archived {
+            let result = match result {
+                Ok(bytes) => {
+                    let url = self
+                        .objects
+                        .presign_get(&self.settings.input_bucket, &original_key, self.settings.presign_ttl)
+                        .await?;
+                    match self.codecs.probe(&url).await {
+                        Ok(()) => Ok(bytes),
+                        Err(reason) => Err(FetchError::Undecodable(reason)),
+                    }
+                }
+                failed => failed,
+            };
+            probed.push((original_key, result));
+        }
+        Ok(probed)
     }
 
     /// The decoders read the archived originals through presigned URLs.

@@ -16,6 +16,7 @@ mod merge;
 pub mod output;
 mod plan;
 pub mod ports;
+pub mod preflight;
 mod sources;
 #[cfg(test)]
 mod testing;

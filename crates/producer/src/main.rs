@@ -20,10 +20,11 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env(&Env::from_process())?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &config.secrets_id).await?;
+    let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
+        .redirect(config.allowed_hosts.redirect_policy())
         .build()?;
     let producer = Producer {
         store: DynamoMeetings::new(aws_sdk_dynamodb::Client::new(&aws), &config.meetings_table),

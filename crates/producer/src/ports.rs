@@ -67,6 +67,9 @@ pub struct Encoder<P> {
 pub trait Codecs: Send + Sync {
     type Process: CodecProcess;
 
+    /// Whether `source` holds a decodable audio stream (checked before the merge, so one bad
+    /// file is left out instead of failing every decoder's merge); the reason when it does not.
+    fn probe(&self, source: &str) -> impl Future<Output = Result<(), String>> + Send;
     /// Decodes the first audio stream of `source` (a URL the codec fetches itself).
     fn decoder(&self, source: &str, sample_rate: u32) -> Result<Decoder<Self::Process>, Error>;
 

@@ -136,6 +136,10 @@ pub struct MemCodecs {
     tracks: Vec<(String, Vec<i16>)>,
     /// Parts of source URLs whose decoder exits with an error.
     failing: Vec<String>,
+    /// Parts of source URLs the probe finds undecodable, with the reason it gives.
+    undecodable: Vec<(String, String)>,
+    /// Every probed source, in order.
+    pub probed: Mutex<Vec<String>>,
     /// Every decoder's source, in the order they were started.
     pub decoded: Mutex<Vec<String>>,
     /// Every encoder started: `mp3 <rate> Hz`, `flac <n> channels <rate> Hz`.
@@ -148,6 +152,12 @@ impl MemCodecs {
     /// The decoder of a source whose URL contains `part` yields `pcm`.
     pub fn decoding(mut self, part: &str, pcm: Vec<i16>) -> Self {
         self.tracks.push((part.into(), pcm));
+        self
+    }
+
+    /// The probe of a source whose URL contains `part` says it holds no decodable audio.
+    pub fn undecodable(mut self, part: &str, reason: &str) -> Self {
+        self.undecodable.push((part.into(), reason.into()));
         self
     }
 
@@ -177,6 +187,14 @@ impl MemCodecs {
 
 impl Codecs for MemCodecs {
     type Process = MemProcess;
+
+    async fn probe(&self, source: &str) -> Result<(), String> {
+        self.probed.lock().unwrap().push(source.into());
+        match self.undecodable.iter().find(|(part, _)| source.contains(part.as_str())) {
+            Some((_, reason)) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
 
     fn decoder(&self, source: &str, _sample_rate: u32) -> Result<Decoder<MemProcess>, Error> {
         self.decoded.lock().unwrap().push(source.into());

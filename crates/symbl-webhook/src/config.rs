@@ -5,7 +5,7 @@ use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::Error;
 
 pub struct Config {
-    pub secrets_id: String,
+    pub secret_ids: String,
     pub jobs_table: String,
     pub notifier_function: String,
 }
@@ -13,7 +13,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, Error> {
         Ok(Config {
-            secrets_id: env.required("SECRETS_ARN")?,
+            secret_ids: env.required("SECRET_ARNS")?,
             jobs_table: env.required("JOBS_TABLE")?,
             notifier_function: env.required("NOTIFIER_FUNCTION")?,
         })
@@ -33,14 +33,14 @@ mod tests {
     #[test]
     fn reads_its_names() {
         let c = Config::from_env(&Env::from_pairs([
-            ("SECRETS_ARN", "arn:s"),
+            ("SECRET_ARNS", "arn:s"),
             ("JOBS_TABLE", "jobs"),
             ("NOTIFIER_FUNCTION", "notifier"),
         ]))
         .unwrap();
         assert_eq!(
             (
-                c.secrets_id.as_str(),
+                c.secret_ids.as_str(),
                 c.jobs_table.as_str(),
                 c.notifier_function.as_str()
             ),
@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn a_missing_name_or_token_is_named() {
-        let err = Config::from_env(&Env::from_pairs([("SECRETS_ARN", "arn:s"), ("JOBS_TABLE", "jobs")]))
+        let err = Config::from_env(&Env::from_pairs([("SECRET_ARNS", "arn:s"), ("JOBS_TABLE", "jobs")]))
             .err()
             .unwrap()
             .to_string();

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env(&Env::from_process())?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &config.secrets_id).await?;
+    let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let hook = SymblWebhook {
         token: Config::token(&secrets)?,
         jobs: DynamoJobs::new(aws_sdk_dynamodb::Client::new(&aws), &config.jobs_table),

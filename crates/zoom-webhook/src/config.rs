@@ -19,7 +19,7 @@ pub const DEFAULT_CLAIM_LEASE_SECS: u64 = 30;
 pub struct Settings {
     pub meetings_table: String,
     pub producer_function: String,
-    pub secrets_id: String,
+    pub secret_ids: String,
     pub allowed_hosts: HostAllowList,
     pub signature_window_secs: u64,
     pub max_body_bytes: usize,
@@ -33,7 +33,7 @@ impl Settings {
         Ok(Settings {
             meetings_table: env.required("MEETINGS_TABLE")?,
             producer_function: env.required("PRODUCER_FUNCTION")?,
-            secrets_id: env.required("SECRETS_ARN")?,
+            secret_ids: env.required("SECRET_ARNS")?,
             allowed_hosts: HostAllowList::parse(
                 &env.optional("ZOOM_ALLOWED_HOSTS")
                     .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned()),
@@ -62,7 +62,7 @@ mod tests {
         Env::from_pairs([
             ("MEETINGS_TABLE", "m"),
             ("PRODUCER_FUNCTION", "p"),
-            ("SECRETS_ARN", "arn:s"),
+            ("SECRET_ARNS", "arn:s"),
         ])
     }
 

@@ -156,6 +156,7 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
             received_at: now_rfc3339(),
             tracking_id,
             lease_until: now.saturating_add_unsigned(self.claim_lease_secs),
+            event: rec.clone(),
         }
     }
 
@@ -166,7 +167,7 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
             claim_id: claim.claim_id.clone(),
             received_at: claim.received_at.clone(),
             tracking_id: claim.tracking_id.clone(),
-            event: rec.clone(),
+            event: claim.event.clone(),
         };
         let started = Instant::now();
         let invoked = self.producer.invoke(&job).await;

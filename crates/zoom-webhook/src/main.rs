@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = Settings::from_env(&Env::from_process())?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &settings.secrets_id).await?;
+    let secrets = secrets::load(&aws, &settings.secret_ids).await?;
     let handler = ZoomWebhook {
         verifier: settings.verifier(&secrets)?,
         allowed_hosts: settings.allowed_hosts.clone(),

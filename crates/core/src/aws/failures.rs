@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::meetings::PK;
 use super::submissions::DynamoSubmissions;
-use super::{conditional, n, s, scan_all, state};
-use crate::lifecycle::{EmailState, MeetingState};
+use super::{conditional, guarded, n, query_due, s, state, DUE_AT};
+use crate::lifecycle::{deadline, EmailState, MeetingState, Step};
 use crate::ports::{FailedMeeting, MeetingFailures};
 use crate::timefmt::now_rfc3339;
 use crate::Result;
@@ -25,72 +25,32 @@ const UNNOTIFIED: &str = "#st = :failed AND attribute_not_exists(job_id) AND (at
 
 impl MeetingFailures for DynamoSubmissions {
     async fn fail_stalled(&self, now: i64, grace_secs: i64) -> Result<usize> {
-        let stalled_filter = "#st IN (:producing, :retrying) AND lease_until < :cutoff";
-        let stalled = scan_all(
-            self.client
-                .scan()
-                .table_name(&self.meetings_table)
-                .filter_expression(stalled_filter)
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":producing", state(MeetingState::Producing))
-                .expression_attribute_values(":retrying", state(MeetingState::Retrying))
-                .expression_attribute_values(":cutoff", n(now - grace_secs)),
-        )
-        .await?;
         let mut failed = 0;
-        for item in stalled {
-            let key = text(&item, PK);
-            let attempt = item
-                .get("attempt")
-                .and_then(|v| v.as_n().ok())
-                .cloned()
-                .unwrap_or_else(|| "?".into());
-            let reason = match text(&item, "failure_reason") {
-                last if last.is_empty() => {
-                    format!("the audio could not be prepared: attempt {attempt} stopped without finishing (timeout or crash)")
+        for from in Step::FailStalled.from() {
+            // `due_at` of a production is its lease; the grace is Lambda's retry's to come.
+            let stalled = query_due(&self.client, &self.meetings_table, from.as_str(), now - grace_secs, 500).await?;
+            for item in stalled {
+                if self.fail_one_stalled(&item, now, grace_secs).await? {
+                    failed += 1;
                 }
-                last => format!("{last} (not retried after attempt {attempt})"),
-            };
-            let now_text = now_rfc3339();
-            let res = self
-                .client
-                .update_item()
-                .table_name(&self.meetings_table)
-                .key(PK, s(&key))
-                .update_expression("SET #st = :failed, failure_reason = :reason, failed_at = :now, updated_at = :now")
-                // Still stalled: an attempt that came back to life in between keeps the meeting.
-                .condition_expression(stalled_filter)
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":failed", state(MeetingState::Failed))
-                .expression_attribute_values(":reason", s(&reason))
-                .expression_attribute_values(":now", s(&now_text))
-                .expression_attribute_values(":producing", state(MeetingState::Producing))
-                .expression_attribute_values(":retrying", state(MeetingState::Retrying))
-                .expression_attribute_values(":cutoff", n(now - grace_secs))
-                .send()
-                .await;
-            if conditional(res)? {
-                tracing::warn!(meeting_key = %key, %reason, "production stalled; the meeting has failed");
-                failed += 1;
             }
         }
         Ok(failed)
     }
 
-    async fn unnotified_failures(&self, now: i64, stale_secs: i64) -> Result<Vec<FailedMeeting>> {
-        let items = scan_all(
-            self.client
-                .scan()
-                .table_name(&self.meetings_table)
-                .filter_expression(UNNOTIFIED)
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":failed", state(MeetingState::Failed))
-                .expression_attribute_values(":sending", state(EmailState::Sending))
-                .expression_attribute_values(":stale", n(now - stale_secs)),
+    async fn unnotified_failures(&self, now: i64, _stale_secs: i64) -> Result<Vec<FailedMeeting>> {
+        // A failed meeting is in the index while its email is owed: at once, or once a claim on it went stale.
+        let items = query_due(
+            &self.client,
+            &self.meetings_table,
+            MeetingState::Failed.as_str(),
+            now + 1,
+            500,
         )
         .await?;
         Ok(items
             .iter()
+            .filter(|i| !i.contains_key("job_id"))
             .map(|i| FailedMeeting {
                 meeting_key: text(i, PK),
                 topic: text(i, "topic"),
@@ -109,8 +69,13 @@ impl MeetingFailures for DynamoSubmissions {
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(meeting_key))
-            .update_expression("SET email_status = :sending, email_claim = :claim, email_claimed_at = :now")
+            .update_expression(
+                "SET email_status = :sending, email_claim = :claim, email_claimed_at = :now, #due = :retry_at",
+            )
             .condition_expression(UNNOTIFIED)
+            .expression_attribute_names("#due", DUE_AT)
+            // Found again once the claim is stale, if its sender died.
+            .expression_attribute_values(":retry_at", n(now + stale_secs))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", state(MeetingState::Failed))
             .expression_attribute_values(":sending", state(EmailState::Sending))
@@ -128,12 +93,59 @@ impl MeetingFailures for DynamoSubmissions {
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(meeting_key))
-            .update_expression("REMOVE email_status, email_claim, email_claimed_at")
+            .update_expression("SET #due = :later REMOVE email_status, email_claim, email_claimed_at")
             .condition_expression("email_status = :sending AND email_claim = :claim")
+            .expression_attribute_names("#due", DUE_AT)
+            // Behind what fell due since: one email that keeps failing cannot starve the rest.
+            .expression_attribute_values(":later", n(crate::timefmt::unix_now() + deadline::RETRY_LATER_SECS))
             .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":claim", s(claim))
             .send()
             .await;
         conditional(res).map(drop)
+    }
+}
+
+impl DynamoSubmissions {
+    /// Fails one stalled production, if it is still stalled: an attempt that came back to
+    /// life in between keeps the meeting.
+    async fn fail_one_stalled(&self, item: &Item, now: i64, grace_secs: i64) -> Result<bool> {
+        let key = text(item, PK);
+        let attempt = item
+            .get("attempt")
+            .and_then(|v| v.as_n().ok())
+            .cloned()
+            .unwrap_or_else(|| "?".into());
+        let reason = match text(item, "failure_reason") {
+            last if last.is_empty() => {
+                format!(
+                    "the audio could not be prepared: attempt {attempt} stopped without finishing (timeout or crash)"
+                )
+            }
+            last => format!("{last} (not retried after attempt {attempt})"),
+        };
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(&key));
+        let (req, guard) = guarded(req, Step::FailStalled);
+        let res = req
+            .update_expression(
+                "SET #st = :to, failure_reason = :reason, failed_at = :now, updated_at = :now, #due = :epoch",
+            )
+            .condition_expression(format!("{guard} AND lease_until < :cutoff"))
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":reason", s(&reason))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .expression_attribute_values(":epoch", n(now))
+            .expression_attribute_values(":cutoff", n(now - grace_secs))
+            .send()
+            .await;
+        let failed = conditional(res)?;
+        if failed {
+            tracing::warn!(meeting_key = %key, %reason, "production stalled; the meeting has failed");
+        }
+        Ok(failed)
     }
 }

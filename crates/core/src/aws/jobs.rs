@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, s, scan_all, sdk_error, state};
+use super::{conditional, conditional_failed, n, query_due, s, sdk_error, state, DUE_AT};
 use crate::lifecycle::{EmailState, JobState};
 use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
 use crate::timefmt::now_rfc3339;
@@ -97,9 +97,12 @@ impl JobStore for DynamoJobs {
             .update_item()
             .table_name(&self.table)
             .key("job_id", s(job_id))
-            .update_expression("SET #st = :to, finished_at = :now, updated_at = :now")
+            // Due at once: the host's email is owed.
+            .update_expression("SET #st = :to, finished_at = :now, updated_at = :now, #due = :epoch")
             .condition_expression("attribute_exists(meeting_key) AND NOT #st IN (:completed, :failed)")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":epoch", n(crate::timefmt::unix_now()))
             .expression_attribute_values(":to", state(to))
             .expression_attribute_values(":completed", state(JobState::Completed))
             .expression_attribute_values(":failed", state(JobState::Failed))
@@ -116,11 +119,16 @@ impl JobStore for DynamoJobs {
             .update_item()
             .table_name(&self.table)
             .key("job_id", s(job_id))
-            .update_expression("SET email_state = :sending, email_claim = :claim, email_claimed_at = :now")
+            // Found again once the claim is stale, if its sender died.
+            .update_expression(
+                "SET email_state = :sending, email_claim = :claim, email_claimed_at = :now, #due = :retry_at",
+            )
             .condition_expression(
                 "attribute_exists(meeting_key) AND (attribute_not_exists(email_state) \
                  OR (email_state = :sending AND email_claimed_at < :stale))",
             )
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":retry_at", n(now + stale_after_secs))
             .expression_attribute_values(":sending", state(EmailState::Sending))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
@@ -140,9 +148,11 @@ impl JobStore for DynamoJobs {
             .update_item()
             .table_name(&self.table)
             .key("job_id", s(job_id))
-            .update_expression("SET email_state = :state, #detail = :detail, email_settled_at = :now")
+            // Settled: nothing is owed on the job, so it leaves the index.
+            .update_expression("SET email_state = :state, #detail = :detail, email_settled_at = :now REMOVE #due")
             .condition_expression("email_claim = :claim")
             .expression_attribute_names("#detail", detail_name)
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":state", state(email))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":claim", s(claim))
@@ -165,8 +175,14 @@ impl JobStore for DynamoJobs {
             .update_item()
             .table_name(&self.table)
             .key("job_id", s(job_id))
-            .update_expression("REMOVE email_state, email_claim, email_claimed_at")
+            .update_expression("SET #due = :later REMOVE email_state, email_claim, email_claimed_at")
             .condition_expression("email_claim = :claim AND email_state = :sending")
+            .expression_attribute_names("#due", DUE_AT)
+            // Behind what fell due since: one email that keeps failing cannot starve the rest.
+            .expression_attribute_values(
+                ":later",
+                n(crate::timefmt::unix_now() + crate::lifecycle::deadline::RETRY_LATER_SECS),
+            )
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":sending", state(EmailState::Sending))
             .send()
@@ -175,21 +191,14 @@ impl JobStore for DynamoJobs {
     }
 
     async fn overdue(&self, now: i64) -> Result<Vec<JobView>> {
-        // A scan: the table holds one small item per job and the reconciler runs every few
-        // minutes; a GSI on status would be the next step at scale.
-        let req = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
-                "attribute_exists(meeting_key) AND ((deadline < :now AND NOT #st IN (:completed, :failed)) \
-                 OR (#st IN (:completed, :failed) AND (attribute_not_exists(email_state) OR email_state = :sending)))",
-            )
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":sending", state(EmailState::Sending))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":completed", state(JobState::Completed))
-            .expression_attribute_values(":failed", state(JobState::Failed));
-        Ok(scan_all(req).await?.iter().filter_map(view).collect())
+        // A job is in the index while something is owed on it: a status past its deadline,
+        // or the host's email once the job is final.
+        let mut due = Vec::new();
+        for status in JobState::ALL {
+            let items = query_due(&self.client, &self.table, status.as_str(), now, 500).await?;
+            due.extend(items.iter().filter_map(view));
+        }
+        due.sort_by_key(|j| j.deadline);
+        Ok(due)
     }
 }

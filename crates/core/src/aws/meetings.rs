@@ -5,8 +5,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{conditional, conditional_failed, n, s, sdk_error, state};
-use crate::lifecycle::MeetingState;
+use super::{conditional, conditional_failed, guarded, n, s, sdk_error, state, DUE_AT};
+use crate::lifecycle::{deadline, MeetingState, Step};
 use crate::meeting::ProducedAudio;
 use crate::meeting_key::MeetingKey;
 use crate::ports::{ClaimOutcome, Finality, MeetingClaim, MeetingClaims, MeetingStore, ProductionStart};
@@ -28,6 +28,16 @@ pub fn expiry(retention: Duration) -> AttributeValue {
 
 /// Unix seconds until which a `received` meeting's claim belongs to the delivery that made it.
 pub const CLAIM_UNTIL: &str = "claim_until";
+
+/// The delivery's event (JSON), kept so the reconciler can start the producer again.
+pub const EVENT: &str = "event";
+
+/// How many times the reconciler has moved the meeting on.
+pub const HEALS: &str = "heals";
+
+/// DynamoDB items stop at 400 KB; an event larger than this is not kept (the meeting then
+/// fails with that reason if its producer never starts).
+const MAX_KEPT_EVENT_BYTES: usize = 300 * 1024;
 
 #[derive(Clone)]
 pub struct DynamoMeetings {
@@ -92,17 +102,23 @@ impl MeetingClaims for DynamoMeetings {
             .item("meeting_id", s(&c.meeting_id))
             .item("topic", s(&c.topic))
             .item("host_email", s(&c.host_email))
-            .item("status", state(MeetingState::Received))
+            .item("status", state(Step::Claim.to()))
             .item("claim_id", s(&c.claim_id))
             .item(CLAIM_UNTIL, n(c.lease_until))
+            .item(DUE_AT, n(c.lease_until))
             .item("received_at", s(&c.received_at))
             .item("updated_at", s(&c.received_at))
             .condition_expression("attribute_not_exists(#pk) OR (#st = :received AND #until < :now)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#until", CLAIM_UNTIL)
-            .expression_attribute_values(":received", state(MeetingState::Received))
+            .expression_attribute_values(":received", state(Step::TakeOverClaim.from()[0]))
             .expression_attribute_values(":now", n(now));
+        match serde_json::to_string(&c.event) {
+            Ok(json) if json.len() <= MAX_KEPT_EVENT_BYTES => put = put.item(EVENT, s(&json)),
+            Ok(json) => tracing::warn!(bytes = json.len(), "event too large to keep with the claim"),
+            Err(e) => tracing::warn!(error = %e, "could not keep the event with the claim"),
+        }
         if let Some(ts) = c.event_ts {
             put = put.item("event_ts", AttributeValue::N(ts.to_string()));
         }
@@ -137,18 +153,19 @@ impl MeetingClaims for DynamoMeetings {
 
     async fn mark_dispatched(&self, c: &MeetingClaim) -> Result<()> {
         let now = now_rfc3339();
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(c.key.as_str()))
-            .update_expression("SET #st = :dispatched, dispatched_at = :now, updated_at = :now REMOVE claim_until")
-            .condition_expression("claim_id = :claim AND #st = :received")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
-            .expression_attribute_values(":received", state(MeetingState::Received))
+            .key(PK, s(c.key.as_str()));
+        let (req, guard) = guarded(req, Step::Dispatch);
+        let res = req
+            .update_expression("SET #st = :to, dispatched_at = :now, updated_at = :now, #due = :due REMOVE claim_until")
+            .condition_expression(format!("claim_id = :claim AND {guard}"))
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":claim", s(&c.claim_id))
             .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":due", n(unix_now() + deadline::DISPATCHED_SECS))
             .send()
             .await;
         // The producer may already have moved the meeting on; that is progress, not an error.
@@ -159,29 +176,28 @@ impl MeetingClaims for DynamoMeetings {
 impl MeetingStore for DynamoMeetings {
     async fn begin_production(&self, key: &MeetingKey, lease_secs: u64) -> Result<ProductionStart> {
         let now = unix_now();
-        let res = self
+        let lease = now + lease_secs as i64;
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(key.as_str()))
+            .key(PK, s(key.as_str()));
+        let (req, guard) = guarded(req, Step::BeginProduction);
+        let res = req
             .update_expression(
-                "SET #st = :producing, lease_until = :lease, attempt = if_not_exists(attempt, :zero) + :one, \
-                 updated_at = :now, production_started_at = :now",
+                "SET #st = :to, lease_until = :lease, #due = :lease, \
+                 attempt = if_not_exists(attempt, :zero) + :one, updated_at = :now, production_started_at = :now",
             )
-            .condition_expression(
-                "attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :retrying) \
-                 OR (#st = :producing AND lease_until < :epoch)",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":producing", state(MeetingState::Producing))
-            .expression_attribute_values(":received", state(MeetingState::Received))
-            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
-            .expression_attribute_values(":retrying", state(MeetingState::Retrying))
-            .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs as i64).to_string()))
-            .expression_attribute_values(":epoch", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            // A `producing` meeting only once its attempt's lease lapsed. (A comparison with an
+            // absent attribute is false in DynamoDB, hence the explicit first case.)
+            .condition_expression(format!(
+                "{guard} AND (attribute_not_exists(#st) OR #st <> :to OR lease_until < :epoch)"
+            ))
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":lease", n(lease))
+            .expression_attribute_values(":epoch", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(&now_rfc3339()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
@@ -212,59 +228,65 @@ impl MeetingStore for DynamoMeetings {
         }
     }
 
-    async fn save_produced(&self, key: &MeetingKey, audio: &ProducedAudio) -> Result<()> {
+    async fn save_produced(&self, key: &MeetingKey, attempt: u32, audio: &ProducedAudio) -> Result<()> {
         let audio_attr: AttributeValue =
             serde_dynamo::to_attribute_value(audio).map_err(|e| Error::Invalid(format!("meeting record: {e}")))?;
         let now = now_rfc3339();
-        self.client
+        let req = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(key.as_str()))
-            .update_expression(
-                "SET #st = :produced, audio = :audio, topic = :topic, host_email = :host, start_time = :start, \
-                 duration_secs = :dur, #mode = :mode, produced_at = :now, updated_at = :now \
-                 REMOVE lease_until, failure_reason",
-            )
-            .condition_expression("#st = :producing")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#mode", "mode")
-            .expression_attribute_values(":produced", state(MeetingState::Produced))
-            .expression_attribute_values(":producing", state(MeetingState::Producing))
-            .expression_attribute_values(":audio", audio_attr)
-            .expression_attribute_values(":topic", s(&audio.topic))
-            .expression_attribute_values(":host", s(&audio.host_email))
-            .expression_attribute_values(":start", s(&audio.start_time))
-            .expression_attribute_values(":dur", AttributeValue::N(format!("{:.3}", audio.duration_secs)))
-            .expression_attribute_values(
-                ":mode",
-                serde_dynamo::to_attribute_value(audio.mode).map_err(|e| Error::Invalid(e.to_string()))?,
-            )
-            .expression_attribute_values(":now", s(&now))
-            .send()
-            .await
-            .map_err(|e| {
-                if conditional_failed(&e) {
-                    Error::retryable("dynamodb", "lost the production lease to another invocation")
-                } else {
-                    sdk_error("dynamodb", e)
-                }
-            })?;
+            .key(PK, s(key.as_str()));
+        let (req, guard) = guarded(req, Step::SaveProduced);
+        req.update_expression(
+            "SET #st = :to, audio = :audio, topic = :topic, host_email = :host, start_time = :start, \
+             duration_secs = :dur, #mode = :mode, produced_at = :now, updated_at = :now, #due = :due \
+             REMOVE lease_until, failure_reason, #event",
+        )
+        // Only the attempt that holds the lease: a lapsed one must not overwrite the winner's channels.
+        .condition_expression(format!("{guard} AND attempt = :attempt"))
+        .expression_attribute_names("#mode", "mode")
+        .expression_attribute_names("#due", DUE_AT)
+        // Only a producer that never started needs the event again.
+        .expression_attribute_names("#event", EVENT)
+        .expression_attribute_values(":attempt", n(i64::from(attempt)))
+        .expression_attribute_values(":audio", audio_attr)
+        .expression_attribute_values(":topic", s(&audio.topic))
+        .expression_attribute_values(":host", s(&audio.host_email))
+        .expression_attribute_values(":start", s(&audio.start_time))
+        .expression_attribute_values(":dur", AttributeValue::N(format!("{:.3}", audio.duration_secs)))
+        .expression_attribute_values(
+            ":mode",
+            serde_dynamo::to_attribute_value(audio.mode).map_err(|e| Error::Invalid(e.to_string()))?,
+        )
+        .expression_attribute_values(":now", s(&now))
+        .expression_attribute_values(":due", n(unix_now() + deadline::PRODUCED_SECS))
+        .send()
+        .await
+        .map_err(|e| {
+            if conditional_failed(&e) {
+                Error::retryable("dynamodb", "lost the production lease to another invocation")
+            } else {
+                sdk_error("dynamodb", e)
+            }
+        })?;
         Ok(())
     }
 
     async fn mark_queued(&self, key: &MeetingKey) -> Result<()> {
         let now = now_rfc3339();
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(key.as_str()))
-            .update_expression("SET #st = :queued, queued_at = :now, updated_at = :now")
-            .condition_expression("#st = :produced")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":queued", state(MeetingState::Queued))
-            .expression_attribute_values(":produced", state(MeetingState::Produced))
+            .key(PK, s(key.as_str()));
+        let (req, guard) = guarded(req, Step::Queue);
+        let res = req
+            .update_expression("SET #st = :to, queued_at = :now, updated_at = :now, #due = :due")
+            .condition_expression(guard)
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":due", n(unix_now() + deadline::QUEUED_SECS))
             .send()
             .await;
         // Already moved on (the consumer may be faster than us): fine.
@@ -272,17 +294,19 @@ impl MeetingStore for DynamoMeetings {
     }
 
     async fn renew_lease(&self, key: &MeetingKey, attempt: u32, lease_secs: u64) -> Result<bool> {
+        let lease = n(unix_now() + lease_secs as i64);
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
-            .update_expression("SET lease_until = :lease")
+            .update_expression("SET lease_until = :lease, #due = :lease")
             .condition_expression("#st = :producing AND attempt = :attempt")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":producing", state(MeetingState::Producing))
             .expression_attribute_values(":attempt", n(i64::from(attempt)))
-            .expression_attribute_values(":lease", n(unix_now() + lease_secs as i64))
+            .expression_attribute_values(":lease", lease)
             .send()
             .await;
         match res {
@@ -292,29 +316,29 @@ impl MeetingStore for DynamoMeetings {
         }
     }
 
-    async fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
+    async fn mark_failed(&self, key: &MeetingKey, attempt: u32, reason: &str, finality: Finality) -> Result<()> {
         let now = now_rfc3339();
-        let to = match finality {
-            Finality::WillRetry => MeetingState::Retrying,
-            Finality::Final => MeetingState::Failed,
+        let step = match finality {
+            Finality::WillRetry => Step::RetryProduction,
+            Finality::Final => Step::FailProduction,
         };
-        // `lease_until` now: the reconciler fails a retry that never comes (see `stalled`).
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(key.as_str()))
+            .key(PK, s(key.as_str()));
+        let (req, guard) = guarded(req, step);
+        // `lease_until` now: the reconciler fails a retry that never comes (see `fail_stalled`);
+        // a final failure is due at once, for its email.
+        let res = req
             .update_expression(
-                "SET #st = :to, failure_reason = :reason, failed_at = :now, updated_at = :now, lease_until = :epoch",
+                "SET #st = :to, failure_reason = :reason, failed_at = :now, updated_at = :now, \
+                 lease_until = :epoch, #due = :epoch",
             )
-            .condition_expression("attribute_not_exists(#pk) OR #st IN (:received, :dispatched, :producing, :retrying)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", state(to))
-            .expression_attribute_values(":received", state(MeetingState::Received))
-            .expression_attribute_values(":dispatched", state(MeetingState::Dispatched))
-            .expression_attribute_values(":producing", state(MeetingState::Producing))
-            .expression_attribute_values(":retrying", state(MeetingState::Retrying))
+            // A later attempt owns the meeting now: this one's failure must not overwrite it.
+            .condition_expression(format!("{guard} AND attempt = :attempt"))
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":attempt", n(i64::from(attempt)))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(&now))
             .expression_attribute_values(":epoch", n(unix_now()))

@@ -184,4 +184,21 @@ impl ObjectStore for S3Objects {
             .map_err(|e| sdk_error("s3", e))?;
         Ok(req.uri().to_owned())
     }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("s3", e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::retryable("s3", format!("reading {key}: {e}")))?;
+        Ok(body.into_bytes().to_vec())
+    }
 }

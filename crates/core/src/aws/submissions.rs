@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::meetings::{expiry, EXPIRES_AT, PK};
-use super::{conditional, conditional_failed, n, s, sdk_error, state};
-use crate::lifecycle::{EmailState, JobState, MeetingState};
+use super::{conditional, conditional_failed, guarded, n, s, sdk_error, state, DUE_AT};
+use crate::lifecycle::{deadline, EmailState, JobState, MeetingState, Step};
 use crate::meeting::ProducedAudio;
 use crate::meeting_key::MeetingKey;
 use crate::ports::{EmailOutcome, MeetingOutcomes, QueuedMeeting, SubmissionStore, SubmittedJob};
@@ -68,21 +68,26 @@ impl SubmissionStore for DynamoSubmissions {
     }
 
     async fn claim_submission(&self, key: &MeetingKey, claim: &str, until: i64) -> Result<bool> {
+        let now = unix_now();
+        // Every handling of the work item touches the deadline: a `queued` meeting nobody
+        // touches for an hour has lost its work item (see `lifecycle::deadline::QUEUED_SECS`).
         let res = self
             .client
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(key.as_str()))
-            .update_expression("SET submit_claim = :claim, submit_claim_until = :until")
+            .update_expression("SET submit_claim = :claim, submit_claim_until = :until, #due = :due")
             .condition_expression(
                 "#st IN (:queued, :produced) AND (attribute_not_exists(submit_claim_until) OR submit_claim_until < :now)",
             )
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":queued", state(MeetingState::Queued))
             .expression_attribute_values(":produced", state(MeetingState::Produced))
             .expression_attribute_values(":claim", s(claim))
             .expression_attribute_values(":until", n(until))
-            .expression_attribute_values(":now", n(unix_now()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":due", n(now.max(until).saturating_add(deadline::QUEUED_SECS)))
             .send()
             .await;
         conditional(res)
@@ -107,7 +112,7 @@ impl SubmissionStore for DynamoSubmissions {
         let now = now_rfc3339();
         let mut set = String::from(
             "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
-             #st = if_not_exists(#st, :scheduled), updated_at = :now",
+             #st = if_not_exists(#st, :scheduled), updated_at = :now, #due = if_not_exists(#due, :d)",
         );
         if self.retention.is_some() {
             set.push_str(", #exp = :exp");
@@ -120,6 +125,7 @@ impl SubmissionStore for DynamoSubmissions {
             .update_expression(set)
             .condition_expression("attribute_not_exists(meeting_key)")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":m", s(&job.meeting_key))
             .expression_attribute_values(":c", s(&job.conversation_id))
             .expression_attribute_values(":at", s(&job.submitted_at))
@@ -137,20 +143,20 @@ impl SubmissionStore for DynamoSubmissions {
             Err(e) if conditional_failed(&e) => tracing::info!(job_id = %job.job_id, "job already recorded"),
             Err(e) => return Err(sdk_error("dynamodb", e)),
         }
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.meetings_table)
-            .key(PK, s(&job.meeting_key))
+            .key(PK, s(&job.meeting_key));
+        let (req, guard) = guarded(req, Step::Submit);
+        // Out of the index: the job's own deadline (on the job record) covers it from here.
+        let res = req
             .update_expression(
-                "SET #st = :submitted, job_id = :j, conversation_id = :c, submitted_at = :at, updated_at = :now \
-                 REMOVE submit_claim, submit_claim_until",
+                "SET #st = :to, job_id = :j, conversation_id = :c, submitted_at = :at, updated_at = :now \
+                 REMOVE submit_claim, submit_claim_until, #due",
             )
-            .condition_expression("#st IN (:queued, :produced)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":submitted", state(MeetingState::Submitted))
-            .expression_attribute_values(":queued", state(MeetingState::Queued))
-            .expression_attribute_values(":produced", state(MeetingState::Produced))
+            .condition_expression(guard)
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":j", s(&job.job_id))
             .expression_attribute_values(":c", s(&job.conversation_id))
             .expression_attribute_values(":at", s(&job.submitted_at))
@@ -163,17 +169,18 @@ impl SubmissionStore for DynamoSubmissions {
 
     async fn fail_submission(&self, key: &MeetingKey, reason: &str) -> Result<()> {
         let now = now_rfc3339();
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.meetings_table)
-            .key(PK, s(key.as_str()))
-            .update_expression("SET #st = :failed, failure_reason = :r, failed_at = :now, updated_at = :now")
-            .condition_expression("#st IN (:queued, :produced)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":failed", state(MeetingState::Failed))
-            .expression_attribute_values(":queued", state(MeetingState::Queued))
-            .expression_attribute_values(":produced", state(MeetingState::Produced))
+            .key(PK, s(key.as_str()));
+        let (req, guard) = guarded(req, Step::FailSubmission);
+        // Due at once: its failure email is owed.
+        let res = req
+            .update_expression("SET #st = :to, failure_reason = :r, failed_at = :now, updated_at = :now, #due = :epoch")
+            .condition_expression(guard)
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":epoch", n(unix_now()))
             .expression_attribute_values(":r", s(reason))
             .expression_attribute_values(":now", s(&now))
             .send()
@@ -221,9 +228,11 @@ impl MeetingOutcomes for DynamoSubmissions {
             .update_item()
             .table_name(&self.meetings_table)
             .key(PK, s(meeting_key))
+            // Settled: nothing is owed on the meeting any more, so it leaves the index.
             .update_expression(
-                "SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now",
+                "SET email_status = :state, email_detail = :detail, emailed_at = :now, updated_at = :now REMOVE #due",
             )
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":state", super::state(email))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":now", s(&now_rfc3339()))
@@ -234,32 +243,59 @@ impl MeetingOutcomes for DynamoSubmissions {
     }
 
     async fn job_finished(&self, meeting_key: &str, job: JobState) -> Result<()> {
-        let (to, reason) = match job {
-            JobState::Completed => (MeetingState::Transcribed, None),
+        let (step, reason) = match job {
+            JobState::Completed => (Step::Transcribe, None),
             JobState::Failed => (
-                MeetingState::Failed,
-                Some("Symbl could not process the recording (job failed)"),
+                Step::FailJob,
+                Some("the insights provider could not process the recording (job failed)"),
             ),
             _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
         };
         let now = now_rfc3339();
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.meetings_table)
-            .key(PK, s(meeting_key))
-            .condition_expression("#st IN (:queued, :submitted)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", state(to))
-            .expression_attribute_values(":queued", state(MeetingState::Queued))
-            .expression_attribute_values(":submitted", state(MeetingState::Submitted))
+            .key(PK, s(meeting_key));
+        let (req, guard) = guarded(req, step);
+        // The job record owes its email from here: the meeting leaves the index.
+        let mut req = req
+            .condition_expression(guard)
+            .expression_attribute_names("#due", DUE_AT)
             .expression_attribute_values(":now", s(&now));
         req = match reason {
             Some(r) => req
-                .update_expression("SET #st = :to, failure_reason = :r, failed_at = :now, updated_at = :now")
+                .update_expression(
+                    "SET #st = :to, failure_reason = :r, failed_at = :now, updated_at = :now REMOVE #due",
+                )
                 .expression_attribute_values(":r", s(r)),
-            None => req.update_expression("SET #st = :to, transcribed_at = :now, updated_at = :now"),
+            None => req.update_expression("SET #st = :to, transcribed_at = :now, updated_at = :now REMOVE #due"),
         };
         conditional(req.send().await).map(drop)
+    }
+
+    async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .consistent_read(true)
+            .projection_expression("insights, summary_url")
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let Some(AttributeValue::M(docs)) = item.get("insights") else {
+            return Ok(None);
+        };
+        let documents = docs
+            .iter()
+            .filter_map(|(name, key)| key.as_s().ok().map(|k| (name.clone(), k.clone())))
+            .collect();
+        Ok(Some(crate::ports::StoredInsights {
+            documents,
+            summary_url: item.get("summary_url").and_then(|v| v.as_s().ok()).cloned(),
+        }))
     }
 }

@@ -123,22 +123,28 @@ impl SymblClient {
         .await
     }
 
-    /// Summary, topics (with sentiment), questions, action items and follow-ups.
+    /// Summary, topics (with sentiment), questions, action items and follow-ups, each fetched on
+    /// its own: a section Symbl refuses is left out and named, so the host still gets the rest;
+    /// a retryable failure (or refused credentials) fails the whole fetch, to be tried again.
     pub async fn insights(&self, conversation_id: &str) -> Result<RawInsights, SymblError> {
-        let (summary, topics, questions, action_items, follow_ups) = tokio::try_join!(
+        let (summary, topics, questions, action_items, follow_ups) = tokio::join!(
             self.conversation(conversation_id, "summary", &[]),
             self.conversation(conversation_id, "topics", &[("sentiment", "true")]),
             self.conversation(conversation_id, "questions", &[]),
             self.conversation(conversation_id, "action-items", &[]),
             self.conversation(conversation_id, "follow-ups", &[]),
-        )?;
-        Ok(RawInsights {
-            summary,
-            topics,
-            questions,
-            action_items,
-            follow_ups,
-        })
+        );
+        let mut sections = Sections::default();
+        let mut raw = RawInsights {
+            summary: sections.take("summary", summary)?,
+            topics: sections.take("topics", topics)?,
+            questions: sections.take("questions", questions)?,
+            action_items: sections.take("action-items", action_items)?,
+            follow_ups: sections.take("follow-ups", follow_ups)?,
+            missing: Vec::new(),
+        };
+        sections.finish(&mut raw)?;
+        Ok(raw)
     }
 
     /// `POST /v1/conversations/{id}/experiences` for the `video-summary` page; its URL.
@@ -206,6 +212,52 @@ impl SymblClient {
             refresh_at,
         });
         Ok(resp.access_token)
+    }
+}
+
+/// The insight sections as they come back: which ones Symbl refused, and why the first did.
+#[derive(Default)]
+struct Sections {
+    missing: Vec<&'static str>,
+    refusal: Option<SymblError>,
+}
+
+impl Sections {
+    /// The section's document; `null` (and its name kept) when Symbl refused just this one.
+    fn take(
+        &mut self,
+        name: &'static str,
+        got: Result<serde_json::Value, SymblError>,
+    ) -> Result<serde_json::Value, SymblError> {
+        match got {
+            Ok(doc) => Ok(doc),
+            Err(e) if e.is_refusal_of_the_request() => {
+                tracing::warn!(section = name, error = %e, "Symbl refused this insight section; sending the others");
+                self.missing.push(name);
+                self.refusal.get_or_insert(e);
+                Ok(serde_json::Value::Null)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every section refused: nothing to send, the conversation itself is refused.
+    fn finish(self, raw: &mut RawInsights) -> Result<(), SymblError> {
+        match self.refusal {
+            Some(e) if self.missing.len() == raw.documents().len() => Err(e),
+            _ => {
+                raw.missing = self.missing;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl SymblError {
+    /// A 4xx for this request alone (not 401, 429): asking again gives the same answer, and
+    /// other requests may still succeed.
+    fn is_refusal_of_the_request(&self) -> bool {
+        matches!(self, SymblError::Rejected { .. } | SymblError::NotFound(_))
     }
 }
 
@@ -284,6 +336,138 @@ impl InsightsProvider for SymblClient {
 mod tests {
     use super::*;
     use crate::error::Retry;
+
+    /// One route of the Symbl stand-in: path, status, JSON body.
+    type Route = (&'static str, u16, &'static str);
+
+    const SUMMARY: Route = (
+        "/v1/conversations/c/summary",
+        200,
+        r#"{"summary":[{"text":"Agreed."}]}"#,
+    );
+    const TOPICS: Route = ("/v1/conversations/c/topics", 200, r#"{"topics":[{"text":"launch"}]}"#);
+    const QUESTIONS: Route = ("/v1/conversations/c/questions", 200, r#"{"questions":[]}"#);
+    const ACTIONS: Route = ("/v1/conversations/c/action-items", 200, r#"{"actionItems":[]}"#);
+    const FOLLOW_UPS: Route = ("/v1/conversations/c/follow-ups", 200, r#"{"followUps":[]}"#);
+
+    /// A Symbl stand-in on a local port: a token for anyone, each route's answer, 404 elsewhere.
+    async fn symbl(routes: Vec<Route>) -> SymblClient {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let routes = std::sync::Arc::new(routes);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let routes = routes.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut conn).await;
+                    let target = request.split_whitespace().nth(1).unwrap_or_default();
+                    let path = target.split('?').next().unwrap_or_default();
+                    let (status, body) = match routes.iter().find(|(p, ..)| *p == path) {
+                        _ if path == "/oauth2/token:generate" => (200, r#"{"accessToken":"t","expiresIn":86400}"#),
+                        Some((_, status, body)) => (*status, *body),
+                        None => (404, r#"{"message":"no such conversation"}"#),
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        SymblClient::new(base, "app", SecretString::new("secret"), Duration::from_secs(5)).unwrap()
+    }
+
+    /// The request head and body (read whole, so closing the connection never resets the reply).
+    async fn read_request(conn: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            let n = conn.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let l = l.to_ascii_lowercase();
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_refused_section_is_left_out_and_named() {
+        let client = symbl(vec![
+            SUMMARY,
+            TOPICS,
+            ("/v1/conversations/c/questions", 404, r#"{"message":"not found"}"#),
+            ACTIONS,
+            (
+                "/v1/conversations/c/follow-ups",
+                400,
+                r#"{"message":"not in this plan"}"#,
+            ),
+        ])
+        .await;
+        let raw = client.insights("c").await.unwrap();
+        assert_eq!(raw.missing, ["questions", "follow-ups"]);
+        assert_eq!(raw.questions, serde_json::Value::Null);
+        let report = raw.into_report();
+        assert_eq!(report.insights.summary, ["Agreed."]);
+        assert_eq!(report.insights.topics[0].text, "launch");
+        assert_eq!(report.insights.missing, ["questions", "follow-ups"]);
+        assert_eq!(report.documents.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn every_section_answered_means_nothing_missing() {
+        let client = symbl(vec![SUMMARY, TOPICS, QUESTIONS, ACTIONS, FOLLOW_UPS]).await;
+        let raw = client.insights("c").await.unwrap();
+        assert!(raw.missing.is_empty());
+        assert_eq!(raw.into_report().documents.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_of_any_section_fails_the_fetch() {
+        for (status, expected) in [
+            (503, SymblError::Unavailable("HTTP 503".into())),
+            (429, SymblError::RateLimited),
+        ] {
+            let client = symbl(vec![
+                SUMMARY,
+                ("/v1/conversations/c/topics", 404, "{}"),
+                QUESTIONS,
+                ACTIONS,
+                ("/v1/conversations/c/follow-ups", status, "{}"),
+            ])
+            .await;
+            let err = client.insights("c").await.unwrap_err();
+            assert_eq!(err, expected);
+            assert_eq!(ProviderError::from(err).retry(), Retry::Retryable);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conversation_refused_whole_is_an_error() {
+        let client = symbl(vec![]).await;
+        assert_eq!(
+            client.insights("c").await.unwrap_err(),
+            SymblError::NotFound("conversation")
+        );
+    }
 
     #[test]
     fn retry_classes() {

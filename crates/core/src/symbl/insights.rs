@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::insights::{Action, Insights, InsightsReport, Question, Topic};
 
-/// The five insight documents, exactly as received.
+/// The five insight documents, exactly as received; one Symbl refused is `null` and named in
+/// `missing`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawInsights {
     pub summary: Value,
@@ -13,6 +14,8 @@ pub struct RawInsights {
     pub questions: Value,
     pub action_items: Value,
     pub follow_ups: Value,
+    /// File stems (as in [`RawInsights::documents`]) of the documents Symbl refused.
+    pub missing: Vec<&'static str>,
 }
 
 impl RawInsights {
@@ -77,14 +80,22 @@ impl RawInsights {
                 .collect(),
             action_items: items(&raw.action_items, "actionItems").filter_map(action).collect(),
             follow_ups: items(&raw.follow_ups, "followUps").filter_map(action).collect(),
+            missing: raw.missing.iter().map(|name| (*name).to_owned()).collect(),
         }
     }
 
-    /// What the Symbl provider reports: the typed insights and the five documents as received.
+    /// What the Symbl provider reports: the typed insights and the documents as received
+    /// (a missing one is not stored as an empty file).
     pub fn into_report(self) -> InsightsReport {
+        let documents = self
+            .documents()
+            .into_iter()
+            .filter(|(name, _)| !self.missing.contains(name))
+            .map(|(name, doc)| (name, doc.clone()))
+            .collect();
         InsightsReport {
             insights: self.insights(),
-            documents: self.documents().map(|(name, doc)| (name, doc.clone())).into(),
+            documents,
         }
     }
 }
@@ -103,6 +114,7 @@ mod tests {
             questions: json!({"questions": [{"text": "Can we ship later?", "from": {"name": "Dana Host"}}]}),
             action_items: json!({"actionItems": [{"text": "Send the scope.", "assignee": {"name": "Mary-Jane"}, "dueBy": "2024-06-07T07:00:00.000Z", "from": {"name": "Mary-Jane O'Neil"}}]}),
             follow_ups: json!({"followUps": [{"text": "Meet the customer.", "from": {}, "assignee": {}}]}),
+            missing: vec![],
         };
         let i = raw.insights();
         assert_eq!(i.summary, ["Dana and Mary-Jane agreed."]);
@@ -125,7 +137,25 @@ mod tests {
             questions: json!([]),
             action_items: json!({"actionItems": 5}),
             follow_ups: json!({}),
+            missing: vec![],
         };
         assert_eq!(empty.insights(), Insights::default());
+    }
+
+    #[test]
+    fn missing_documents_are_named_and_not_stored() {
+        let raw = RawInsights {
+            summary: json!({"summary": [{"text": "Agreed."}]}),
+            topics: json!({"topics": []}),
+            questions: Value::Null,
+            action_items: json!({"actionItems": []}),
+            follow_ups: Value::Null,
+            missing: vec!["questions", "follow-ups"],
+        };
+        let report = raw.into_report();
+        assert_eq!(report.insights.summary, ["Agreed."]);
+        assert_eq!(report.insights.missing, ["questions", "follow-ups"]);
+        let stored: Vec<_> = report.documents.iter().map(|(name, _)| *name).collect();
+        assert_eq!(stored, ["summary", "topics", "action-items"]);
     }
 }

@@ -5,7 +5,8 @@ use crate::meeting::AudioMode;
 use crate::ports::InsightsRequest;
 
 /// Multichannel: one recognition per channel, labelled in channel order. Mixed track:
-/// diarization (never both: Symbl lets diarization win). One participant: neither.
+/// diarization with the speaker count left to Symbl (never both: Symbl lets diarization win).
+/// One participant: neither.
 pub fn submit_request(request: &InsightsRequest<'_>) -> SubmitAudio {
     let audio = request.audio;
     let mut req = SubmitAudio {
@@ -27,11 +28,10 @@ pub fn submit_request(request: &InsightsRequest<'_>) -> SubmitAudio {
             req.channel_metadata = speakers;
         }
         AudioMode::MixedDiarization => {
+            // The only participant entry is the mixed track itself, and Zoom's event does not say how
+            // many people spoke: a count of 1 would fold every voice into one speaker, so Symbl counts.
             req.enable_speaker_diarization = Some(true);
-            let known = audio.participants.len() as u32;
-            if known > 0 {
-                req.diarization_speaker_count = Some(known);
-            }
+            req.diarization_speaker_count = None;
         }
         AudioMode::SingleParticipant => {}
     }
@@ -70,6 +70,24 @@ mod tests {
         assert_eq!(req.name.as_deref(), Some("Q3 planning sync"));
         assert_eq!(req.language_code.as_deref(), Some("en-US"));
         assert_eq!((req.url.as_str(), req.webhook_url.as_deref()), ("u", Some("w")));
+    }
+
+    /// The producer's mixed meeting: one entry, the mixed track, on no channel.
+    #[test]
+    fn mixed_track_leaves_the_speaker_count_to_symbl() {
+        let audio = AudioBuilder::sample()
+            .mode(AudioMode::MixedDiarization)
+            .channels(&[None])
+            .build();
+        assert_eq!(audio.participants.len(), 1);
+        let req = request(&audio, "en-US");
+        assert_eq!(req.enable_speaker_diarization, Some(true));
+        assert_eq!(
+            req.diarization_speaker_count, None,
+            "one mixed channel is not one speaker"
+        );
+        let body = serde_json::to_value(&req).unwrap();
+        assert!(body.get("diarizationSpeakerCount").is_none(), "{body}");
     }
 
     #[test]

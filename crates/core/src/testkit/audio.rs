@@ -45,6 +45,7 @@ impl AudioBuilder {
             topic: meeting.topic,
             host_email: meeting.host_email,
             start_time: meeting.start_time,
+            timezone: meeting.timezone,
             duration_secs: SAMPLE_DURATION_SECS,
             channels: participants.len() as u16,
             participants,
@@ -70,6 +71,11 @@ impl AudioBuilder {
 
     pub fn host_email(mut self, host_email: &str) -> Self {
         self.0.host_email = host_email.into();
+        self
+    }
+
+    pub fn timezone(mut self, timezone: Option<&str>) -> Self {
+        self.0.timezone = timezone.map(Into::into);
         self
     }
 

@@ -42,7 +42,7 @@ impl MemObjects {
 
 impl Faults for MemObjects {
     const NAME: &'static str = "MemObjects";
-    const OPS: &'static [&'static str] = &["put_stream", "presign_get"];
+    const OPS: &'static [&'static str] = &["put_stream", "presign_get", "get"];
 
     fn knobs(&self) -> &Knobs {
         &self.knobs
@@ -82,5 +82,12 @@ impl ObjectStore for MemObjects {
             "https://{bucket}.s3.testkit.invalid/{key}?X-Amz-Expires={}&X-Amz-Signature=testkit",
             ttl.as_secs()
         ))
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
+        self.enter("get")?;
+        self.object(bucket, key)
+            .map(|o| o.bytes)
+            .ok_or_else(|| Error::permanent("s3", format!("NoSuchKey: {bucket}/{key}")))
     }
 }

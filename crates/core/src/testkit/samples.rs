@@ -43,6 +43,7 @@ pub fn claim(claim_id: &str, lease_until: i64) -> MeetingClaim {
         received_at: "2024-05-31T18:42:20Z".into(),
         tracking_id: None,
         lease_until,
+        event: rec.clone(),
     }
 }
 
@@ -96,5 +97,6 @@ pub fn insights() -> RawInsights {
         questions: json!({"questions": []}),
         action_items: json!({"actionItems": [{"text": "Ship it.", "assignee": {"name": "Dana"}}]}),
         follow_ups: json!({"followUps": []}),
+        missing: vec![],
     }
 }

@@ -69,7 +69,7 @@ async fn a_meeting_goes_from_claim_to_submission_through_one_table() {
     assert!(meetings.renew_lease(&key, 1, 30).await.unwrap());
     assert!(!meetings.renew_lease(&key, 2, 30).await.unwrap(), "another attempt's");
     meetings
-        .save_produced(&key, &AudioBuilder::sample().build())
+        .save_produced(&key, 1, &AudioBuilder::sample().build())
         .await
         .unwrap();
     meetings.mark_queued(&key).await.unwrap();
@@ -97,7 +97,7 @@ async fn a_failure_does_not_overwrite_a_later_stage() {
     let key = samples::meeting_key();
     let meetings = MemMeetings::default().with(key.as_str(), MeetingRow::queued(AudioBuilder::sample().build()));
     meetings
-        .mark_failed(&key, "late", crate::ports::Finality::Final)
+        .mark_failed(&key, 1, "late", crate::ports::Finality::Final)
         .await
         .unwrap();
     assert_eq!(meetings.status_line(key.as_str()), "queued");
@@ -177,4 +177,35 @@ fn the_sample_audio_has_the_sample_participants_in_channel_order() {
     let partial = AudioBuilder::sample().channels(&[Some(1), None, Some(2)]).build();
     assert_eq!(partial.channels, 2);
     assert_eq!(partial.participants[1].failure.as_deref(), Some("HTTP 503"));
+}
+
+#[tokio::test]
+async fn an_attempt_that_lost_its_lease_writes_neither_its_audio_nor_its_failure() {
+    let key = samples::meeting_key();
+    let clock = Clock::at(1_000);
+    let meetings = MemMeetings::default().with_clock(clock.clone());
+    assert_eq!(
+        meetings.begin_production(&key, 30).await.unwrap(),
+        ProductionStart::Produce { attempt: 1 }
+    );
+    clock.advance(31);
+    assert_eq!(
+        meetings.begin_production(&key, 30).await.unwrap(),
+        ProductionStart::Produce { attempt: 2 },
+        "the lapsed lease is taken over"
+    );
+    let late = AudioBuilder::sample().topic("attempt one's channels").build();
+    assert!(meetings.save_produced(&key, 1, &late).await.unwrap_err().is_retryable());
+    meetings
+        .mark_failed(&key, 1, "attempt one gave up", crate::ports::Finality::Final)
+        .await
+        .unwrap();
+    assert_eq!(
+        meetings.status_line(key.as_str()),
+        "producing",
+        "attempt two still holds it"
+    );
+    let winner = AudioBuilder::sample().build();
+    meetings.save_produced(&key, 2, &winner).await.unwrap();
+    assert_eq!(meetings.row(key.as_str()).unwrap().audio, Some(winner));
 }

@@ -22,7 +22,12 @@ pub enum UrlRejected {
     HasCredentials,
     #[error("host {0} is not allowed")]
     HostNotAllowed(String),
+    #[error("an IP address is not an allowed host")]
+    IpLiteral,
 }
+
+/// Redirects one download may follow (Zoom's go to its CDN once).
+const MAX_REDIRECTS: usize = 5;
 
 impl HostAllowList {
     /// Parses a comma-separated list; empty entries are ignored.
@@ -48,6 +53,9 @@ impl HostAllowList {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(UrlRejected::HasCredentials);
         }
+        if matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) {
+            return Err(UrlRejected::IpLiteral);
+        }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let host = host.trim_end_matches('.');
         let allowed = self
@@ -59,6 +67,24 @@ impl HostAllowList {
         } else {
             Err(UrlRejected::HostNotAllowed(host.to_owned()))
         }
+    }
+}
+
+impl HostAllowList {
+    /// A redirect policy that holds every hop to [`HostAllowList::check`]: a redirect to plain
+    /// http, an IP address or a host off the list is refused before its request is made (so
+    /// neither the token in the query nor anything else reaches it).
+    pub fn redirect_policy(&self) -> reqwest::redirect::Policy {
+        let list = self.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            match list.check(attempt.url().as_str()) {
+                Ok(_) => attempt.follow(),
+                Err(refused) => attempt.error(format!("redirect refused: {refused}")),
+            }
+        })
     }
 }
 
@@ -98,7 +124,7 @@ mod tests {
         );
         assert_eq!(
             list.check("https://169.254.169.254/latest"),
-            Err(UrlRejected::HostNotAllowed("169.254.169.254".into()))
+            Err(UrlRejected::IpLiteral)
         );
         assert_eq!(list.check("https://a:b@zoom.us/x"), Err(UrlRejected::HasCredentials));
         assert_eq!(
@@ -115,5 +141,57 @@ mod tests {
         assert!(list.check("https://localhost:8443/rec/webhook_download/1").is_ok());
         assert!(list.check("https://us02web.zoom.us/x").is_ok());
         assert!(list.check("https://127.0.0.1:8443/x").is_err());
+    }
+
+    #[test]
+    fn ip_literals_are_refused_even_when_listed() {
+        let list = HostAllowList::parse("zoom.us,127.0.0.1");
+        assert_eq!(list.check("https://127.0.0.1/x"), Err(UrlRejected::IpLiteral));
+        assert_eq!(list.check("https://[::1]/x"), Err(UrlRejected::IpLiteral));
+    }
+
+    /// A server that answers every request with a redirect to `location` and records the paths asked for.
+    async fn redirecting(location: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        let next = location.replace("{base}", &base);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0; 4096];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                seen.lock().unwrap().push(path);
+                let reply =
+                    format!("HTTP/1.1 302 Found\r\nLocation: {next}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = conn.write_all(reply.as_bytes()).await;
+            }
+        });
+        (base, paths)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_off_the_list_is_refused_before_its_request_is_made() {
+        let list = HostAllowList::parse("zoom.us,localhost");
+        let client = reqwest::Client::builder()
+            .redirect(list.redirect_policy())
+            .build()
+            .unwrap();
+        for target in ["{base}/next", "https://evil.example/next", "https://127.0.0.1:1/next"] {
+            let (base, paths) = redirecting(target).await;
+            let err = client.get(format!("{base}/start")).send().await.unwrap_err();
+            assert!(
+                err.is_redirect() || err.to_string().contains("redirect"),
+                "{target}: {err}"
+            );
+            assert_eq!(
+                *paths.lock().unwrap(),
+                ["/start"],
+                "{target}: the redirect was not followed"
+            );
+        }
     }
 }

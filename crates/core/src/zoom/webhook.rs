@@ -1,5 +1,5 @@
 //! The Zoom webhook model (docs/zoom.md, "URL validation", "recording.completed"): lenient to unknown
-//! fields, `id` and `file_size` as number or string, event types as an open set.
+//! fields, `id` and `file_size` as number or string, `null` as absent, event types as an open set.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -79,7 +79,7 @@ pub struct RecordingCompleted {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingPayload {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub account_id: String,
     pub object: RecordingObject,
 }
@@ -91,18 +91,18 @@ pub struct RecordingObject {
     /// Meeting number, shared by the instances of a recurring meeting.
     #[serde(default, deserialize_with = "string_or_number")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub account_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub host_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub host_email: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub topic: String,
     #[serde(default, rename = "type")]
     pub meeting_type: Option<i64>,
     /// RFC 3339 UTC, kept as sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub start_time: String,
     #[serde(default)]
     pub timezone: Option<String>,
@@ -111,7 +111,7 @@ pub struct RecordingObject {
     pub duration: u64,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub total_size: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_files: Vec<RecordingFile>,
     /// Present only when the account records a separate audio file per participant.
     #[serde(default)]
@@ -122,41 +122,41 @@ pub struct RecordingObject {
 pub struct RecordingFile {
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_start: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_end: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_extension: String,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub file_size: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub download_url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParticipantAudioFile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_start: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recording_end: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_type: String,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub file_size: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub download_url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
 }
 
@@ -181,6 +181,16 @@ impl RecordingObject {
 enum NumOrString {
     Num(serde_json::Number),
     Str(String),
+}
+
+/// `null` reads as the field's default: Zoom sends `"topic": null` and the like, and a meeting is not
+/// lost over a field the pipeline can do without. (`Option` fields read `null` as `None` already.)
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -241,6 +251,40 @@ mod tests {
         assert_eq!(ev.payload.object.total_size, 123);
         assert_eq!(ev.payload.object.participant_audio_files.unwrap()[0].file_size, 4096);
         assert!(ev.download_token.is_none());
+    }
+
+    /// Every optional or defaulted field Zoom may send as `null`: the meeting is still read.
+    #[test]
+    fn nulls_read_as_absent() {
+        let body = r#"{"event":"recording.completed","event_ts":null,"download_token":null,
+            "payload":{"account_id":null,"object":{"uuid":"u=","id":null,"account_id":null,"host_id":null,
+            "host_email":null,"topic":null,"type":null,"start_time":null,"timezone":null,"duration":null,
+            "total_size":null,
+            "recording_files":[{"id":null,"recording_start":null,"recording_end":null,"file_type":null,
+                "file_extension":null,"file_size":null,"download_url":null,"status":null,"recording_type":null}],
+            "participant_audio_files":[{"id":null,"recording_start":null,"recording_end":null,"file_name":null,
+                "file_type":null,"file_size":null,"download_url":null,"status":null}]}}}"#;
+        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(body.as_bytes()).unwrap() else {
+            panic!("not a recording.completed")
+        };
+        let o = &ev.payload.object;
+        assert_eq!(
+            (o.uuid.as_str(), o.topic.as_str(), o.host_email.as_str()),
+            ("u=", "", "")
+        );
+        assert_eq!(
+            (o.timezone.as_deref(), ev.download_token.as_ref(), ev.event_ts),
+            (None, None, None)
+        );
+        assert_eq!(o.recording_files[0].file_extension, "");
+        assert_eq!(o.recording_files[0].recording_end, "");
+        assert_eq!(o.participant_audio_files.as_ref().unwrap()[0].file_name, "");
+        let lists = br#"{"event":"recording.completed","payload":{"object":{"uuid":"u=","recording_files":null,"participant_audio_files":null}}}"#;
+        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(lists).unwrap() else {
+            panic!("not a recording.completed")
+        };
+        assert!(ev.payload.object.recording_files.is_empty());
+        assert_eq!(ev.payload.object.participant_audio_files, None);
     }
 
     #[test]

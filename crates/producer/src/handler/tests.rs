@@ -29,6 +29,10 @@ fn settings(format: OutputFormat) -> Settings {
         lease_secs: 30,
         max_attempts: 3,
         presign_ttl: Duration::from_secs(60),
+        limits: Limits {
+            max_audio_secs: 4.0 * 3600.0,
+            max_tracks: 40,
+        },
     }
 }
 
@@ -80,8 +84,8 @@ fn job(token: Option<&str>) -> ProducerJob {
 #[tokio::test]
 async fn expired_token_without_s2s_fails_the_meeting_with_its_reason() {
     let p = producer(ProductionStart::Produce { attempt: 1 }, false);
-    let err = p.handle(job(None)).await.unwrap_err();
-    assert!(!err.is_retryable());
+    // Recorded as failed, so the event ends here: no Lambda retry, no dead letter.
+    assert_eq!(p.handle(job(None)).await.unwrap(), Outcome::Failed);
     let events = p.store.production_log.lock().unwrap().clone();
     assert_eq!(events.len(), 1);
     assert!(
@@ -95,9 +99,9 @@ async fn expired_token_without_s2s_fails_the_meeting_with_its_reason() {
 async fn expired_token_with_s2s_tries_to_mint_and_records_why_it_could_not() {
     let p = producer(ProductionStart::Produce { attempt: 3 }, true);
     let expired = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjEwMDB9.sig"; // exp 1000
-    let err = p.handle(job(Some(expired))).await.unwrap_err();
-    assert!(err.to_string().contains("zoom oauth"), "{err}");
-    assert!(p.store.production_log.lock().unwrap()[0].starts_with("failed: "));
+    assert_eq!(p.handle(job(Some(expired))).await.unwrap(), Outcome::Failed);
+    let log = p.store.production_log.lock().unwrap()[0].clone();
+    assert!(log.starts_with("failed: ") && log.contains("zoom oauth"), "{log}");
 }
 
 #[tokio::test]
@@ -110,7 +114,7 @@ async fn a_retryable_failure_is_final_only_on_the_last_attempt() {
     assert!(first.store.production_log.lock().unwrap()[0].starts_with("retrying: "));
 
     let last = producer(ProductionStart::Produce { attempt: 3 }, true);
-    last.handle(job(Some(expired))).await.unwrap_err();
+    assert_eq!(last.handle(job(Some(expired))).await.unwrap(), Outcome::Failed);
     assert!(last.store.production_log.lock().unwrap()[0].starts_with("failed: "));
 }
 
@@ -122,9 +126,8 @@ async fn a_meeting_that_failed_for_good_is_not_produced_again() {
         },
         false,
     );
-    let err = p.handle(job(Some("t"))).await.unwrap_err();
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("no track could be downloaded"), "{err}");
+    // The host was told already: a redelivered event ends quietly, not in the failure queue.
+    assert_eq!(p.handle(job(Some("t"))).await.unwrap(), Outcome::Failed);
     assert!(
         p.store.production_log.lock().unwrap().is_empty(),
         "nothing recorded twice"
@@ -361,8 +364,13 @@ async fn a_meeting_is_archived_merged_recorded_and_queued() {
 
     // Channel k decodes participant k's original, read through a presigned URL.
     let originals: Vec<String> = (1..=3).map(|n| original_key(n, TRACKS[n - 1].0)).collect();
+    // Each is presigned for its probe, then for its decoder.
     let presigned: Vec<String> = originals.iter().map(|k| format!("in/{k}")).collect();
-    assert_eq!(*p.objects.presigned.lock().unwrap(), presigned);
+    assert_eq!(
+        *p.objects.presigned.lock().unwrap(),
+        [presigned.clone(), presigned].concat()
+    );
+    assert_eq!(p.codecs.probed.lock().unwrap().len(), 3);
     let decoded = p.codecs.decoded.lock().unwrap().clone();
     assert_eq!(decoded.len(), 3);
     for (source, key) in decoded.iter().zip(&originals) {
@@ -503,8 +511,7 @@ async fn a_refused_token_is_reminted_and_only_the_refused_tracks_fetched_again()
 #[tokio::test]
 async fn a_refused_token_that_cannot_be_reminted_fails_the_meeting_for_good() {
     let p = making(zoom("fresh"), MemTokens::default(), codecs(), OutputFormat::Wav);
-    let err = p.handle(zoom_job()).await.unwrap_err();
-    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Failed);
     assert!(p.zoom.minted.lock().unwrap().is_empty());
     let log = p.store.production_log.lock().unwrap().clone();
     assert_eq!(
@@ -600,4 +607,57 @@ async fn a_decoder_that_ended_badly_fails_the_attempt_for_a_retry() {
     let row = p.store.row(samples::meeting_key().as_str()).unwrap();
     assert_eq!((row.status, row.audio), (Some(MeetingState::Retrying), None));
     assert!(p.queue.items.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_meeting_beyond_the_limits_fails_before_anything_is_downloaded() {
+    let mut p = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs(), OutputFormat::Wav);
+    p.settings.limits.max_tracks = 2;
+    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Failed);
+    let status = p.store.status_line(samples::meeting_key().as_str());
+    assert!(
+        status.starts_with("failed: ") && status.contains("3 participant tracks"),
+        "{status}"
+    );
+    for (_, url) in TRACKS.iter().chain([&MIXED]) {
+        assert!(p.archiver.downloads.requests_for(url).is_empty(), "{url} was fetched");
+    }
+
+    let mut p = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs(), OutputFormat::Wav);
+    p.settings.limits.max_audio_secs = 60.0;
+    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Failed);
+    let status = p.store.status_line(samples::meeting_key().as_str());
+    assert!(status.contains("the insights provider processes at most"), "{status}");
+}
+
+#[tokio::test]
+async fn an_undecodable_track_is_left_out_with_its_reason_and_the_others_merged() {
+    let codecs = codecs().undecodable(TRACKS[1].0, "moov atom not found");
+    let p = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs, OutputFormat::Wav);
+    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Queued);
+    let audio = p.store.row(samples::meeting_key().as_str()).unwrap().audio.unwrap();
+    let got: Vec<_> = audio
+        .participants
+        .iter()
+        .map(|p| (p.channel, p.failure.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(1), None),
+            (None, Some("not decodable audio: moov atom not found".into())),
+            (Some(2), None),
+        ]
+    );
+    assert_eq!((audio.mode, audio.channels), (AudioMode::Multichannel, 2));
+    assert_eq!(
+        p.codecs.probed.lock().unwrap().len(),
+        3,
+        "every archived track is probed"
+    );
+    let decoded = p.codecs.decoded.lock().unwrap().clone();
+    assert!(
+        decoded.iter().all(|s| !s.contains(TRACKS[1].0)),
+        "the bad track never reaches a decoder: {decoded:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! zoom-webhook's claims, as [`DynamoMeetings`](crate::aws::meetings::DynamoMeetings) makes them.
 
 use super::{MeetingRow, MemMeetings};
-use crate::lifecycle::MeetingState;
+use crate::lifecycle::{deadline, MeetingState};
 use crate::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
 use crate::Result;
 
@@ -23,6 +23,7 @@ impl MeetingClaims for MemMeetings {
                 status: MeetingState::Received.into(),
                 claim: Some(c.clone()),
                 claim_until: Some(c.lease_until),
+                due_at: Some(c.lease_until),
                 topic: c.topic.clone(),
                 host_email: c.host_email.clone(),
                 received_at: Some(c.received_at.clone()),
@@ -51,6 +52,7 @@ impl MeetingClaims for MemMeetings {
             if row.claim_id() == Some(c.claim_id.as_str()) && row.status == Some(MeetingState::Received) {
                 row.status = MeetingState::Dispatched.into();
                 row.claim_until = None;
+                row.due_at = Some(self.clock.now() + deadline::DISPATCHED_SECS);
             }
         }
         Ok(())

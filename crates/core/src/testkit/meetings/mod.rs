@@ -4,6 +4,7 @@
 
 mod claims;
 mod failures;
+mod healing;
 mod outcomes;
 mod production;
 mod submissions;
@@ -48,6 +49,10 @@ pub struct MeetingRow {
     pub email_detail: Option<String>,
     pub email_claim: Option<String>,
     pub email_claimed_at: Option<i64>,
+    /// `due_at`: when the reconciler acts if the meeting is still in its state.
+    pub due_at: Option<i64>,
+    /// How many times a healer moved it on.
+    pub heals: u32,
 }
 
 impl MeetingRow {
@@ -236,11 +241,15 @@ impl Faults for MemMeetings {
         "audio",
         "insights_stored",
         "email_settled",
+        "insights_of",
         // MeetingFailures
         "fail_stalled",
         "unnotified_failures",
         "claim_failure_email",
         "release_failure_email",
+        // DueMeetings
+        "due",
+        "heal",
     ];
 
     fn knobs(&self) -> &Knobs {

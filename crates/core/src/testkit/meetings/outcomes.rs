@@ -16,7 +16,7 @@ impl MeetingOutcomes for MemMeetings {
             JobState::Completed => (MeetingState::Transcribed, None),
             JobState::Failed => (
                 MeetingState::Failed,
-                Some("Symbl could not process the recording (job failed)"),
+                Some("the insights provider could not process the recording (job failed)"),
             ),
             _ => return Err(Error::Invalid("job_finished() needs a terminal status".into())),
         };
@@ -72,5 +72,15 @@ impl MeetingOutcomes for MemMeetings {
         row.email_status = Some(state);
         row.email_detail = Some(detail.clone());
         Ok(())
+    }
+
+    async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {
+        self.enter("insights_of")?;
+        Ok(self.row(meeting_key).and_then(|r| {
+            r.insights.map(|documents| crate::ports::StoredInsights {
+                documents,
+                summary_url: r.summary_url,
+            })
+        }))
     }
 }

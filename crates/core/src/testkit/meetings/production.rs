@@ -1,7 +1,7 @@
 //! The producer's view, as [`DynamoMeetings`](crate::aws::meetings::DynamoMeetings) keeps it.
 
 use super::MemMeetings;
-use crate::lifecycle::MeetingState;
+use crate::lifecycle::{deadline, MeetingState, Step};
 use crate::meeting::ProducedAudio;
 use crate::meeting_key::MeetingKey;
 use crate::ports::{Finality, MeetingStore, ProductionStart};
@@ -42,13 +42,14 @@ impl MeetingStore for MemMeetings {
         })
     }
 
-    async fn save_produced(&self, key: &MeetingKey, audio: &ProducedAudio) -> Result<()> {
+    async fn save_produced(&self, key: &MeetingKey, attempt: u32, audio: &ProducedAudio) -> Result<()> {
         self.enter("save_produced")?;
         self.log("produced".into());
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(key.as_str()) {
-            Some(row) if row.status == Some(MeetingState::Producing) => {
+            Some(row) if row.status == Some(MeetingState::Producing) && row.attempt == Some(attempt) => {
                 row.status = MeetingState::Produced.into();
+                row.due_at = Some(self.clock.now() + deadline::PRODUCED_SECS);
                 row.topic = audio.topic.clone();
                 row.host_email = audio.host_email.clone();
                 row.start_time = Some(audio.start_time.clone());
@@ -70,6 +71,7 @@ impl MeetingStore for MemMeetings {
         if let Some(row) = self.rows.lock().unwrap().get_mut(key.as_str()) {
             if row.status == Some(MeetingState::Produced) {
                 row.status = MeetingState::Queued.into();
+                row.due_at = Some(self.clock.now() + deadline::QUEUED_SECS);
             }
         }
         Ok(())
@@ -97,7 +99,7 @@ impl MeetingStore for MemMeetings {
         }
     }
 
-    async fn mark_failed(&self, key: &MeetingKey, reason: &str, finality: Finality) -> Result<()> {
+    async fn mark_failed(&self, key: &MeetingKey, attempt: u32, reason: &str, finality: Finality) -> Result<()> {
         self.enter("mark_failed")?;
         let to = match finality {
             Finality::WillRetry => MeetingState::Retrying,
@@ -106,15 +108,15 @@ impl MeetingStore for MemMeetings {
         self.log(format!("{to}: {reason}"));
         let now = self.clock.now();
         let mut rows = self.rows.lock().unwrap();
-        let open = rows.get(key.as_str()).is_none_or(|r| {
-            r.status_in(&[
-                MeetingState::Received,
-                MeetingState::Dispatched,
-                MeetingState::Producing,
-                MeetingState::Retrying,
-            ])
-        });
-        // A later stage owns the meeting (or it already failed): a stale failure must not overwrite it.
+        let step = match finality {
+            Finality::WillRetry => Step::RetryProduction,
+            Finality::Final => Step::FailProduction,
+        };
+        // A later stage or attempt owns the meeting (or it already failed): a stale failure
+        // must not overwrite it.
+        let open = rows
+            .get(key.as_str())
+            .is_some_and(|r| r.status_in(step.from()) && r.attempt == Some(attempt));
         if open {
             let row = rows.entry(key.as_str().into()).or_default();
             row.status = Some(to);

@@ -1,7 +1,7 @@
 //! The consumer's view, as [`DynamoSubmissions`](crate::aws::submissions::DynamoSubmissions) keeps it.
 
 use super::MemMeetings;
-use crate::lifecycle::MeetingState;
+use crate::lifecycle::{deadline, MeetingState};
 use crate::meeting_key::MeetingKey;
 use crate::ports::{QueuedMeeting, SubmissionStore, SubmittedJob};
 use crate::Result;
@@ -27,6 +27,7 @@ impl SubmissionStore for MemMeetings {
             {
                 row.submit_claim = Some(claim.into());
                 row.submit_claim_until = Some(until);
+                row.due_at = Some(now.max(until).saturating_add(deadline::QUEUED_SECS));
                 Ok(true)
             }
             _ => Ok(false),
@@ -54,6 +55,7 @@ impl SubmissionStore for MemMeetings {
             // A webhook-driven notifier may already have moved the meeting further.
             if row.status_in(&[MeetingState::Queued, MeetingState::Produced]) {
                 row.status = MeetingState::Submitted.into();
+                row.due_at = None;
                 row.job_id = Some(job.job_id.clone());
                 row.conversation_id = Some(job.conversation_id.clone());
                 row.submit_claim = None;
