@@ -85,6 +85,29 @@ where
         self.handle_within(trigger, Budget::unlimited()).await
     }
 
+    /// One invocation of the function: a status is applied; on the schedule the healers run
+    /// first, so a meeting they fail is told in the same run, then the jobs and the failures.
+    pub async fn handle_event<HM, HP, HQ>(
+        &self,
+        healer: &Healer<HM, HP, HQ>,
+        trigger: Trigger,
+        budget: Budget,
+    ) -> Result<Outcome, Error>
+    where
+        HM: DueMeetings,
+        HP: ProducerInvoker,
+        HQ: WorkQueue,
+    {
+        let mut healed = 0;
+        if matches!(trigger, Trigger::Schedule(_)) {
+            healed = healer.heal(unix_now(), budget).await;
+        }
+        match self.handle_within(trigger, budget).await? {
+            Outcome::Reconciled(n) => Ok(Outcome::Reconciled(n + healed)),
+            other => Ok(other),
+        }
+    }
+
     pub async fn handle_within(&self, trigger: Trigger, budget: Budget) -> Result<Outcome, Error> {
         match trigger {
             Trigger::Status(event) => self.apply(event).await,
@@ -93,35 +116,6 @@ where
                 self.reconcile(budget).await
             }
         }
-    }
-}
-
-/// One invocation of the function: a status is applied; on the schedule the healers run
-/// first, so a meeting they fail is told in the same run, then the jobs and the failures.
-pub async fn handle_event<J, S, P, M, O, E, HM, HP, HQ>(
-    notifier: &Notifier<J, S, P, M, O, E>,
-    healer: &Healer<HM, HP, HQ>,
-    trigger: Trigger,
-    budget: Budget,
-) -> Result<Outcome, Error>
-where
-    J: JobStore,
-    S: Semaphore,
-    P: InsightsProvider,
-    M: MeetingOutcomes + MeetingFailures,
-    O: ObjectStore,
-    E: Mailer,
-    HM: DueMeetings,
-    HP: ProducerInvoker,
-    HQ: WorkQueue,
-{
-    let mut healed = 0;
-    if matches!(trigger, Trigger::Schedule(_)) {
-        healed = healer.heal(unix_now(), budget).await;
-    }
-    match notifier.handle_within(trigger, budget).await? {
-        Outcome::Reconciled(n) => Ok(Outcome::Reconciled(n + healed)),
-        other => Ok(other),
     }
 }
 

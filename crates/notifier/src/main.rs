@@ -13,7 +13,7 @@ use zoom_symbl_core::symbl::{self, SymblClient};
 use zoom_symbl_core::telemetry;
 
 use notifier::config::Config;
-use notifier::handler::{handle_event, Budget, Notifier, Trigger};
+use notifier::handler::{Budget, Notifier, Trigger};
 use notifier::heal::Healer;
 use notifier::smtp::SmtpMailer;
 
@@ -58,7 +58,8 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<Trigger>| async move {
         // Stop with time to spare; the next scheduled run continues.
         let budget = Budget::before_deadline(event.context.deadline, Duration::from_secs(10));
-        handle_event(notifier, healer, event.payload, budget)
+        notifier
+            .handle_event(healer, event.payload, budget)
             .await
             .map(|o| format!("{o:?}"))
     }))
