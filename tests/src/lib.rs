@@ -163,6 +163,20 @@ pub struct Mail {
 }
 
 impl Stack {
+    /// Waits up to `wait` for the first email whose subject has `tag`, then `quiet` for a
+    /// duplicate to show up, and returns the one there must be.
+    pub async fn one_mail(&self, tag: &str, wait: Duration, quiet: Duration) -> Mail {
+        eventually("the host's email", wait, || async {
+            Ok(self.mails(tag).into_iter().next())
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(quiet).await;
+        let mut mails = self.mails(tag);
+        assert_eq!(mails.len(), 1, "expected exactly one email for {tag}");
+        mails.remove(0)
+    }
+
     /// Every message in the local SMTP server whose subject contains `needle`.
     pub fn mails(&self, needle: &str) -> Vec<Mail> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {

@@ -38,15 +38,7 @@ async fn start(stack: &Stack, m: &GeneratedMeeting) {
 
 /// Waits for the first email for `tag`, then makes sure no second one follows.
 async fn one_mail(stack: &Stack, tag: &str, wait: Duration) -> Mail {
-    eventually("the host's email", wait, || async {
-        Ok(stack.mails(tag).into_iter().next())
-    })
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let mut mails = stack.mails(tag);
-    assert_eq!(mails.len(), 1, "expected exactly one email for {tag}");
-    mails.remove(0)
+    stack.one_mail(tag, wait, Duration::from_secs(5)).await
 }
 
 fn key_of(m: &GeneratedMeeting) -> String {

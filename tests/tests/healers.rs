@@ -102,21 +102,14 @@ async fn reconcile(stack: &Stack) -> String {
 
 /// Exactly one email whose subject has `tag`, and the meeting's slot released.
 async fn one_email(stack: &Stack, tag: &str, uuid: &str) -> e2e::Mail {
-    eventually("the host's email", WAIT, || async {
-        Ok(stack.mails(tag).into_iter().next())
-    })
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut mails = stack.mails(tag);
-    assert_eq!(mails.len(), 1, "exactly one email for {tag}");
+    let mail = stack.one_mail(tag, WAIT, Duration::from_secs(3)).await;
     let key = MeetingKey::from_uuid(uuid).to_string();
     eventually("the slot released", Duration::from_secs(30), || async {
         Ok((!stack.slot_holders().await?.contains(&key)).then_some(()))
     })
     .await
     .unwrap();
-    mails.remove(0)
+    mail
 }
 
 fn heals(item: &HashMap<String, AttributeValue>) -> i64 {

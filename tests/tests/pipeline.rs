@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, deliver, eventually, http, record, sandbox, symbl, Mail, Stack};
+use e2e::{attr_s, deliver, http, record, sandbox, symbl, Mail, Stack};
 use symbl_sandbox::{Faults, WebhookPlan};
 use tokio::sync::Mutex;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
@@ -29,16 +29,7 @@ async fn start(stack: &Stack, m: &GeneratedMeeting) {
 }
 
 async fn one_mail(stack: &Stack, tag: &str) -> Mail {
-    eventually("the host's email", WAIT, || async {
-        Ok(stack.mails(tag).into_iter().next())
-    })
-    .await
-    .unwrap();
-    // Give a duplicate time to show up before counting.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut mails = stack.mails(tag);
-    assert_eq!(mails.len(), 1, "expected exactly one email for {tag}");
-    mails.remove(0)
+    stack.one_mail(tag, WAIT, Duration::from_secs(3)).await
 }
 
 fn reset() {
