@@ -146,10 +146,16 @@ pub enum Step {
     Transcribe,
     /// The provider's job failed.
     FailJob,
+    /// A richer delivery (more completed audio files) starts the meeting over as its next
+    /// run, from any state in which no provider job is working on the earlier audio.
+    Restart,
+    /// A richer delivery while the provider works on the earlier audio: kept with the
+    /// meeting, which restarts with it once that job's email is settled.
+    DeferDelivery,
 }
 
 impl Step {
-    pub const ALL: [Step; 16] = [
+    pub const ALL: [Step; 18] = [
         Step::Claim,
         Step::TakeOverClaim,
         Step::Dispatch,
@@ -166,6 +172,8 @@ impl Step {
         Step::FailSubmission,
         Step::Transcribe,
         Step::FailJob,
+        Step::Restart,
+        Step::DeferDelivery,
     ];
 
     /// The states the record must be in. `Claim` and `BeginProduction` may also create the
@@ -186,13 +194,24 @@ impl Step {
             Step::FailHealing => &[Received, Dispatched, Produced, Queued],
             Step::Submit | Step::FailSubmission => &[Queued, Produced],
             Step::Transcribe | Step::FailJob => &[Queued, Submitted],
+            Step::Restart => &[
+                Received,
+                Dispatched,
+                Producing,
+                Retrying,
+                Produced,
+                Queued,
+                Transcribed,
+                Failed,
+            ],
+            Step::DeferDelivery => &[Submitted],
         }
     }
 
     pub const fn to(self) -> MeetingState {
         use MeetingState::*;
         match self {
-            Step::Claim | Step::TakeOverClaim => Received,
+            Step::Claim | Step::TakeOverClaim | Step::Restart => Received,
             Step::Dispatch | Step::Redispatch => Dispatched,
             Step::BeginProduction => Producing,
             Step::SaveProduced => Produced,
@@ -201,7 +220,7 @@ impl Step {
             Step::FailProduction | Step::FailStalled | Step::FailHealing | Step::FailSubmission | Step::FailJob => {
                 Failed
             }
-            Step::Submit => Submitted,
+            Step::Submit | Step::DeferDelivery => Submitted,
             Step::Transcribe => Transcribed,
         }
     }
@@ -224,7 +243,28 @@ impl Step {
             Step::Submit | Step::FailSubmission => &[Actor::Consumer],
             Step::Transcribe | Step::FailJob => &[Actor::Notifier, Actor::Reconciler],
             Step::Redispatch | Step::Requeue | Step::FailStalled | Step::FailHealing => &[Actor::Reconciler],
+            // The notifier restarts a deferred delivery once the job's email is settled.
+            Step::Restart => &[Actor::ZoomWebhook, Actor::Notifier],
+            Step::DeferDelivery => &[Actor::ZoomWebhook],
         }
+    }
+
+    /// What a delivery carrying `files` completed audio files does to a meeting in `state`
+    /// that was claimed with `claimed_files` (and holds a deferred delivery of `deferred_files`):
+    /// `None` when it adds nothing (a duplicate).
+    pub fn for_richer_delivery(
+        state: MeetingState,
+        claimed_files: u32,
+        deferred_files: Option<u32>,
+        files: u32,
+    ) -> Option<Step> {
+        if files <= claimed_files {
+            return None;
+        }
+        if Step::DeferDelivery.from().contains(&state) {
+            return (files > deferred_files.unwrap_or(0)).then_some(Step::DeferDelivery);
+        }
+        Step::Restart.from().contains(&state).then_some(Step::Restart)
     }
 
     /// The step's row in `docs/lifecycle.md`'s transition table.
@@ -486,21 +526,47 @@ mod tests {
                 !step.from().is_empty() || step.may_create(),
                 "{step:?} can start from nothing only if it may create the record"
             );
-            assert!(
-                !step.from().contains(&MeetingState::Failed),
-                "{step:?}: failed is final"
-            );
-            assert!(
-                !step.from().contains(&MeetingState::Transcribed),
-                "{step:?}: transcribed is final"
-            );
+            // Final for the run: only a richer recording starts the meeting over.
+            for last in [MeetingState::Failed, MeetingState::Transcribed] {
+                assert!(
+                    !step.from().contains(&last) || step == Step::Restart,
+                    "{step:?}: {last} is final"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_richer_delivery_restarts_unless_a_job_is_working_on_the_earlier_audio() {
+        use MeetingState::*;
+        for state in MeetingState::ALL {
+            assert_eq!(
+                Step::for_richer_delivery(state, 3, None, 3),
+                None,
+                "{state}: a duplicate"
+            );
+            assert_eq!(Step::for_richer_delivery(state, 3, None, 2), None, "{state}: poorer");
+            let richer = Step::for_richer_delivery(state, 2, None, 3);
+            if state == Submitted {
+                assert_eq!(richer, Some(Step::DeferDelivery));
+            } else {
+                assert_eq!(richer, Some(Step::Restart), "{state}");
+            }
+        }
+        // A deferred delivery is replaced only by a richer one still.
+        assert_eq!(Step::for_richer_delivery(Submitted, 2, Some(3), 3), None);
+        assert_eq!(
+            Step::for_richer_delivery(Submitted, 2, Some(3), 4),
+            Some(Step::DeferDelivery)
+        );
     }
 
     #[test]
     fn every_state_but_the_final_ones_has_a_way_out() {
         for state in MeetingState::ALL {
-            let leaves = Step::ALL.iter().any(|s| s.from().contains(&state) && s.to() != state);
+            let leaves = Step::ALL
+                .iter()
+                .any(|s| *s != Step::Restart && s.from().contains(&state) && s.to() != state);
             let is_final = matches!(state, MeetingState::Failed | MeetingState::Transcribed);
             assert_eq!(leaves, !is_final, "{state}");
             if !is_final && state != MeetingState::Submitted && state != MeetingState::Producing {

@@ -53,6 +53,10 @@ pub struct ProducedAudio {
     /// Small playable mono file for Symbl's summary page.
     pub mixdown_key: String,
     pub originals_prefix: String,
+    /// The meeting's run this audio is of (a richer delivery starts the next): each run's
+    /// email has its own Message-ID.
+    #[serde(default = "crate::ports::first_run")]
+    pub run: u32,
 }
 
 impl ProducedAudio {

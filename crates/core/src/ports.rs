@@ -30,20 +30,55 @@ pub struct MeetingClaim {
     /// The delivery's event, kept with the claim so the reconciler can start the producer
     /// if this delivery dies before it does (and Zoom does not deliver again).
     pub event: RecordingCompleted,
+    /// The event's completed audio files: a later delivery with more is a richer recording.
+    pub audio_files: u32,
+    /// The audio files Zoom had not finished, listed in the meeting record.
+    pub unfinished_files: Vec<String>,
+}
+
+impl MeetingClaim {
+    /// A delivery's claim on its meeting, leased from `now` (unix seconds) for `lease_secs`.
+    pub fn of_delivery(rec: &RecordingCompleted, tracking_id: Option<String>, now: i64, lease_secs: u64) -> Self {
+        let object = &rec.payload.object;
+        MeetingClaim {
+            key: MeetingKey::from_uuid(&object.uuid),
+            uuid: object.uuid.clone(),
+            meeting_id: object.id.clone(),
+            topic: object.topic.clone(),
+            host_email: object.host_email.clone(),
+            event_ts: rec.event_ts,
+            claim_id: uuid::Uuid::new_v4().to_string(),
+            received_at: crate::timefmt::now_rfc3339(),
+            tracking_id,
+            lease_until: now.saturating_add_unsigned(lease_secs),
+            event: rec.clone(),
+            audio_files: object.completed_audio_files(),
+            unfinished_files: object.unfinished_audio_files(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
     Claimed,
+    /// A richer delivery ([`Step::Restart`]) started the meeting over as this run: the
+    /// delivery starts the producer as a first one would.
+    Restarted {
+        run: u32,
+    },
+    /// A richer delivery kept for after the provider's job on the earlier audio
+    /// ([`Step::DeferDelivery`]).
+    Deferred,
     /// Another delivery of the same meeting instance got there first (and started the
-    /// producer, or still may: its lease is live).
+    /// producer, or still may: its lease is live), with as many completed files.
     AlreadyClaimed,
 }
 
 /// Idempotent ingestion of meeting instances (conditional writes).
 pub trait MeetingClaims: Send + Sync {
     /// Claims a meeting never seen, or one still `received` whose claim's lease lapsed at
-    /// `now` (unix seconds).
+    /// `now` (unix seconds); a claimed one is restarted or deferred when this delivery is
+    /// richer ([`Step::for_richer_delivery`]).
     fn claim(&self, claim: &MeetingClaim, now: i64) -> impl Future<Output = Result<ClaimOutcome>> + Send;
     /// Undoes our own claim (and nothing else) so that Zoom's retry can claim again.
     fn release(&self, claim: &MeetingClaim) -> impl Future<Output = Result<()>> + Send;
@@ -60,6 +95,14 @@ pub struct ProducerJob {
     #[serde(default)]
     pub tracking_id: Option<String>,
     pub event: RecordingCompleted,
+    /// Which run of the meeting this is: a richer delivery starts the next.
+    #[serde(default = "first_run")]
+    pub run: u32,
+}
+
+/// Records and payloads written before runs existed are the first run.
+pub fn first_run() -> u32 {
+    1
 }
 
 /// Starts the producer without waiting for it.
@@ -316,7 +359,11 @@ pub struct FailedMeeting {
     pub host_email: String,
     /// The meeting's start, or when its webhook arrived when production never got that far.
     pub start_time: String,
+    /// The meeting's IANA time zone, from its delivery (records from before it was kept have none).
+    pub timezone: Option<String>,
     pub reason: String,
+    /// The meeting's run that failed.
+    pub run: u32,
 }
 
 /// The reconciler's view of meetings that failed, or stopped, before Symbl.
@@ -355,6 +402,8 @@ pub struct DueMeeting {
     pub claim_id: String,
     pub received_at: String,
     pub tracking_id: Option<String>,
+    /// The meeting's run, which a restarted producer must carry on.
+    pub run: u32,
 }
 
 /// Meetings past their state's deadline (a sparse index on state and deadline, never a scan).

@@ -24,14 +24,19 @@ pub enum EmailKind {
 }
 
 /// The left part of the email's Message-ID, the same every time this meeting's email of this
-/// kind is sent (`insights.<hash>`). Hashed: the meeting key is the meeting's UUID, reversibly
-/// encoded, and a Message-ID travels with every forward and reply.
-pub fn stable_id(kind: EmailKind, meeting_key: &str) -> String {
+/// kind is sent in one run (`insights.<hash>`), and a new one for its next run: mail services
+/// drop a message whose Message-ID they have seen. Hashed: the meeting key is the meeting's
+/// UUID, reversibly encoded, and a Message-ID travels with every forward and reply.
+pub fn stable_id(kind: EmailKind, meeting_key: &str, run: u32) -> String {
     let kind = match kind {
         EmailKind::Insights => "insights",
         EmailKind::Failure => "failure",
     };
-    let digest = Sha256::digest(meeting_key.as_bytes());
+    // The first run's id is as it was before runs existed.
+    let digest = match run {
+        0 | 1 => Sha256::digest(meeting_key.as_bytes()),
+        n => Sha256::digest(format!("{meeting_key}#{n}").as_bytes()),
+    };
     format!("{kind}.{}", hex::encode(&digest[..16]))
 }
 
@@ -585,14 +590,22 @@ mod tests {
 
     #[test]
     fn message_ids_are_stable_per_meeting_and_kind() {
-        let id = stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09");
-        assert_eq!(id, stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09"));
+        let id = stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09", 1);
+        assert_eq!(
+            id,
+            stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09", 1)
+        );
+        assert_ne!(
+            id,
+            stable_id(EmailKind::Insights, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09", 2),
+            "the next run's email is a new message"
+        );
         assert!(
             id.starts_with("insights.") && id.len() == "insights.".len() + 32,
             "{id}"
         );
-        assert_ne!(id, stable_id(EmailKind::Failure, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09"));
-        assert_ne!(id, stable_id(EmailKind::Insights, "b3RoZXI"));
+        assert_ne!(id, stable_id(EmailKind::Failure, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09", 1));
+        assert_ne!(id, stable_id(EmailKind::Insights, "b3RoZXI", 1));
         assert!(!id.contains("dEZw"), "the meeting key is not readable in it");
     }
 

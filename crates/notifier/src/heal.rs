@@ -128,6 +128,7 @@ impl<M: DueMeetings, P: ProducerInvoker, Q: WorkQueue> Healer<M, P, Q> {
             received_at: m.received_at.clone(),
             tracking_id: m.tracking_id.clone(),
             event: event.clone(),
+            run: m.run,
         };
         // A failed invoke leaves it `dispatched`: its new deadline brings it back here.
         self.producer.invoke(&job).await?;

@@ -117,8 +117,7 @@ fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
     let facts = MeetingFacts {
         topic: &failed.topic,
         start_time: &failed.start_time,
-        // The failed meeting's record has no time zone: its time is shown in UTC.
-        timezone: None,
+        timezone: failed.timezone.as_deref(),
         duration_secs: 0.0,
         participants: Vec::new(),
     };
@@ -128,6 +127,6 @@ fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
-        stable_id: crate::email::stable_id(crate::email::EmailKind::Failure, &failed.meeting_key),
+        stable_id: crate::email::stable_id(crate::email::EmailKind::Failure, &failed.meeting_key, failed.run),
     })
 }

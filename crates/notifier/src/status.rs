@@ -110,7 +110,7 @@ where
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            stable_id: stable_id(kind, &job.meeting_key),
+            stable_id: stable_id(kind, &job.meeting_key, audio.run),
         })
     }
 
@@ -259,7 +259,7 @@ mod tests {
         let ids = stable_ids(&n);
         assert_eq!(ids.len(), 2, "sent twice");
         assert_eq!(ids[0], ids[1]);
-        assert_eq!(ids[0], stable_id(EmailKind::Insights, "m"));
+        assert_eq!(ids[0], stable_id(EmailKind::Insights, "m", 1));
     }
 
     #[tokio::test]

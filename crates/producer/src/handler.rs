@@ -224,6 +224,7 @@ where
             merged_bytes: merged.merged_bytes,
             mixdown_key: merged.mixdown_key,
             originals_prefix,
+            run: job.run,
         })
     }
 

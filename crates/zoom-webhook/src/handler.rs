@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use tracing::{error, info, info_span, warn, Instrument};
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims, ProducerInvoker, ProducerJob};
-use zoom_symbl_core::timefmt::now_rfc3339;
 use zoom_symbl_core::zoom::{HostAllowList, RecordingCompleted, WebhookVerifier, ZoomEvent};
 
 /// A request as the handler sees it: headers (case-insensitive by construction) and raw body bytes.
@@ -102,14 +101,26 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
                 return refused;
             }
             let now = (self.clock)();
-            let claim = self.claim_for(&rec, key, tracking_id, now);
+            // The lease and the claim's condition read one `now`, so the lease is exactly its length.
+            let claim = MeetingClaim::of_delivery(&rec, tracking_id, now, self.claim_lease_secs);
             // Stage timings go into the outcome's log line: under a burst they show where the
             // webhook's time went (the claim's write, the producer's invoke).
             let started = Instant::now();
             let claimed = self.claims.claim(&claim, now).await;
             let claim_ms = millis_since(started);
             match claimed {
-                Ok(ClaimOutcome::Claimed) => self.dispatch(&rec, &claim, claim_ms).await,
+                Ok(ClaimOutcome::Claimed) => self.dispatch(&rec, &claim, 1, claim_ms).await,
+                Ok(ClaimOutcome::Restarted { run }) => {
+                    info!(run, audio_files = claim.audio_files, "a richer delivery; the meeting starts over");
+                    self.dispatch(&rec, &claim, run, claim_ms).await
+                }
+                Ok(ClaimOutcome::Deferred) => {
+                    info!(
+                        audio_files = claim.audio_files,
+                        claim_ms, "a richer delivery while the provider works on the earlier audio; kept for after it"
+                    );
+                    Reply::ok(json!({ "status": "deferred" }))
+                }
                 Ok(ClaimOutcome::AlreadyClaimed) => {
                     info!(claim_ms, "duplicate delivery; meeting already claimed");
                     Reply::ok(json!({ "status": "duplicate" }))
@@ -136,38 +147,15 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
         Some(Reply::error(400, "download URL is not https on an allowed host"))
     }
 
-    /// The lease and the claim's condition read one `now`, so the lease is exactly its length.
-    fn claim_for(
-        &self,
-        rec: &RecordingCompleted,
-        key: MeetingKey,
-        tracking_id: Option<String>,
-        now: i64,
-    ) -> MeetingClaim {
-        let object = &rec.payload.object;
-        MeetingClaim {
-            key,
-            uuid: object.uuid.clone(),
-            meeting_id: object.id.clone(),
-            topic: object.topic.clone(),
-            host_email: object.host_email.clone(),
-            event_ts: rec.event_ts,
-            claim_id: uuid::Uuid::new_v4().to_string(),
-            received_at: now_rfc3339(),
-            tracking_id,
-            lease_until: now.saturating_add_unsigned(self.claim_lease_secs),
-            event: rec.clone(),
-        }
-    }
-
     /// Holding the claim: starts the producer, or gives the claim back so Zoom's retry can.
-    async fn dispatch(&self, rec: &RecordingCompleted, claim: &MeetingClaim, claim_ms: u64) -> Reply {
+    async fn dispatch(&self, rec: &RecordingCompleted, claim: &MeetingClaim, run: u32, claim_ms: u64) -> Reply {
         let job = ProducerJob {
             meeting_key: claim.key.to_string(),
             claim_id: claim.claim_id.clone(),
             received_at: claim.received_at.clone(),
             tracking_id: claim.tracking_id.clone(),
             event: claim.event.clone(),
+            run,
         };
         let started = Instant::now();
         let invoked = self.producer.invoke(&job).await;
@@ -186,7 +174,11 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
         }
         let participants = rec.payload.object.participant_audio_files.as_ref().map_or(0, Vec::len);
         info!(participants, claim_ms, invoke_ms, "meeting accepted; producer invoked");
-        Reply::ok(json!({ "status": "accepted" }))
+        if run == 1 {
+            Reply::ok(json!({ "status": "accepted" }))
+        } else {
+            Reply::ok(json!({ "status": "restarted", "run": run }))
+        }
     }
 }
 
@@ -286,6 +278,68 @@ mod tests {
         assert!(jobs[0].event.download_token.is_some());
         assert_eq!(hook.claims.rows.lock().unwrap().len(), 1);
         assert_eq!(hook.claims.in_status(MeetingState::Dispatched).len(), 1);
+    }
+
+    /// The sample delivery with participant file `i` still processing at Zoom.
+    fn with_file_processing(i: usize) -> String {
+        let mut v: Value = serde_json::from_str(&sample()).unwrap();
+        v["payload"]["object"]["participant_audio_files"][i]["status"] = json!("processing");
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_richer_delivery_restarts_the_meeting_as_its_next_run() {
+        for state in [
+            MeetingState::Dispatched,
+            MeetingState::Queued,
+            MeetingState::Transcribed,
+            MeetingState::Failed,
+        ] {
+            let hook = webhook(MemMeetings::default(), MemProducer::default());
+            let first = hook.handle(signed(&with_file_processing(1), NOW)).await;
+            assert_eq!(first, Reply::ok(json!({ "status": "accepted" })));
+            let key = samples::meeting_key();
+            let row = hook.claims.row(key.as_str()).unwrap();
+            assert_eq!(
+                row.claim.as_ref().unwrap().unfinished_files,
+                ["Audio only - Mary-Jane O'Neil: processing"]
+            );
+            hook.claims.rows.lock().unwrap().get_mut(key.as_str()).unwrap().status = Some(state);
+            // The same poorer delivery again is a duplicate in every state.
+            let again = hook.handle(signed(&with_file_processing(1), NOW)).await;
+            assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })), "{state}");
+            let richer = hook.handle(signed(&sample(), NOW)).await;
+            assert_eq!(richer, Reply::ok(json!({ "status": "restarted", "run": 2 })), "{state}");
+            let after = hook.handle(signed(&sample(), NOW)).await;
+            assert_eq!(after, Reply::ok(json!({ "status": "duplicate" })), "{state}: once");
+            let jobs = hook.producer.jobs.lock().unwrap();
+            assert_eq!(jobs.len(), 2, "{state}");
+            assert_eq!((jobs[0].run, jobs[1].run), (1, 2));
+            assert_eq!(
+                jobs[1].event.payload.object.completed_audio_files(),
+                4,
+                "with every file"
+            );
+            let row = hook.claims.row(key.as_str()).unwrap();
+            assert_eq!(row.status, Some(MeetingState::Dispatched));
+            assert!(row.claim.unwrap().unfinished_files.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_richer_delivery_while_the_provider_works_is_kept_for_after_its_job() {
+        let hook = webhook(MemMeetings::default(), MemProducer::default());
+        hook.handle(signed(&with_file_processing(2), NOW)).await;
+        let key = samples::meeting_key();
+        hook.claims.rows.lock().unwrap().get_mut(key.as_str()).unwrap().status = Some(MeetingState::Submitted);
+        let richer = hook.handle(signed(&sample(), NOW)).await;
+        assert_eq!(richer, Reply::ok(json!({ "status": "deferred" })));
+        let again = hook.handle(signed(&sample(), NOW)).await;
+        assert_eq!(again, Reply::ok(json!({ "status": "duplicate" })), "kept once");
+        assert_eq!(hook.producer.jobs.lock().unwrap().len(), 1, "nothing started meanwhile");
+        let row = hook.claims.row(key.as_str()).unwrap();
+        assert_eq!(row.status, Some(MeetingState::Submitted));
+        assert_eq!(row.deferred.unwrap().audio_files, 4);
     }
 
     #[tokio::test]

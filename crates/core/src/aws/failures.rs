@@ -58,7 +58,13 @@ impl MeetingFailures for DynamoSubmissions {
                 start_time: Some(text(i, "start_time"))
                     .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| text(i, "received_at")),
+                timezone: Some(text(i, "timezone")).filter(|t| !t.is_empty()),
                 reason: text(i, "failure_reason"),
+                run: i
+                    .get(super::meetings::RUN)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1),
             })
             .collect())
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::meetings::{EVENT, HEALS, PK};
+use super::meetings::{EVENT, HEALS, PK, RUN};
 use super::submissions::DynamoSubmissions;
 use super::{conditional, guarded, n, query_due, s, DUE_AT};
 use crate::lifecycle::{MeetingState, Step};
@@ -40,6 +40,9 @@ fn due_meeting(item: &Item, state: MeetingState) -> Option<DueMeeting> {
         claim_id: text(item, "claim_id").unwrap_or_default(),
         received_at: text(item, "received_at").unwrap_or_default(),
         tracking_id: text(item, "zoom_tracking_id"),
+        run: number(item, RUN)
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or_else(crate::ports::first_run),
     })
 }
 

@@ -35,6 +35,9 @@ pub const EVENT: &str = "event";
 /// How many times the reconciler has moved the meeting on.
 pub const HEALS: &str = "heals";
 
+/// Which run of the meeting the record holds (a richer delivery starts the next).
+pub const RUN: &str = "run";
+
 /// DynamoDB items stop at 400 KB; an event larger than this is not kept (the meeting then
 /// fails with that reason if its producer never starts).
 const MAX_KEPT_EVENT_BYTES: usize = 300 * 1024;
@@ -60,6 +63,213 @@ impl DynamoMeetings {
         self.retention = Some(retention);
         self
     }
+}
+
+/// What a richer delivery is measured against: the claimed run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeenRun {
+    state: MeetingState,
+    /// Records from before the count was kept read as unknown: never poorer than a delivery.
+    audio_files: u32,
+    deferred_files: Option<u32>,
+    run: u32,
+    /// The production attempts so far: a restart continues the count, so an attempt of the
+    /// earlier run can never pass for one of the new run.
+    attempt: Option<u32>,
+    /// The record as stored had a run number (records from before runs had none).
+    has_run: bool,
+    claim_until: Option<i64>,
+}
+
+/// Which claim item is written, on what condition.
+pub(crate) enum ClaimWrite<'a> {
+    /// The meeting's first claim: no record yet.
+    First,
+    /// The same run's `received` claim whose lease lapsed before `now`, taken over.
+    TakeOver(&'a SeenRun, i64),
+    /// The meeting's next run, on a richer delivery.
+    Restart(&'a SeenRun),
+}
+
+impl DynamoMeetings {
+    pub(crate) async fn run_of(&self, key: &MeetingKey) -> Result<Option<SeenRun>> {
+        run_of(&self.client, &self.table, key.as_str()).await
+    }
+
+    /// Writes the claim's item; `false` if the condition failed.
+    async fn put_claim(&self, c: &MeetingClaim, write: ClaimWrite<'_>) -> Result<bool> {
+        put_claim(&self.client, &self.table, self.retention, c, write).await
+    }
+
+    /// Keeps a richer delivery with a `submitted` meeting for after its job.
+    async fn defer(&self, c: &MeetingClaim, seen: &SeenRun) -> Result<bool> {
+        let Ok(event) = serde_json::to_string(&c.event) else {
+            return Err(Error::Invalid("the delivery's event cannot be kept".into()));
+        };
+        if event.len() > MAX_KEPT_EVENT_BYTES {
+            return Err(Error::Invalid("the delivery's event is too large to keep".into()));
+        }
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(c.key.as_str()));
+        let (mut req, guard) = guarded(req, Step::DeferDelivery);
+        if seen.has_run {
+            req = req.expression_attribute_values(":seen_run", n(seen.run.into()));
+        }
+        let res = req
+            .update_expression("SET #st = :to, next_event = :ev, next_audio_files = :files, updated_at = :now")
+            .condition_expression(format!(
+                "{guard} AND {} AND (attribute_not_exists(next_audio_files) OR next_audio_files < :files)",
+                seen.run_clause()
+            ))
+            .expression_attribute_names("#run", RUN)
+            .expression_attribute_values(":ev", s(&event))
+            .expression_attribute_values(":files", n(c.audio_files.into()))
+            .expression_attribute_values(":now", s(&now_rfc3339()))
+            .send()
+            .await;
+        conditional(res)
+    }
+}
+
+impl SeenRun {
+    /// The condition that the record is still this run (`:seen_run` holds its number).
+    fn run_clause(&self) -> &'static str {
+        if self.has_run {
+            "#run = :seen_run"
+        } else {
+            "attribute_not_exists(#run)"
+        }
+    }
+}
+
+/// The claimed run of a meeting, read consistently; `None` if there is no record.
+pub(crate) async fn run_of(client: &Client, table: &str, key: &str) -> Result<Option<SeenRun>> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(PK, s(key))
+        .consistent_read(true)
+        .projection_expression("#st, audio_files, next_audio_files, #run, attempt, claim_until")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_names("#run", RUN)
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))?;
+    let Some(item) = out.item else { return Ok(None) };
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    let Some(state) = item
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| MeetingState::parse(v))
+    else {
+        return Err(Error::Invalid(format!("meeting {key} has no known status")));
+    };
+    Ok(Some(SeenRun {
+        state,
+        audio_files: number("audio_files").unwrap_or(u32::MAX),
+        deferred_files: number("next_audio_files"),
+        run: number(RUN).unwrap_or(1),
+        attempt: number("attempt"),
+        has_run: item.contains_key(RUN),
+        claim_until: item
+            .get(CLAIM_UNTIL)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()),
+    }))
+}
+
+/// Puts the claim's item (a put replaces the whole item: a taken-over claim or an earlier run
+/// leaves nothing of its own behind). `false` if its condition failed.
+pub(crate) async fn put_claim(
+    client: &Client,
+    table: &str,
+    retention: Option<Duration>,
+    c: &MeetingClaim,
+    write: ClaimWrite<'_>,
+) -> Result<bool> {
+    let mut put = client
+        .put_item()
+        .table_name(table)
+        .item(PK, s(c.key.as_str()))
+        .item("uuid", s(&c.uuid))
+        .item("meeting_id", s(&c.meeting_id))
+        .item("topic", s(&c.topic))
+        .item("host_email", s(&c.host_email))
+        .item("status", state(Step::Claim.to()))
+        .item("claim_id", s(&c.claim_id))
+        .item(CLAIM_UNTIL, n(c.lease_until))
+        .item(DUE_AT, n(c.lease_until))
+        .item("received_at", s(&c.received_at))
+        .item("updated_at", s(&c.received_at))
+        .item("audio_files", n(c.audio_files.into()))
+        .item("start_time", s(&c.event.payload.object.start_time))
+        .expression_attribute_names("#st", "status");
+    if !c.unfinished_files.is_empty() {
+        put = put.item(
+            "unfinished_files",
+            AttributeValue::L(c.unfinished_files.iter().map(|f| s(f)).collect()),
+        );
+    }
+    let (run, seen) = match write {
+        ClaimWrite::First => {
+            put = put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK);
+            (1, None)
+        }
+        ClaimWrite::TakeOver(seen, now) => {
+            put = put
+                .condition_expression(format!("#st = :seen AND {} AND #until < :now", seen.run_clause()))
+                .expression_attribute_names("#until", CLAIM_UNTIL)
+                .expression_attribute_values(":now", n(now));
+            (seen.run, Some(seen))
+        }
+        ClaimWrite::Restart(seen) => {
+            put = put
+                .item("restarted_at", s(&c.received_at))
+                .condition_expression(format!("#st = :seen AND {}", seen.run_clause()));
+            (seen.run + 1, Some(seen))
+        }
+    };
+    put = put.item(RUN, n(run.into()));
+    if let Some(seen) = seen {
+        put = put
+            .expression_attribute_names("#run", RUN)
+            .expression_attribute_values(":seen", state(seen.state));
+        if seen.has_run {
+            put = put.expression_attribute_values(":seen_run", n(seen.run.into()));
+        }
+        // The attempts continue their count: an earlier run's attempt never passes for one of this run.
+        if let Some(attempt) = seen.attempt {
+            put = put.item("attempt", n(attempt.into()));
+        }
+    }
+    match serde_json::to_string(&c.event) {
+        Ok(json) if json.len() <= MAX_KEPT_EVENT_BYTES => put = put.item(EVENT, s(&json)),
+        Ok(json) => tracing::warn!(bytes = json.len(), "event too large to keep with the claim"),
+        Err(e) => tracing::warn!(error = %e, "could not keep the event with the claim"),
+    }
+    if let Some(ts) = c.event_ts {
+        put = put.item("event_ts", AttributeValue::N(ts.to_string()));
+    }
+    if let Some(t) = &c.tracking_id {
+        put = put.item("zoom_tracking_id", s(t));
+    }
+    // The failure email shows the meeting's time in its own zone, even if production never ran.
+    if let Some(tz) = c.event.payload.object.timezone.as_deref().filter(|t| !t.is_empty()) {
+        put = put.item("timezone", s(tz));
+    }
+    if let Some(retention) = retention {
+        put = put.item(EXPIRES_AT, expiry(retention));
+    }
+    conditional(put.send().await)
 }
 
 impl DynamoMeetings {
@@ -92,47 +302,39 @@ impl DynamoMeetings {
 
 impl MeetingClaims for DynamoMeetings {
     async fn claim(&self, c: &MeetingClaim, now: i64) -> Result<ClaimOutcome> {
-        // A put replaces the whole item: the taken-over claim leaves nothing of its own behind.
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(c.key.as_str()))
-            .item("uuid", s(&c.uuid))
-            .item("meeting_id", s(&c.meeting_id))
-            .item("topic", s(&c.topic))
-            .item("host_email", s(&c.host_email))
-            .item("status", state(Step::Claim.to()))
-            .item("claim_id", s(&c.claim_id))
-            .item(CLAIM_UNTIL, n(c.lease_until))
-            .item(DUE_AT, n(c.lease_until))
-            .item("received_at", s(&c.received_at))
-            .item("updated_at", s(&c.received_at))
-            .condition_expression("attribute_not_exists(#pk) OR (#st = :received AND #until < :now)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#until", CLAIM_UNTIL)
-            .expression_attribute_values(":received", state(Step::TakeOverClaim.from()[0]))
-            .expression_attribute_values(":now", n(now));
-        match serde_json::to_string(&c.event) {
-            Ok(json) if json.len() <= MAX_KEPT_EVENT_BYTES => put = put.item(EVENT, s(&json)),
-            Ok(json) => tracing::warn!(bytes = json.len(), "event too large to keep with the claim"),
-            Err(e) => tracing::warn!(error = %e, "could not keep the event with the claim"),
+        // A few rounds: each conditional write that loses re-reads what won.
+        for _ in 0..3 {
+            if self.put_claim(c, ClaimWrite::First).await? {
+                return Ok(ClaimOutcome::Claimed);
+            }
+            // Released between the two calls: claim it afresh.
+            let Some(seen) = self.run_of(&c.key).await? else {
+                continue;
+            };
+            if seen.state == Step::TakeOverClaim.from()[0] && seen.claim_until.is_some_and(|until| until < now) {
+                if self.put_claim(c, ClaimWrite::TakeOver(&seen, now)).await? {
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                continue;
+            }
+            match Step::for_richer_delivery(seen.state, seen.audio_files, seen.deferred_files, c.audio_files) {
+                None => return Ok(ClaimOutcome::AlreadyClaimed),
+                Some(Step::Restart) => {
+                    if self.put_claim(c, ClaimWrite::Restart(&seen)).await? {
+                        return Ok(ClaimOutcome::Restarted { run: seen.run + 1 });
+                    }
+                }
+                Some(_) => {
+                    if self.defer(c, &seen).await? {
+                        return Ok(ClaimOutcome::Deferred);
+                    }
+                }
+            }
         }
-        if let Some(ts) = c.event_ts {
-            put = put.item("event_ts", AttributeValue::N(ts.to_string()));
-        }
-        if let Some(t) = &c.tracking_id {
-            put = put.item("zoom_tracking_id", s(t));
-        }
-        if let Some(retention) = self.retention {
-            put = put.item(EXPIRES_AT, expiry(retention));
-        }
-        match put.send().await {
-            Ok(_) => Ok(ClaimOutcome::Claimed),
-            Err(e) if conditional_failed(&e) => Ok(ClaimOutcome::AlreadyClaimed),
-            Err(e) => Err(sdk_error("dynamodb", e)),
-        }
+        Err(Error::retryable(
+            "dynamodb",
+            "the meeting record kept changing while claiming it",
+        ))
     }
 
     async fn release(&self, c: &MeetingClaim) -> Result<()> {

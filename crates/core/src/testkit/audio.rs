@@ -56,6 +56,7 @@ impl AudioBuilder {
             merged_bytes: 1,
             mixdown_key: format!("{prefix}mixdown.mp3"),
             originals_prefix: format!("{prefix}originals/"),
+            run: 1,
         })
     }
 

@@ -30,20 +30,16 @@ pub fn meeting_key() -> MeetingKey {
 
 /// A delivery's claim on the sample meeting, with a lease until `lease_until`.
 pub fn claim(claim_id: &str, lease_until: i64) -> MeetingClaim {
-    let rec = recording_completed();
-    let object = &rec.payload.object;
+    claim_of(&recording_completed(), claim_id, lease_until)
+}
+
+/// A delivery of `rec` claiming its meeting, with a lease until `lease_until`.
+pub fn claim_of(rec: &RecordingCompleted, claim_id: &str, lease_until: i64) -> MeetingClaim {
     MeetingClaim {
-        key: MeetingKey::from_uuid(&object.uuid),
-        uuid: object.uuid.clone(),
-        meeting_id: object.id.clone(),
-        topic: object.topic.clone(),
-        host_email: object.host_email.clone(),
-        event_ts: rec.event_ts,
         claim_id: claim_id.into(),
         received_at: "2024-05-31T18:42:20Z".into(),
-        tracking_id: None,
         lease_until,
-        event: rec.clone(),
+        ..MeetingClaim::of_delivery(rec, None, 0, 0)
     }
 }
 
@@ -57,6 +53,7 @@ pub fn producer_job() -> ProducerJob {
         received_at: "2026-01-01T00:00:00Z".into(),
         tracking_id: None,
         event,
+        run: 1,
     }
 }
 

@@ -174,6 +174,51 @@ impl RecordingObject {
             )
             .filter(|u| !u.is_empty())
     }
+
+    /// How many audio files the pipeline can use: completed participant files, and completed
+    /// `audio_only` files. A later delivery with more of them is a richer recording of the
+    /// same meeting (its files finished processing since), not a duplicate.
+    pub fn completed_audio_files(&self) -> u32 {
+        let participants = self
+            .participant_audio_files
+            .iter()
+            .flatten()
+            .filter(|f| is_completed(&f.status))
+            .count();
+        let mixed = self
+            .recording_files
+            .iter()
+            .filter(|f| f.recording_type == "audio_only" && is_completed(&f.status))
+            .count();
+        u32::try_from(participants + mixed).unwrap_or(u32::MAX)
+    }
+
+    /// The audio files Zoom had not finished (`file name: status`), for the meeting record:
+    /// they are why a meeting may lack a participant, and why a later delivery may add one.
+    pub fn unfinished_audio_files(&self) -> Vec<String> {
+        let participants = self
+            .participant_audio_files
+            .iter()
+            .flatten()
+            .filter(|f| !is_completed(&f.status))
+            .map(|f| unfinished(&f.file_name, &f.id, &f.status));
+        let mixed = self
+            .recording_files
+            .iter()
+            .filter(|f| f.recording_type == "audio_only" && !is_completed(&f.status))
+            .map(|f| unfinished("audio_only", f.id.as_deref().unwrap_or(""), &f.status));
+        participants.chain(mixed).collect()
+    }
+}
+
+fn is_completed(status: &str) -> bool {
+    status.eq_ignore_ascii_case("completed")
+}
+
+fn unfinished(name: &str, id: &str, status: &str) -> String {
+    let name = if name.is_empty() { id } else { name };
+    let status = if status.is_empty() { "no status" } else { status };
+    format!("{name}: {status}")
 }
 
 #[derive(Deserialize)]
@@ -237,6 +282,23 @@ mod tests {
         assert_eq!(parts[2].file_name, "Audio only - 李雷");
         assert_eq!(o.download_urls().count(), 6);
         assert!(ev.download_token.is_some());
+    }
+
+    #[test]
+    fn counts_completed_audio_and_names_the_unfinished() {
+        let ZoomEvent::RecordingCompleted(ev) = ZoomEvent::parse(CONTRACT_SAMPLE.as_bytes()).unwrap() else {
+            panic!("not a recording.completed")
+        };
+        let mut o = ev.payload.object;
+        // Three participant files and one audio_only file.
+        assert_eq!(o.completed_audio_files(), 4);
+        assert!(o.unfinished_audio_files().is_empty());
+        o.participant_audio_files.as_mut().unwrap()[1].status = "processing".into();
+        assert_eq!(o.completed_audio_files(), 3);
+        assert_eq!(
+            o.unfinished_audio_files(),
+            ["Audio only - Mary-Jane O'Neil: processing"]
+        );
     }
 
     #[test]

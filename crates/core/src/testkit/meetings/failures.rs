@@ -63,6 +63,8 @@ impl MeetingFailures for MemMeetings {
                     .or_else(|| r.received_at.clone())
                     .unwrap_or_default(),
                 reason: r.failure_reason.clone().unwrap_or_default(),
+                timezone: r.claim.as_ref().and_then(|c| c.event.payload.object.timezone.clone()),
+                run: r.run.unwrap_or(1),
             })
             .collect())
     }

@@ -24,6 +24,7 @@ impl DueMeetings for MemMeetings {
                     claim_id: r.claim_id().unwrap_or_default().to_owned(),
                     received_at: r.received_at.clone().unwrap_or_default(),
                     tracking_id: r.claim.as_ref().and_then(|c| c.tracking_id.clone()),
+                    run: r.run.unwrap_or(1),
                 })
             })
             .collect();

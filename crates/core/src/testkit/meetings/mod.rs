@@ -53,6 +53,10 @@ pub struct MeetingRow {
     pub due_at: Option<i64>,
     /// How many times a healer moved it on.
     pub heals: u32,
+    /// `run`: `None` on records from before runs (the first run).
+    pub run: Option<u32>,
+    /// A richer delivery kept for after the provider's job (`next_event`).
+    pub deferred: Option<MeetingClaim>,
 }
 
 impl MeetingRow {
