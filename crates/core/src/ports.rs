@@ -342,6 +342,12 @@ pub trait MeetingOutcomes: Send + Sync {
     /// What [`MeetingOutcomes::insights_stored`] recorded, if anything: an email sent again
     /// is rendered from it, without asking the provider or making a new page.
     fn insights_of(&self, meeting_key: &str) -> impl Future<Output = Result<Option<StoredInsights>>> + Send;
+    /// A richer delivery kept while this run's job worked ([`Step::DeferDelivery`]) starts the
+    /// meeting over once this run's email is settled ([`Step::Restart`]): its claim is written
+    /// from the kept event, due at `now`, so the reconciler's next run starts the producer.
+    /// The new run's number, or `None` when nothing was kept, the email is not settled yet,
+    /// or another invocation restarted it first.
+    fn restart_deferred(&self, meeting_key: &str, now: i64) -> impl Future<Output = Result<Option<u32>>> + Send;
 }
 
 /// Where a meeting's insights are: S3 keys by document name, and the summary page.

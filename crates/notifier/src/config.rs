@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{secret_keys, Env, Secrets};
+use zoom_symbl_core::config::{retention_days, secret_keys, Env, Secrets};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::{symbl, Error};
 
@@ -20,6 +20,8 @@ pub struct Config {
     pub work_queue_url: String,
     pub symbl_base_url: String,
     pub concurrency_limit: u32,
+    /// How long a meeting record written here (a restarted run's claim) lives.
+    pub record_retention: Duration,
     pub smtp: Smtp,
     pub settings: Settings,
 }
@@ -45,6 +47,7 @@ impl Config {
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
             concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
+            record_retention: retention_days(env)?,
             smtp: Smtp {
                 host: env.required("SMTP_HOST")?,
                 port: env.parse_or("SMTP_PORT", 587)?,

@@ -245,6 +245,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_richer_delivery_kept_while_the_job_worked_is_the_next_run_once_the_email_is_settled() {
+        let n = notifier(JobState::Completed, i64::MAX);
+        n.meetings.rows.lock().unwrap().get_mut("m").unwrap().deferred = Some(samples::claim("richer", 0));
+        *n.mailer.script.lock().unwrap() = vec![MailError::Temporary("421".into()); 2];
+        assert!(n.handle(ev(JobState::Completed)).await.is_err());
+        let row = n.meetings.row("m").unwrap();
+        assert_eq!(row.status, Some(MeetingState::Transcribed), "not before the email");
+        assert!(row.deferred.is_some());
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1, "this run's email");
+        let row = n.meetings.row("m").unwrap();
+        assert_eq!(row.status, Some(MeetingState::Received));
+        assert_eq!(row.run, Some(2));
+        assert!(
+            row.due_at
+                .is_some_and(|due| due <= zoom_symbl_core::timefmt::unix_now()),
+            "due at once: the reconciler's next run starts its producer"
+        );
+        assert_eq!(
+            row.claim.unwrap().event,
+            samples::recording_completed(),
+            "the kept delivery"
+        );
+        assert_eq!(row.attempt, Some(1), "the attempts count on");
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        assert_eq!(
+            n.meetings.row("m").unwrap().run,
+            Some(2),
+            "a late status restarts nothing more"
+        );
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn unconfirmed_terminal_status_changes_nothing_terminal() {
         let n = notifier(JobState::InProgress, i64::MAX);
         assert_eq!(

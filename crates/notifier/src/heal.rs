@@ -233,6 +233,16 @@ mod tests {
         assert_eq!(row.status, Some(MeetingState::Dispatched));
         assert_eq!(row.due_at, Some(NOW + deadline::DISPATCHED_SECS));
         assert_eq!(h.heal(NOW + 1, budget()).await, 0, "started once");
+        assert_eq!(jobs[0].run, 1);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_run_is_started_as_that_run() {
+        let meetings = claimed_by_a_dead_delivery().await;
+        meetings.rows.lock().unwrap().get_mut(&key()).unwrap().run = Some(2);
+        let h = healer(meetings);
+        assert_eq!(h.heal(NOW, budget()).await, 1);
+        assert_eq!(h.producer.jobs.lock().unwrap()[0].run, 2);
     }
 
     #[tokio::test]

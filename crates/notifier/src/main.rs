@@ -38,7 +38,8 @@ async fn main() -> Result<(), Error> {
             secrets.require(secret_keys::SYMBL_APP_SECRET)?,
             Duration::from_secs(30),
         )?,
-        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table),
+        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
+            .expiring_after(config.record_retention),
         objects: S3Objects::new(&aws),
         mailer: SmtpMailer::new(
             &config.smtp.host,

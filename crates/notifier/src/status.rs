@@ -13,6 +13,7 @@ use zoom_symbl_core::ports::{
     InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
     Semaphore, StatusEvent,
 };
+use zoom_symbl_core::timefmt::unix_now;
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
@@ -65,6 +66,14 @@ where
         self.meetings.job_finished(&job.meeting_key, status).await?;
         info!(?status, first, "job finished");
         self.email_host(job, status).await?;
+        // A richer recording that arrived while this job worked is the next run, now that
+        // the host has this one's email; the reconciler's next run starts its producer.
+        if let Some(run) = self.meetings.restart_deferred(&job.meeting_key, unix_now()).await? {
+            info!(
+                run,
+                "restarted the meeting with the richer delivery kept while its job worked"
+            );
+        }
         Ok(Outcome::Finished { status, first })
     }
 

@@ -68,11 +68,11 @@ impl DynamoMeetings {
 /// What a richer delivery is measured against: the claimed run as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SeenRun {
-    state: MeetingState,
+    pub(crate) state: MeetingState,
     /// Records from before the count was kept read as unknown: never poorer than a delivery.
     audio_files: u32,
     deferred_files: Option<u32>,
-    run: u32,
+    pub(crate) run: u32,
     /// The production attempts so far: a restart continues the count, so an attempt of the
     /// earlier run can never pass for one of the new run.
     attempt: Option<u32>,

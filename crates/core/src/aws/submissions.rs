@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::meetings::{expiry, EXPIRES_AT, PK};
+use super::meetings::{expiry, put_claim, run_of, ClaimWrite, EXPIRES_AT, PK};
 use super::{conditional, conditional_failed, guarded, n, s, sdk_error, state, DUE_AT};
 use crate::lifecycle::{deadline, EmailState, JobState, MeetingState, Step};
 use crate::meeting::ProducedAudio;
@@ -272,6 +272,58 @@ impl MeetingOutcomes for DynamoSubmissions {
             None => req.update_expression("SET #st = :to, transcribed_at = :now, updated_at = :now REMOVE #due"),
         };
         conditional(req.send().await).map(drop)
+    }
+
+    async fn restart_deferred(&self, meeting_key: &str, now: i64) -> Result<Option<u32>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .consistent_read(true)
+            .projection_expression("next_event, email_status")
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let Some(kept) = item.get("next_event").and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        // Only after the email: a settle still in flight would otherwise land on the new run.
+        let settled = item
+            .get("email_status")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| EmailState::parse(v))
+            .is_some_and(|e| e != EmailState::Sending);
+        if !settled {
+            return Ok(None);
+        }
+        let event: crate::zoom::webhook::RecordingCompleted = serde_json::from_str(kept).map_err(|e| {
+            Error::Invalid(format!(
+                "the kept delivery of meeting {meeting_key} does not parse: {e}"
+            ))
+        })?;
+        let claim = crate::ports::MeetingClaim::of_delivery(&event, None, now, 0);
+        if claim.key.as_str() != meeting_key {
+            return Err(Error::Invalid(format!(
+                "the kept delivery of meeting {meeting_key} is for another meeting"
+            )));
+        }
+        let Some(seen) = run_of(&self.client, &self.meetings_table, meeting_key).await? else {
+            return Ok(None);
+        };
+        if !Step::Restart.from().contains(&seen.state) {
+            return Ok(None);
+        }
+        let written = put_claim(
+            &self.client,
+            &self.meetings_table,
+            self.retention,
+            &claim,
+            ClaimWrite::Restart(&seen),
+        )
+        .await?;
+        Ok(written.then_some(seen.run + 1))
     }
 
     async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {

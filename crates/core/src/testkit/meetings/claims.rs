@@ -39,21 +39,7 @@ impl MeetingClaims for MemMeetings {
             }
         }
         // A put replaces the whole item: the taken-over claim (or earlier run) leaves nothing behind.
-        rows.insert(
-            c.key.as_str().into(),
-            MeetingRow {
-                status: MeetingState::Received.into(),
-                claim: Some(c.clone()),
-                claim_until: Some(c.lease_until),
-                due_at: Some(c.lease_until),
-                topic: c.topic.clone(),
-                host_email: c.host_email.clone(),
-                received_at: Some(c.received_at.clone()),
-                run: Some(run),
-                attempt,
-                ..Default::default()
-            },
-        );
+        rows.insert(c.key.as_str().into(), MeetingRow::claimed(c, run, attempt));
         Ok(if restarted {
             ClaimOutcome::Restarted { run }
         } else {

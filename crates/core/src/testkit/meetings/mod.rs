@@ -60,6 +60,22 @@ pub struct MeetingRow {
 }
 
 impl MeetingRow {
+    /// The item a claim's put writes (replacing the whole item): `received`, due when its lease lapses.
+    pub fn claimed(c: &MeetingClaim, run: u32, attempt: Option<u32>) -> Self {
+        MeetingRow {
+            status: MeetingState::Received.into(),
+            claim: Some(c.clone()),
+            claim_until: Some(c.lease_until),
+            due_at: Some(c.lease_until),
+            topic: c.topic.clone(),
+            host_email: c.host_email.clone(),
+            received_at: Some(c.received_at.clone()),
+            run: Some(run),
+            attempt,
+            ..Default::default()
+        }
+    }
+
     /// A meeting the producer made and queued for the consumer.
     pub fn queued(audio: ProducedAudio) -> Self {
         MeetingRow {

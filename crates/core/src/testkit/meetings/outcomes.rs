@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{MemMeetings, StoredInsights};
-use crate::lifecycle::JobState;
+use super::{MeetingRow, MemMeetings, StoredInsights};
 use crate::lifecycle::{EmailState, MeetingState};
+use crate::lifecycle::{JobState, Step};
 use crate::meeting::ProducedAudio;
-use crate::ports::{EmailOutcome, MeetingOutcomes};
+use crate::ports::{EmailOutcome, MeetingClaim, MeetingOutcomes};
 use crate::{Error, Result};
 
 impl MeetingOutcomes for MemMeetings {
@@ -72,6 +72,26 @@ impl MeetingOutcomes for MemMeetings {
         row.email_status = Some(state);
         row.email_detail = Some(detail.clone());
         Ok(())
+    }
+
+    async fn restart_deferred(&self, meeting_key: &str, now: i64) -> Result<Option<u32>> {
+        self.enter("restart_deferred")?;
+        let mut rows = self.rows.lock().unwrap();
+        let Some(row) = rows.get_mut(meeting_key) else {
+            return Ok(None);
+        };
+        let settled = matches!(row.email_status, Some(EmailState::Sent | EmailState::Failed));
+        let restartable = row.status.is_some_and(|s| Step::Restart.from().contains(&s));
+        if !settled || !restartable {
+            return Ok(None);
+        }
+        let Some(kept) = row.deferred.take() else {
+            return Ok(None);
+        };
+        let claim = MeetingClaim::of_delivery(&kept.event, None, now, 0);
+        let run = row.run.unwrap_or(1) + 1;
+        *row = MeetingRow::claimed(&claim, run, row.attempt);
+        Ok(Some(run))
     }
 
     async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {
