@@ -236,10 +236,11 @@ where
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
+        let callback = callback_for(&self.webhook, key);
         let request = InsightsRequest {
             audio,
             audio_url: &media,
-            callback_url: self.webhook.expose(),
+            callback_url: callback.expose(),
             language: &self.settings.language,
         };
         let submitted = match self.symbl.submit(&request).await {
@@ -292,6 +293,19 @@ where
     fn transient(&self, reason: &str) -> Disposition {
         warn!(%reason, "transient failure; retrying later");
         Disposition::Later(self.settings.error_retry_secs)
+    }
+}
+
+/// The callback URL of one meeting's job: it names the meeting (`m`), so a job whose
+/// submission's answer was lost is adopted when it calls back, not submitted again.
+pub fn callback_for(webhook: &SecretString, key: &MeetingKey) -> SecretString {
+    match url::Url::parse(webhook.expose()) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("m", key.as_str());
+            SecretString::new(String::from(url))
+        }
+        // `webhook_url` made it, so it parses; were it not to, the job is still ours by its record.
+        Err(_) => webhook.clone(),
     }
 }
 
@@ -502,6 +516,20 @@ mod tests {
         let t: Vec<_> = parsed.query_pairs().collect();
         assert_eq!(t, [("t".into(), "a&b#c+d/e=f g%".into())]);
         assert!(webhook_url("not a url", &token).is_err());
+    }
+
+    #[test]
+    fn the_callback_names_its_meeting() {
+        let url = webhook_url("https://api.example/Prod/symbl/webhook", &SecretString::new("tok")).unwrap();
+        let key = samples::meeting_key();
+        let callback = callback_for(&url, &key);
+        let parsed = url::Url::parse(callback.expose()).unwrap();
+        let named: Vec<_> = parsed
+            .query_pairs()
+            .filter(|(k, _)| k == "m")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        assert_eq!(named, [key.to_string()], "the callback names its meeting");
     }
 
     #[tokio::test]

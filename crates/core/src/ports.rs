@@ -348,6 +348,11 @@ pub trait MeetingOutcomes: Send + Sync {
     /// The new run's number, or `None` when nothing was kept, the email is not settled yet,
     /// or another invocation restarted it first.
     fn restart_deferred(&self, meeting_key: &str, now: i64) -> impl Future<Output = Result<Option<u32>>> + Send;
+    /// A job that calls back naming this meeting but was never recorded becomes the meeting's
+    /// submission ([`Step::Submit`]) if the meeting still waits for one and no consumer holds a
+    /// live submission claim (a submission under way records its own job). Repeating it for
+    /// the same job is `true` again. `false`: the meeting is not this job's to adopt.
+    fn adopt_job(&self, job: &SubmittedJob, now: i64) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Where a meeting's insights are: S3 keys by document name, and the summary page.
@@ -482,6 +487,9 @@ pub trait JobStore: JobLookup {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Gives a claim back after a temporary failure, so a retry can take it at once.
     fn release_email_claim(&self, job_id: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records a job the provider calls back about that was never recorded, once its meeting
+    /// has adopted it ([`MeetingOutcomes::adopt_job`]); a job already recorded is left alone.
+    fn adopt(&self, job: &SubmittedJob) -> impl Future<Output = Result<()>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -496,6 +504,10 @@ pub struct StatusEvent {
     pub job_id: String,
     pub status: JobState,
     pub source: String,
+    /// The meeting the callback's URL names, for a job we never recorded (its submission's
+    /// answer was lost): the notifier adopts it instead of ignoring it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_key: Option<String>,
 }
 
 pub trait NotifierInvoker: Send + Sync {

@@ -193,11 +193,7 @@ mod tests {
     }
 
     fn ev(status: JobState) -> Trigger {
-        Trigger::Status(StatusEvent {
-            job_id: "j".into(),
-            status,
-            source: "webhook".into(),
-        })
+        Trigger::Status(samples::status_event("j", status))
     }
 
     #[tokio::test]
@@ -276,6 +272,73 @@ mod tests {
             "a late status restarts nothing more"
         );
         assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    /// Meeting "m" queued and waiting for its submission; job "lost" calls back naming it.
+    fn with_an_unrecorded_job(symbl: JobState) -> Subject {
+        let n = notifier(symbl, i64::MAX);
+        let mut rows = n.meetings.rows.lock().unwrap();
+        let row = rows.get_mut("m").unwrap();
+        row.status = Some(MeetingState::Queued);
+        row.job_id = None;
+        row.conversation_id = None;
+        drop(rows);
+        n
+    }
+
+    fn lost(status: JobState) -> Trigger {
+        Trigger::Status(StatusEvent {
+            meeting_key: Some("m".into()),
+            ..samples::status_event("lost", status)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_submission_was_never_recorded_is_adopted_and_ends_in_one_email() {
+        let n = with_an_unrecorded_job(JobState::InProgress);
+        assert_eq!(
+            n.handle(lost(JobState::Scheduled)).await.unwrap(),
+            Outcome::Advanced(true)
+        );
+        let row = n.meetings.row("m").unwrap();
+        assert_eq!(row.status, Some(MeetingState::Submitted), "nothing submits it again");
+        assert_eq!(row.job_id.as_deref(), Some("lost"));
+        assert_eq!(
+            n.jobs.row("lost").status,
+            JobState::InProgress,
+            "as the provider confirms"
+        );
+        assert!(
+            n.semaphore.holder_names().contains(&"m".to_string()),
+            "it counts against the limit"
+        );
+        // Its end: the results cannot be fetched (Symbl names them only in the lost answer).
+        *n.symbl.status.lock().unwrap() = JobState::Completed;
+        n.handle(lost(JobState::Completed)).await.unwrap();
+        n.handle(lost(JobState::Completed)).await.unwrap();
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "one email");
+        assert!(
+            sent[0].text.contains("answer to our submission was lost"),
+            "{}",
+            sent[0].text
+        );
+        assert_eq!(n.meetings.row("m").unwrap().status, Some(MeetingState::Failed));
+        assert!(
+            !n.semaphore.holder_names().contains(&"m".to_string()),
+            "its slot released"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_is_not_adopted_while_a_submission_is_under_way_or_without_a_meeting_named() {
+        let n = with_an_unrecorded_job(JobState::InProgress);
+        n.meetings.rows.lock().unwrap().get_mut("m").unwrap().submit_claim_until = Some(i64::MAX);
+        assert_eq!(n.handle(lost(JobState::Scheduled)).await.unwrap(), Outcome::UnknownJob);
+        let unnamed = Trigger::Status(samples::status_event("lost", JobState::Scheduled));
+        assert_eq!(n.handle(unnamed).await.unwrap(), Outcome::UnknownJob);
+        assert_eq!(n.meetings.row("m").unwrap().status, Some(MeetingState::Queued));
+        assert!(!n.jobs.rows.lock().unwrap().contains_key("lost"));
     }
 
     #[tokio::test]
@@ -461,11 +524,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_jobs_are_ignored() {
         let n = notifier(JobState::Completed, 0);
-        let t = Trigger::Status(StatusEvent {
-            job_id: "nope".into(),
-            status: JobState::Completed,
-            source: "webhook".into(),
-        });
+        let t = Trigger::Status(samples::status_event("nope", JobState::Completed));
         assert_eq!(n.handle(t).await.unwrap(), Outcome::UnknownJob);
     }
 }

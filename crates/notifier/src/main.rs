@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
     let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let notifier = Notifier {
-        jobs: DynamoJobs::new(dynamodb.clone(), &config.jobs_table),
+        jobs: DynamoJobs::new(dynamodb.clone(), &config.jobs_table).expiring_after(config.record_retention),
         semaphore: DynamoSemaphore::new(
             dynamodb.clone(),
             &config.semaphore_table,

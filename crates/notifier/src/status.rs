@@ -11,9 +11,9 @@ use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::meeting::ProducedAudio;
 use zoom_symbl_core::ports::{
     InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
-    Semaphore, StatusEvent,
+    Semaphore, StatusEvent, SubmittedJob,
 };
-use zoom_symbl_core::timefmt::unix_now;
+use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
@@ -33,8 +33,13 @@ where
         let span = info_span!("job", job_id = %event.job_id, source = %event.source);
         async {
             let Some(job) = self.jobs.get(&event.job_id).await? else {
-                info!("no such job; ignored");
-                return Ok(Outcome::UnknownJob);
+                return match event.meeting_key.as_deref() {
+                    Some(meeting_key) => self.adopt(&event, meeting_key).await,
+                    None => {
+                        info!("no such job; ignored");
+                        Ok(Outcome::UnknownJob)
+                    }
+                };
             };
             if !event.status.is_terminal() {
                 return Ok(Outcome::Advanced(self.jobs.advance(&job.job_id, event.status).await?));
@@ -56,6 +61,57 @@ where
         .await
     }
 
+    /// A job that calls back for a meeting (its callback URL names it) but was never recorded:
+    /// the provider took the submission and its answer was lost, or the consumer died before
+    /// recording it. Adopting it as the meeting's job means nothing submits the meeting again
+    /// (two jobs, billed twice, two emails). Only a job the provider confirms, for a meeting
+    /// with no submission under way, is adopted.
+    async fn adopt(&self, event: &StatusEvent, meeting_key: &str) -> Result<Outcome, Error> {
+        let confirmed = match self.symbl.job_state(&event.job_id).await {
+            Ok(state) => state,
+            Err(e) if e.retry() == Retry::Permanent => {
+                info!(error = %e, "the provider does not confirm the job; ignored");
+                return Ok(Outcome::UnknownJob);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(audio) = self.meetings.audio(meeting_key).await? else {
+            info!(meeting_key, "the callback names no meeting with audio; ignored");
+            return Ok(Outcome::UnknownJob);
+        };
+        let now = unix_now();
+        let job = SubmittedJob {
+            job_id: event.job_id.clone(),
+            // Symbl gives the conversation only in its answer to the submission.
+            conversation_id: String::new(),
+            meeting_key: meeting_key.to_owned(),
+            submitted_at: now_rfc3339(),
+            deadline: now + (2.0 * audio.duration_secs) as i64 + ADOPTED_JOB_SLACK_SECS,
+        };
+        if !self.meetings.adopt_job(&job, now).await? {
+            info!(
+                meeting_key,
+                "the meeting's submission is under way or recorded; not adopted"
+            );
+            return Ok(Outcome::UnknownJob);
+        }
+        self.jobs.adopt(&job).await?;
+        // It runs at the provider whatever we do: it counts against the limit until it ends.
+        if let Err(e) = self.semaphore.acquire(meeting_key, job.deadline).await {
+            warn!(error = %e, "could not count the adopted job against the concurrency limit");
+        }
+        warn!(meeting_key, status = ?confirmed, "adopted a job whose submission was never recorded");
+        let view = self
+            .jobs
+            .get(&job.job_id)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("adopted job {} has no record", job.job_id)))?;
+        if confirmed.is_terminal() {
+            return self.finish(&view, confirmed).await;
+        }
+        Ok(Outcome::Advanced(self.jobs.advance(&view.job_id, confirmed).await?))
+    }
+
     /// A confirmed terminal status: the job ends once, its slot is released (idempotently),
     /// the meeting records the outcome and the host is told.
     pub(crate) async fn finish(&self, job: &JobView, status: JobState) -> Result<Outcome, Error> {
@@ -63,7 +119,13 @@ where
         if self.semaphore.release(&job.meeting_key).await? {
             info!(meeting_key = %job.meeting_key, "released the concurrency slot");
         }
-        self.meetings.job_finished(&job.meeting_key, status).await?;
+        // An adopted job whose results cannot be fetched is, for its meeting, a failed one.
+        let for_meeting = if job.conversation_id.is_empty() {
+            JobState::Failed
+        } else {
+            status
+        };
+        self.meetings.job_finished(&job.meeting_key, for_meeting).await?;
         info!(?status, first, "job finished");
         self.email_host(job, status).await?;
         // A richer recording that arrived while this job worked is the next run, now that
@@ -102,10 +164,11 @@ where
         }
         let facts = MeetingFacts::of(&audio);
         let (kind, rendered) = match status {
-            JobState::Completed => {
+            JobState::Completed if !job.conversation_id.is_empty() => {
                 let (insights, page) = self.store_insights(job, &audio).await?;
                 (EmailKind::Insights, insights_email(&facts, &insights, page.as_deref()))
             }
+            JobState::Completed => (EmailKind::Failure, failure_email(&facts, UNFETCHABLE)),
             _ => (
                 EmailKind::Failure,
                 failure_email(
@@ -190,6 +253,13 @@ where
         Ok(Some((insights, stored.summary_url)))
     }
 }
+
+/// An adopted job's deadline beyond twice the meeting's length, as the consumer's default.
+const ADOPTED_JOB_SLACK_SECS: i64 = 1_800;
+
+/// An adopted job finished, but Symbl names its results only in the submission's lost answer.
+const UNFETCHABLE: &str = "Symbl processed the recording, but its answer to our submission was lost, \
+                           so its results cannot be fetched. Nothing was submitted twice.";
 
 /// The name (and file) of the insights in our own terms, beside the provider's documents.
 pub(crate) const INSIGHTS_DOCUMENT: &str = "insights";

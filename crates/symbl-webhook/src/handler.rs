@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 use zoom_symbl_core::lifecycle::JobState;
+use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{JobLookup, NotifierInvoker, StatusEvent};
 use zoom_symbl_core::secret::SecretString;
 
@@ -14,22 +15,23 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub struct Incoming {
     pub token: Option<String>,
+    /// The meeting the job's callback URL names (`m`), for a job we never recorded.
+    pub meeting: Option<String>,
     pub body: Vec<u8>,
 }
 
-/// The `t` query parameter (decoded) and the body bytes of an API Gateway request.
+/// The `t` and `m` query parameters (decoded) and the body bytes of an API Gateway request.
 pub fn incoming(req: lambda_http::Request) -> Incoming {
     use lambda_http::RequestExt;
-    let token = req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("t"))
-        .map(str::to_owned);
+    let query = req.query_string_parameters_ref();
+    let token = query.and_then(|q| q.first("t")).map(str::to_owned);
+    let meeting = query.and_then(|q| q.first("m")).map(str::to_owned);
     let body = match req.into_body() {
         lambda_http::Body::Text(t) => t.into_bytes(),
         lambda_http::Body::Binary(b) => b,
         _ => Vec::new(),
     };
-    Incoming { token, body }
+    Incoming { token, meeting, body }
 }
 
 #[derive(Debug, PartialEq)]
@@ -73,8 +75,15 @@ impl<J: JobLookup, N: NotifierInvoker> SymblWebhook<J, N> {
         if cb.id.is_empty() || cb.id.len() > 128 {
             return error(400, "malformed job id");
         }
+        // Only a well-formed meeting key is passed on; the notifier checks it is the job's.
+        let meeting = req.meeting.filter(|m| MeetingKey::parse(m).is_ok());
+        let mut adopt = None;
         match self.jobs.get(&cb.id).await {
             Ok(Some(_)) => {}
+            Ok(None) if meeting.is_some() => {
+                info!(job_id = %cb.id, status = ?cb.status, "callback for a job never recorded; the notifier may adopt it");
+                adopt = meeting;
+            }
             Ok(None) => {
                 info!(job_id = %cb.id, status = ?cb.status, "callback for a job we do not know; ignored");
                 return Reply {
@@ -91,6 +100,7 @@ impl<J: JobLookup, N: NotifierInvoker> SymblWebhook<J, N> {
             job_id: cb.id.clone(),
             status: JobState::from(cb.status),
             source: "webhook".into(),
+            meeting_key: adopt,
         };
         if let Err(e) = self.notifier.invoke(&event).await {
             // The reconciler polls overdue jobs, so a callback lost here is not lost for good.
@@ -134,8 +144,34 @@ mod tests {
     fn req(token: Option<&str>, body: &str) -> Incoming {
         Incoming {
             token: token.map(str::to_owned),
+            meeting: None,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_job_never_recorded_is_passed_on_when_its_callback_names_a_meeting() {
+        let h = hook(false);
+        let key = samples::meeting_key().to_string();
+        let named = |meeting: &str| Incoming {
+            meeting: Some(meeting.to_owned()),
+            ..req(Some("tok"), r#"{"id":"lost","status":"in_progress"}"#)
+        };
+        assert_eq!(h.handle(named(&key)).await.body, json!({"status": "accepted"}));
+        assert_eq!(
+            h.handle(named("not a meeting key")).await.body,
+            json!({"status": "ignored"}),
+            "only a well-formed meeting key"
+        );
+        let known = Incoming {
+            meeting: Some(key.clone()),
+            ..req(Some("tok"), r#"{"id":"known","status":"scheduled"}"#)
+        };
+        h.handle(known).await;
+        let seen = h.notifier.events.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].meeting_key.as_deref(), Some(key.as_str()));
+        assert_eq!(seen[1].meeting_key, None, "a recorded job needs no adopting");
     }
 
     #[tokio::test]

@@ -1,11 +1,14 @@
 //! The jobs table: one item per Symbl job; status only moves forward.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+use super::meetings::{expiry, EXPIRES_AT};
 use super::{conditional, conditional_failed, n, query_due, s, sdk_error, state, DUE_AT};
 use crate::lifecycle::{EmailState, JobState};
-use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView};
+use crate::ports::{EmailOutcome, JobLookup, JobStore, JobView, SubmittedJob};
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
 
@@ -13,6 +16,7 @@ use crate::{Error, Result};
 pub struct DynamoJobs {
     client: Client,
     table: String,
+    retention: Option<Duration>,
 }
 
 impl DynamoJobs {
@@ -20,7 +24,58 @@ impl DynamoJobs {
         DynamoJobs {
             client,
             table: table.into(),
+            retention: None,
         }
+    }
+
+    /// Job records it writes (adopted jobs) carry `expires_at` this long from now.
+    pub fn expiring_after(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+}
+
+/// Writes the job's record once: a record that already names its meeting is left alone (a
+/// status that arrived first keeps its status).
+pub(crate) async fn record_job(
+    client: &Client,
+    table: &str,
+    retention: Option<Duration>,
+    job: &SubmittedJob,
+) -> Result<()> {
+    let mut set = String::from(
+        "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
+         #st = if_not_exists(#st, :scheduled), updated_at = :now, #due = if_not_exists(#due, :d)",
+    );
+    if retention.is_some() {
+        set.push_str(", #exp = :exp");
+    }
+    let mut req = client
+        .update_item()
+        .table_name(table)
+        .key("job_id", s(&job.job_id))
+        .update_expression(set)
+        .condition_expression("attribute_not_exists(meeting_key)")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_names("#due", DUE_AT)
+        .expression_attribute_values(":m", s(&job.meeting_key))
+        .expression_attribute_values(":c", s(&job.conversation_id))
+        .expression_attribute_values(":at", s(&job.submitted_at))
+        .expression_attribute_values(":d", n(job.deadline))
+        .expression_attribute_values(":scheduled", state(JobState::Scheduled))
+        .expression_attribute_values(":now", s(&now_rfc3339()));
+    if let Some(retention) = retention {
+        req = req
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":exp", expiry(retention));
+    }
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(e) if conditional_failed(&e) => {
+            tracing::info!(job_id = %job.job_id, "job already recorded");
+            Ok(())
+        }
+        Err(e) => Err(sdk_error("dynamodb", e)),
     }
 }
 
@@ -59,6 +114,10 @@ impl JobLookup for DynamoJobs {
 }
 
 impl JobStore for DynamoJobs {
+    async fn adopt(&self, job: &SubmittedJob) -> Result<()> {
+        record_job(&self.client, &self.table, self.retention, job).await
+    }
+
     async fn advance(&self, job_id: &str, to: JobState) -> Result<bool> {
         if to.is_terminal() {
             return Err(Error::Invalid("advance() is for non-terminal statuses".into()));

@@ -6,8 +6,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::meetings::{expiry, put_claim, run_of, ClaimWrite, EXPIRES_AT, PK};
-use super::{conditional, conditional_failed, guarded, n, s, sdk_error, state, DUE_AT};
+use super::meetings::{put_claim, run_of, ClaimWrite, PK};
+use super::{conditional, guarded, n, s, sdk_error, state, DUE_AT};
 use crate::lifecycle::{deadline, EmailState, JobState, MeetingState, Step};
 use crate::meeting::ProducedAudio;
 use crate::meeting_key::MeetingKey;
@@ -109,40 +109,8 @@ impl SubmissionStore for DynamoSubmissions {
     }
 
     async fn record_submission(&self, job: &SubmittedJob) -> Result<()> {
+        super::jobs::record_job(&self.client, &self.jobs_table, self.retention, job).await?;
         let now = now_rfc3339();
-        let mut set = String::from(
-            "SET meeting_key = :m, conversation_id = :c, submitted_at = :at, deadline = :d, \
-             #st = if_not_exists(#st, :scheduled), updated_at = :now, #due = if_not_exists(#due, :d)",
-        );
-        if self.retention.is_some() {
-            set.push_str(", #exp = :exp");
-        }
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.jobs_table)
-            .key("job_id", s(&job.job_id))
-            .update_expression(set)
-            .condition_expression("attribute_not_exists(meeting_key)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#due", DUE_AT)
-            .expression_attribute_values(":m", s(&job.meeting_key))
-            .expression_attribute_values(":c", s(&job.conversation_id))
-            .expression_attribute_values(":at", s(&job.submitted_at))
-            .expression_attribute_values(":d", AttributeValue::N(job.deadline.to_string()))
-            .expression_attribute_values(":scheduled", state(JobState::Scheduled))
-            .expression_attribute_values(":now", s(&now));
-        if let Some(retention) = self.retention {
-            req = req
-                .expression_attribute_names("#exp", EXPIRES_AT)
-                .expression_attribute_values(":exp", expiry(retention));
-        }
-        let res = req.send().await;
-        match res {
-            Ok(_) => {}
-            Err(e) if conditional_failed(&e) => tracing::info!(job_id = %job.job_id, "job already recorded"),
-            Err(e) => return Err(sdk_error("dynamodb", e)),
-        }
         let req = self
             .client
             .update_item()
@@ -324,6 +292,33 @@ impl MeetingOutcomes for DynamoSubmissions {
         )
         .await?;
         Ok(written.then_some(seen.run + 1))
+    }
+
+    async fn adopt_job(&self, job: &SubmittedJob, now: i64) -> Result<bool> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(&job.meeting_key));
+        let (req, guard) = guarded(req, Step::Submit);
+        // Waiting for a submission and none under way; or this very job adopted before.
+        let res = req
+            .update_expression(
+                "SET #st = :to, job_id = :j, conversation_id = :c, submitted_at = :at, adopted_at = :at, \
+                 updated_at = :at REMOVE submit_claim, submit_claim_until, #due",
+            )
+            .condition_expression(format!(
+                "({guard} AND (attribute_not_exists(submit_claim_until) OR submit_claim_until < :now)) \
+                 OR (#st = :to AND job_id = :j)"
+            ))
+            .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_values(":j", s(&job.job_id))
+            .expression_attribute_values(":c", s(&job.conversation_id))
+            .expression_attribute_values(":at", s(&job.submitted_at))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        conditional(res)
     }
 
     async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {

@@ -68,6 +68,7 @@ pub fn work_item() -> WorkItem {
 /// A status as symbl-webhook hands it to the notifier.
 pub fn status_event(job_id: &str, status: JobState) -> StatusEvent {
     StatusEvent {
+        meeting_key: None,
         job_id: job_id.into(),
         status,
         source: "webhook".into(),

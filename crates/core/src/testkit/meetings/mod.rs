@@ -262,6 +262,8 @@ impl Faults for MemMeetings {
         "insights_stored",
         "email_settled",
         "insights_of",
+        "restart_deferred",
+        "adopt_job",
         // MeetingFailures
         "fail_stalled",
         "unnotified_failures",

@@ -6,7 +6,7 @@ use super::{MeetingRow, MemMeetings, StoredInsights};
 use crate::lifecycle::{EmailState, MeetingState};
 use crate::lifecycle::{JobState, Step};
 use crate::meeting::ProducedAudio;
-use crate::ports::{EmailOutcome, MeetingClaim, MeetingOutcomes};
+use crate::ports::{EmailOutcome, MeetingClaim, MeetingOutcomes, SubmittedJob};
 use crate::{Error, Result};
 
 impl MeetingOutcomes for MemMeetings {
@@ -92,6 +92,27 @@ impl MeetingOutcomes for MemMeetings {
         let run = row.run.unwrap_or(1) + 1;
         *row = MeetingRow::claimed(&claim, run, row.attempt);
         Ok(Some(run))
+    }
+
+    async fn adopt_job(&self, job: &SubmittedJob, now: i64) -> Result<bool> {
+        self.enter("adopt_job")?;
+        let mut rows = self.rows.lock().unwrap();
+        let Some(row) = rows.get_mut(&job.meeting_key) else {
+            return Ok(false);
+        };
+        let again = row.status == Some(MeetingState::Submitted) && row.job_id.as_deref() == Some(job.job_id.as_str());
+        let waiting = row.status.is_some_and(|s| Step::Submit.from().contains(&s))
+            && row.submit_claim_until.is_none_or(|until| until < now);
+        if !(again || waiting) {
+            return Ok(false);
+        }
+        row.status = MeetingState::Submitted.into();
+        row.job_id = Some(job.job_id.clone());
+        row.conversation_id = Some(job.conversation_id.clone());
+        row.submit_claim = None;
+        row.submit_claim_until = None;
+        row.due_at = None;
+        Ok(true)
     }
 
     async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {
