@@ -190,6 +190,36 @@ async fn symbl_rate_limits_and_5xx_for_a_while_delay_the_submission_but_not_the_
 }
 
 #[tokio::test]
+async fn a_submission_whose_answer_was_lost_is_adopted_not_submitted_again() {
+    let _shared = SHARED.write().await;
+    let stack = Stack::load();
+    // The job is made, then the answer (with its conversation id) is lost: a 503.
+    symbl().set_faults(Faults {
+        submit_lose_answer_times: 1,
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let (m, tag) = meeting(2, 3.0, "symbl-lost-answer").await;
+    start(&stack, &m).await;
+    let mail = one_mail(&stack, &tag, WAIT).await;
+    symbl().set_faults(Faults::default());
+    assert_eq!(mail.subject, format!("We could not process: {}", m.spec.topic));
+    assert!(mail.text.contains("answer to our submission was lost"), "{}", mail.text);
+    // Past the consumer's retry of the work item (ERROR_RETRY_SECS, 30 s): it found the
+    // meeting adopted and submitted nothing.
+    let retried = Duration::from_secs(45);
+    if let Some(left) = retried.checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    assert_eq!(submissions_of(&m.spec.uuid).len(), 1, "one job: billed once");
+    let record = stack.meeting(&m.spec.uuid).await.expect("the meeting record");
+    assert_eq!(attr_s(&record, "status"), Some("failed"));
+    assert!(record.get("adopted_at").is_some(), "{record:?}");
+    assert_slot_released(&stack, &m).await;
+    assert_no_dead_letters(&stack, &m).await;
+}
+
+#[tokio::test]
 async fn symbl_tokens_expiring_mid_run_are_replaced() {
     let _shared = SHARED.write().await;
     let stack = Stack::load();

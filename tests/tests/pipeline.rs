@@ -141,6 +141,44 @@ async fn a_failed_symbl_job_releases_its_slot_and_tells_the_host_why() {
 }
 
 #[tokio::test]
+async fn a_richer_second_delivery_restarts_the_meeting_and_gives_one_email_with_everyone() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::load();
+    reset();
+    let (m, tag) = meeting("restarted").await;
+    let whole = sandbox().recording_completed(&m, &sandbox().default_download_token());
+    // Zoom's first delivery, while one participant's file was still processing.
+    let mut early = whole.clone();
+    let files = early["payload"]["object"]["participant_audio_files"]
+        .as_array_mut()
+        .expect("participant files");
+    let last = files.last_mut().expect("a participant file");
+    last["status"] = "processing".into();
+    let (status, reply) = deliver(&stack, &early).await;
+    assert_eq!((status, reply), (200, serde_json::json!({ "status": "accepted" })));
+    let key = zoom_symbl_core::meeting_key::MeetingKey::from_uuid(&m.spec.uuid).to_string();
+    let first = stack.meeting(&m.spec.uuid).await.expect("the meeting record");
+    assert!(
+        first.get("unfinished_files").is_some(),
+        "the file still processing is listed: {first:?}"
+    );
+    // The delivery with every file completed is the meeting's second run, not a duplicate.
+    let (status, reply) = deliver(&stack, &whole).await;
+    assert_eq!((status, reply), (200, serde_json::json!({ "status": "restarted", "run": 2 })));
+    let (status, reply) = deliver(&stack, &whole).await;
+    assert_eq!((status, reply), (200, serde_json::json!({ "status": "duplicate" })));
+    let mail = one_mail(&stack, &tag).await;
+    for name in ["Dana Host", "Mary-Jane O", "李雷"] {
+        assert!(mail.text.contains(name), "{name} missing from:\n{}", mail.text);
+    }
+    let record = stack.meeting(&m.spec.uuid).await.expect("the meeting record");
+    assert_eq!(attr_s(&record, "status"), Some("transcribed"));
+    assert_eq!(record.get("run").and_then(|v| v.as_n().ok()).map(String::as_str), Some("2"));
+    assert!(record.get("unfinished_files").is_none(), "{record:?}");
+    assert!(!stack.slot_holders().await.unwrap().contains(&key));
+}
+
+#[tokio::test]
 async fn duplicated_and_out_of_order_webhooks_still_give_one_email() {
     let _turn = TURN.lock().await;
     let stack = Stack::load();

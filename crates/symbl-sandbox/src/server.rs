@@ -116,6 +116,9 @@ pub struct Faults {
     pub submit_429_times: u32,
     /// The next N submits answer 503.
     pub submit_5xx_times: u32,
+    /// The next N submits schedule the job and then answer 503: the job exists, its answer
+    /// (with the conversation id) is lost, as when a timeout or a 5xx comes after the POST.
+    pub submit_lose_answer_times: u32,
     /// Every API call answers 503 until cleared.
     pub down: bool,
     /// Jobs end `failed` instead of `completed`.
@@ -1020,8 +1023,20 @@ async fn submit(
     if s.auto_complete {
         spawn_auto_complete(&s, job_id.clone());
     }
+    if take_lost_answer(&s) {
+        tracing::info!(%job_id, "job scheduled; its answer is lost (fault)");
+        return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"));
+    }
     let reply = json!({ "conversationId": conversation_id, "jobId": job_id });
     Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// Uses up one queued `submit_lose_answer_times` fault.
+fn take_lost_answer(s: &Shared) -> bool {
+    let mut st = lock(&s.state);
+    let lose = st.faults.submit_lose_answer_times > 0;
+    st.faults.submit_lose_answer_times = st.faults.submit_lose_answer_times.saturating_sub(1);
+    lose
 }
 
 /// Uses up one queued `submit_5xx_times` or `submit_429_times` fault, 5xx first, and
