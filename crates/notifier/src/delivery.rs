@@ -14,6 +14,9 @@ use zoom_symbl_core::Error;
 
 use crate::handler::Notifier;
 
+/// Tries at recording an email's outcome within one invocation.
+const SETTLE_ATTEMPTS: u32 = 3;
+
 /// Where an email's claim and outcome are kept.
 pub(crate) trait EmailLedger: Sync {
     /// `false` when the email was settled, or another sender holds a live claim.
@@ -113,11 +116,38 @@ where
                 EmailOutcome::Failed { reason }
             }
         };
-        ledger.settle(&claim, &outcome).await?;
+        self.settle(what, ledger, &claim, &outcome).await?;
         if let EmailOutcome::Sent { message_id } = &outcome {
             info!(what, %message_id, "emailed the host");
         }
         Ok(Some(outcome))
+    }
+
+    /// Records how the email ended, retrying a failing write a few times: a settle given up
+    /// leaves the claim to go stale, and the email is sent again (with the same Message-ID,
+    /// so the host's mail client folds the two).
+    async fn settle(
+        &self,
+        what: &str,
+        ledger: &impl EmailLedger,
+        claim: &str,
+        outcome: &EmailOutcome,
+    ) -> Result<(), Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ledger.settle(claim, outcome).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.retry() == Retry::Retryable && attempt < SETTLE_ATTEMPTS => {
+                    warn!(what, error = %e, attempt, "could not record the email's outcome; retrying");
+                    tokio::time::sleep(self.settings.smtp_backoff * attempt).await;
+                }
+                Err(e) => {
+                    error!(what, error = %e, "could not record the email's outcome; it is sent again once its claim goes stale");
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Sends, retrying a temporarily refusing relay a few times within this invocation.

@@ -342,6 +342,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_settle_that_fails_for_a_moment_is_retried_and_the_email_goes_once() {
+        let n = notifier(JobState::Completed, i64::MAX);
+        n.jobs.fail_times("email_settled", 2);
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+        assert_eq!(n.jobs.row("j").email_state, Some(EmailState::Sent));
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1, "settled: not sent again");
+    }
+
+    #[tokio::test]
     async fn unconfirmed_terminal_status_changes_nothing_terminal() {
         let n = notifier(JobState::InProgress, i64::MAX);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Per-operation faults, the same for every double.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// Which operations of a double fail or must not be reached. Operations are named by their
@@ -8,6 +8,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Knobs {
     failing: Mutex<BTreeSet<&'static str>>,
+    /// Operations that fail only their next few calls.
+    failing_times: Mutex<BTreeMap<&'static str, u32>>,
     forbidden: Mutex<BTreeSet<&'static str>>,
 }
 
@@ -18,6 +20,10 @@ impl Knobs {
             !self.forbidden.lock().unwrap().contains(op),
             "{double}: `{op}` was reached, and the test forbids it"
         );
+        if let Some(left) = self.failing_times.lock().unwrap().get_mut(op).filter(|n| **n > 0) {
+            *left -= 1;
+            return true;
+        }
         self.failing.lock().unwrap().contains(op)
     }
 }
@@ -35,6 +41,15 @@ pub trait Faults: Sized {
     /// 503), as a dependency that is down answers.
     fn fail(&self, op: &'static str) {
         self.knobs().failing.lock().unwrap().insert(checked::<Self>(op));
+    }
+
+    /// `op` fails its next `times` calls (as [`Faults::fail`]), then works: a blip.
+    fn fail_times(&self, op: &'static str, times: u32) {
+        self.knobs()
+            .failing_times
+            .lock()
+            .unwrap()
+            .insert(checked::<Self>(op), times);
     }
 
     fn heal(&self, op: &'static str) {
