@@ -17,13 +17,13 @@ use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
 use zoom_symbl_core::Error;
 
 use crate::archive::{Archived, Archiver, Originals};
-use crate::channels::{self, Cast};
+use crate::channels::{self, Cast, Channel};
 use crate::download::FetchError;
 use crate::merge::{self, Target};
 use crate::output::OutputFormat;
-use crate::plan::{parse_time, MergePlan, Timeline, TrackInput};
+use crate::plan::{parse_time, MergePlan, PieceInput, Timeline, TrackInput};
 use crate::ports::{Codecs, DownloadTokens, Recordings};
-use crate::sources::{self, select_sources, Source};
+use crate::sources::{self, select_speakers, Source};
 use crate::zoom_api::jwt_expired;
 
 #[derive(Debug, Clone)]
@@ -195,19 +195,21 @@ where
 
     async fn produce(&self, key: &MeetingKey, job: &ProducerJob) -> Result<ProducedAudio, Error> {
         let object = &job.event.payload.object;
-        let (mode, sources) = select_sources(object)?;
-        let timeline = sources::timeline(&sources)?;
-        preflight::check(&timeline, sources.len(), &self.settings.limits)?;
-        let prefix = key.s3_prefix();
+        let (mode, speakers) = select_speakers(object)?;
+        // Every piece has its own decoder: the limit counts pieces.
+        let pieces = sources::pieces(&speakers);
+        let timeline = sources::timeline(pieces.iter().copied())?;
+        preflight::check(&timeline, pieces.len(), &self.settings.limits)?;
+        let prefix = run_prefix(key, job.run);
         let originals_prefix = format!("{prefix}originals/");
-        let archived = self.archive(job, &sources, &originals_prefix).await?;
+        let archived = self.archive(job, &pieces, &originals_prefix).await?;
         let archived = self.probe(archived).await?;
         let Cast {
             mode,
             participants,
-            tracks,
-        } = channels::assign(mode, &sources, archived)?;
-        let merged = self.merge(&prefix, timeline, &tracks).await?;
+            channels,
+        } = channels::assign(mode, &speakers, archived)?;
+        let merged = self.merge(&prefix, timeline, &channels).await?;
         Ok(ProducedAudio {
             mode,
             topic: object.topic.clone(),
@@ -245,17 +247,16 @@ where
 
     /// Archives every source; those Zoom refused the token for go again with a fresh one,
     /// when one can be minted. Results in source order.
-    async fn archive(&self, job: &ProducerJob, sources: &[Source], prefix: &str) -> Result<Vec<Archived>, Error> {
+    async fn archive(&self, job: &ProducerJob, sources: &[&Source], prefix: &str) -> Result<Vec<Archived>, Error> {
         let token = self.download_token(job).await?;
         let to = Originals {
             bucket: &self.settings.input_bucket,
             prefix,
         };
         let concurrency = self.settings.download_concurrency;
-        let all: Vec<&Source> = sources.iter().collect();
         let mut results = self
             .archiver
-            .archive_all(&self.objects, &all, &token, &to, concurrency)
+            .archive_all(&self.objects, sources, &token, &to, concurrency)
             .await;
         let rejected: Vec<usize> = (0..results.len())
             .filter(|&i| matches!(results[i].1, Err(FetchError::TokenRejected)))
@@ -265,7 +266,7 @@ where
         }
         info!("download token rejected; re-minting with Server-to-Server OAuth");
         let fresh = self.zoom.mint_download_token(&job.event.payload.object.uuid).await?;
-        let again: Vec<&Source> = rejected.iter().map(|&i| &sources[i]).collect();
+        let again: Vec<&Source> = rejected.iter().map(|&i| sources[i]).collect();
         let retried = self
             .archiver
             .archive_all(&self.objects, &again, &fresh, &to, concurrency)
@@ -276,9 +277,9 @@ where
         Ok(results)
     }
 
-    /// Merges the archived tracks, channel k being the k-th, into the output bucket.
-    async fn merge(&self, prefix: &str, timeline: Timeline, tracks: &[(&Source, String)]) -> Result<Merged, Error> {
-        let plan = self.plan(timeline, tracks).await?;
+    /// Merges the archived pieces, channel k being the k-th, into the output bucket.
+    async fn merge(&self, prefix: &str, timeline: Timeline, channels: &[Channel<'_>]) -> Result<Merged, Error> {
+        let plan = self.plan(timeline, channels).await?;
         let format = self.settings.format.for_channels(plan.channels.len());
         let merged_key = format!("{prefix}merged.{}", format.extension());
         let mixdown_key = format!("{prefix}mixdown.mp3");
@@ -331,20 +332,35 @@ where
     }
 
     /// The decoders read the archived originals through presigned URLs.
-    async fn plan(&self, timeline: Timeline, tracks: &[(&Source, String)]) -> Result<MergePlan, Error> {
-        let mut inputs = Vec::with_capacity(tracks.len());
-        for (src, original_key) in tracks {
+    async fn plan(&self, timeline: Timeline, channels: &[Channel<'_>]) -> Result<MergePlan, Error> {
+        let mut inputs = Vec::with_capacity(channels.len());
+        for channel in channels {
+            let mut pieces = Vec::with_capacity(channel.pieces.len());
+            for (src, original_key) in &channel.pieces {
+                pieces.push(PieceInput {
+                    start: parse_time("recording_start", &src.start)?,
+                    source: self
+                        .objects
+                        .presign_get(&self.settings.input_bucket, original_key, self.settings.presign_ttl)
+                        .await?,
+                });
+            }
             inputs.push(TrackInput {
-                name: src.name.clone(),
-                start: parse_time("recording_start", &src.start)?,
-                end: parse_time("recording_end", &src.end)?,
-                source: self
-                    .objects
-                    .presign_get(&self.settings.input_bucket, original_key, self.settings.presign_ttl)
-                    .await?,
+                name: channel.name.to_owned(),
+                pieces,
             });
         }
         MergePlan::new(timeline, &inputs, self.settings.sample_rate)
+    }
+}
+
+/// Where a run's audio goes. A restarted run writes beside the earlier one, so a late writer
+/// of the earlier run (its database writes fenced by the attempt) cannot overwrite this
+/// run's files in S3 either. The first run keeps the original layout.
+fn run_prefix(key: &MeetingKey, run: u32) -> String {
+    match run {
+        0 | 1 => key.s3_prefix(),
+        n => format!("{}run-{n}/", key.s3_prefix()),
     }
 }
 

@@ -6,12 +6,17 @@ use time::OffsetDateTime;
 
 use zoom_symbl_core::Error;
 
-/// A participant track that was archived and can be merged.
+/// A speaker whose archived pieces can be merged onto one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackInput {
     pub name: String,
+    pub pieces: Vec<PieceInput>,
+}
+
+/// One archived file of a speaker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PieceInput {
     pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
     /// Where the decoder reads it from (presigned URL or path), filled in before merging.
     pub source: String,
 }
@@ -21,8 +26,14 @@ pub struct ChannelPlan {
     /// 1-based, as Symbl's `channelMetadata` counts.
     pub channel: u16,
     pub name: String,
+    /// By offset; each plays from its offset until it ends or the next one starts.
+    pub pieces: Vec<PiecePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PiecePlan {
     pub source: String,
-    /// Silence before the participant's first sample.
+    /// Silence (or the previous piece) before this piece's first sample.
     pub offset_samples: u64,
 }
 
@@ -64,7 +75,7 @@ impl MergePlan {
     /// Channel k is the k-th track as given: the caller passes the same ordered list that
     /// feeds `channelMetadata`.
     pub fn new(timeline: Timeline, tracks: &[TrackInput], sample_rate: u32) -> Result<Self, Error> {
-        if tracks.is_empty() {
+        if tracks.is_empty() || tracks.iter().any(|t| t.pieces.is_empty()) {
             return Err(Error::Invalid("nothing to merge".into()));
         }
         if tracks.len() > u16::MAX as usize {
@@ -74,11 +85,21 @@ impl MergePlan {
         let channels = tracks
             .iter()
             .enumerate()
-            .map(|(i, t)| ChannelPlan {
-                channel: i as u16 + 1,
-                name: t.name.clone(),
-                source: t.source.clone(),
-                offset_samples: to_samples((t.start - timeline.origin).as_seconds_f64()),
+            .map(|(i, t)| {
+                let mut pieces: Vec<PiecePlan> = t
+                    .pieces
+                    .iter()
+                    .map(|p| PiecePlan {
+                        source: p.source.clone(),
+                        offset_samples: to_samples((p.start - timeline.origin).as_seconds_f64()),
+                    })
+                    .collect();
+                pieces.sort_by_key(|p| p.offset_samples);
+                ChannelPlan {
+                    channel: i as u16 + 1,
+                    name: t.name.clone(),
+                    pieces,
+                }
             })
             .collect();
         Ok(MergePlan {
@@ -90,6 +111,11 @@ impl MergePlan {
 
     pub fn duration_secs(&self) -> f64 {
         self.total_samples as f64 / self.sample_rate as f64
+    }
+
+    /// Every channel's pieces in channel order: one decoder each.
+    pub fn pieces(&self) -> impl Iterator<Item = &PiecePlan> {
+        self.channels.iter().flat_map(|c| &c.pieces)
     }
 }
 
@@ -103,19 +129,35 @@ mod tests {
 
     use super::*;
 
-    fn track(name: &str, start: OffsetDateTime, end: OffsetDateTime) -> TrackInput {
-        TrackInput {
+    /// A one-piece track and its span.
+    fn track(name: &str, start: OffsetDateTime, end: OffsetDateTime) -> (TrackInput, (OffsetDateTime, OffsetDateTime)) {
+        let t = TrackInput {
             name: name.into(),
-            start,
-            end,
-            source: format!("s3://{name}"),
-        }
+            pieces: vec![PieceInput {
+                start,
+                source: format!("s3://{name}"),
+            }],
+        };
+        (t, (start, end))
+    }
+
+    fn offsets(plan: &MergePlan) -> Vec<(u16, &str, Vec<u64>)> {
+        plan.channels
+            .iter()
+            .map(|c| {
+                (
+                    c.channel,
+                    c.name.as_str(),
+                    c.pieces.iter().map(|p| p.offset_samples).collect(),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn offsets_from_earliest_track_and_padding_to_the_latest_end() {
         // The sample event (events/): Dana from 18:00:07, Mary-Jane joins 18:03:40, 李雷 leaves at 18:30:02.
-        let t = [
+        let (tracks, spans): (Vec<_>, Vec<_>) = [
             track(
                 "Dana Host",
                 datetime!(2024-05-31 18:00:07 UTC),
@@ -131,55 +173,74 @@ mod tests {
                 datetime!(2024-05-31 18:00:09 UTC),
                 datetime!(2024-05-31 18:30:02 UTC),
             ),
-        ];
-        let timeline = Timeline::span(t.iter().map(|t| (&t.start, &t.end))).unwrap();
-        let plan = MergePlan::new(timeline, &t, 16_000).unwrap();
+        ]
+        .into_iter()
+        .unzip();
+        let timeline = Timeline::span(spans.iter().map(|(a, b)| (a, b))).unwrap();
+        let plan = MergePlan::new(timeline, &tracks, 16_000).unwrap();
         assert_eq!(plan.total_samples, (42 * 60 + 4) * 16_000);
         assert_eq!(plan.duration_secs(), 2524.0);
-        let got: Vec<_> = plan
-            .channels
-            .iter()
-            .map(|c| (c.channel, c.name.as_str(), c.offset_samples))
-            .collect();
         assert_eq!(
-            got,
+            offsets(&plan),
             [
-                (1, "Dana Host", 0),
-                (2, "Mary-Jane O'Neil", 213 * 16_000),
-                (3, "李雷", 2 * 16_000)
+                (1, "Dana Host", vec![0]),
+                (2, "Mary-Jane O'Neil", vec![213 * 16_000]),
+                (3, "李雷", vec![2 * 16_000])
             ]
         );
-        assert_eq!(plan.channels[1].source, "s3://Mary-Jane O'Neil");
+        assert_eq!(plan.channels[1].pieces[0].source, "s3://Mary-Jane O'Neil");
     }
 
     #[test]
     fn a_failed_track_still_defines_the_timeline_but_takes_no_channel() {
         let early = (datetime!(2024-01-01 10:00:00 UTC), datetime!(2024-01-01 10:30:00 UTC));
-        let b = track(
+        let (b, bs) = track(
             "B",
             datetime!(2024-01-01 10:05:00 UTC),
             datetime!(2024-01-01 10:20:00 UTC),
         );
-        let c = track(
+        let (c, cs) = track(
             "C",
             datetime!(2024-01-01 10:10:00 UTC),
             datetime!(2024-01-01 10:40:00 UTC),
         );
         // A (the earliest) failed to download: only B and C are merged, aligned to A's start.
-        let timeline = Timeline::span([(&early.0, &early.1), (&b.start, &b.end), (&c.start, &c.end)]).unwrap();
+        let timeline = Timeline::span([(&early.0, &early.1), (&bs.0, &bs.1), (&cs.0, &cs.1)]).unwrap();
         let plan = MergePlan::new(timeline, &[b, c], 8_000).unwrap();
         assert_eq!(
             plan.channels[0],
             ChannelPlan {
                 channel: 1,
                 name: "B".into(),
-                source: "s3://B".into(),
-                offset_samples: 300 * 8_000
+                pieces: vec![PiecePlan {
+                    source: "s3://B".into(),
+                    offset_samples: 300 * 8_000
+                }],
             }
         );
-        assert_eq!(plan.channels[1].channel, 2);
-        assert_eq!(plan.channels[1].offset_samples, 600 * 8_000);
+        assert_eq!(offsets(&plan)[1], (2, "C", vec![600 * 8_000]));
         assert_eq!(plan.total_samples, 40 * 60 * 8_000);
+    }
+
+    #[test]
+    fn a_restarted_speaker_has_each_piece_at_its_own_offset_in_time_order() {
+        let origin = datetime!(2024-01-01 10:00:00 UTC);
+        let piece = |start, source: &str| PieceInput {
+            start,
+            source: source.into(),
+        };
+        let restarted = TrackInput {
+            name: "A".into(),
+            pieces: vec![
+                piece(datetime!(2024-01-01 10:20:00 UTC), "second"),
+                piece(origin, "first"),
+            ],
+        };
+        let end = datetime!(2024-01-01 10:30:00 UTC);
+        let plan = MergePlan::new(Timeline::span([(&origin, &end)]).unwrap(), &[restarted], 10).unwrap();
+        assert_eq!(offsets(&plan), [(1, "A", vec![0, 1200 * 10])]);
+        let sources: Vec<_> = plan.pieces().map(|p| p.source.as_str()).collect();
+        assert_eq!(sources, ["first", "second"]);
     }
 
     #[test]
@@ -189,6 +250,11 @@ mod tests {
         assert!(Timeline::span([(&a, &b)]).is_err());
         let t = Timeline { origin: b, end: a };
         assert!(MergePlan::new(t, &[], 16_000).is_err());
+        let no_pieces = TrackInput {
+            name: "A".into(),
+            pieces: vec![],
+        };
+        assert!(MergePlan::new(t, &[no_pieces], 16_000).is_err());
         assert!(parse_time("recording_start", "yesterday").is_err());
         assert_eq!(
             parse_time("x", "2023-12-01T20:01:56Z").unwrap(),

@@ -661,3 +661,100 @@ async fn an_undecodable_track_is_left_out_with_its_reason_and_the_others_merged(
         "the bad track never reaches a decoder: {decoded:?}"
     );
 }
+
+/// Issue #13: 李雷 stopped and restarted recording, a second file from 18:35:00 (2093 s in).
+#[tokio::test]
+async fn a_restarted_participant_is_one_channel_with_audio_at_each_pieces_offset() {
+    const AGAIN: (&str, &str) = (
+        "a1a1a1a1-0004-4c3d-8e9f-000000000004",
+        "https://us02web.zoom.us/rec/webhook_download/p4-opaque",
+    );
+    const AGAIN_AT: usize = 20_930;
+    let mut job = zoom_job();
+    let files = job.event.payload.object.participant_audio_files.as_mut().unwrap();
+    let mut again = files[2].clone();
+    (again.id, again.download_url, again.file_size) = (AGAIN.0.into(), AGAIN.1.into(), m4a(AGAIN.0).len() as u64);
+    (again.recording_start, again.recording_end) = ("2024-05-31T18:35:00Z".into(), "2024-05-31T18:40:00Z".into());
+    files.push(again);
+    let zoom = zoom(EVENT_TOKEN).serving(AGAIN.1, vec![Answer::audio(&m4a(AGAIN.0))]);
+    let codecs = codecs().decoding(AGAIN.0, vec![301; 5]);
+    let p = making(zoom, MemTokens::default(), codecs, OutputFormat::Wav);
+    assert_eq!(p.handle(job).await.unwrap(), Outcome::Queued);
+
+    assert_eq!(object(&p, "in", &original_key(4, AGAIN.0)).bytes, m4a(AGAIN.0));
+    // One decoder per piece, 李雷's two last and in time order.
+    let decoded = p.codecs.decoded.lock().unwrap().clone();
+    assert_eq!(decoded.len(), 4);
+    assert!(
+        decoded[2].contains(TRACKS[2].0) && decoded[3].contains(AGAIN.0),
+        "{decoded:?}"
+    );
+
+    // Still three channels: 李雷's speaks from both joins, silent in between.
+    let merged = object(&p, "out", &format!("{}merged.wav", prefix()));
+    assert_eq!(u16::from_le_bytes([merged.bytes[22], merged.bytes[23]]), 3);
+    let pcm = &merged.bytes[PCM_OFFSET..];
+    assert_eq!(channel(pcm, 3, 0), vec![100; FRAMES]);
+    assert_eq!(channel(pcm, 3, 1), speech(MARY_JANE_AT, 200, 5));
+    let mut li_lei = speech(LI_LEI_AT, 300, 5);
+    li_lei[AGAIN_AT..AGAIN_AT + 5].fill(301);
+    assert_eq!(channel(pcm, 3, 2), li_lei);
+
+    // One record entry for 李雷: first file and start, last end, both files' bytes.
+    let audio = p.store.row(samples::meeting_key().as_str()).unwrap().audio.unwrap();
+    assert_eq!(
+        (audio.mode, audio.channels, audio.participants.len()),
+        (AudioMode::Multichannel, 3, 3)
+    );
+    let li = &audio.participants[2];
+    assert_eq!(
+        (li.name.as_str(), li.channel, li.file_id.as_str(), li.failure.as_deref()),
+        ("李雷", Some(3), TRACKS[2].0, None)
+    );
+    assert_eq!(
+        (li.recording_start.as_str(), li.recording_end.as_str()),
+        ("2024-05-31T18:00:09Z", "2024-05-31T18:40:00Z")
+    );
+    assert_eq!(li.original_key, Some(original_key(3, TRACKS[2].0)));
+    assert_eq!(li.bytes, Some((m4a(TRACKS[2].0).len() + m4a(AGAIN.0).len()) as u64));
+}
+
+/// Issue #13: the mixed recording stopped and restarted at 18:45:00 (2693 s in): both parts
+/// are merged, each at its offset.
+#[tokio::test]
+async fn every_audio_only_file_is_merged_at_its_offset() {
+    const LATER: (&str, &str) = (
+        "0f3c1d2e-4444-4b6a-9c0d-dddddddddddd",
+        "https://us02web.zoom.us/rec/webhook_download/m4a-later",
+    );
+    const LATER_AT: usize = 26_930;
+    let mut job = zoom_job();
+    let event = &mut job.event.payload.object;
+    event.participant_audio_files = None;
+    let mut later = event.recording_files[1].clone();
+    (later.id, later.download_url, later.file_size) = (Some(LATER.0.into()), LATER.1.into(), m4a(LATER.0).len() as u64);
+    (later.recording_start, later.recording_end) = ("2024-05-31T18:45:00Z".into(), "2024-05-31T18:50:00Z".into());
+    event.recording_files.push(later);
+    let zoom = zoom(EVENT_TOKEN).serving(LATER.1, vec![Answer::audio(&m4a(LATER.0))]);
+    let codecs = codecs().decoding(LATER.0, vec![51; 5]);
+    let p = making(zoom, MemTokens::default(), codecs, OutputFormat::Wav);
+    assert_eq!(p.handle(job).await.unwrap(), Outcome::Queued);
+
+    let audio = p.store.row(samples::meeting_key().as_str()).unwrap().audio.unwrap();
+    assert_eq!((audio.mode, audio.channels), (AudioMode::MixedDiarization, 1));
+    assert_eq!(audio.duration_secs, 2993.0);
+    assert_eq!(audio.participants.len(), 1);
+    assert_eq!(audio.participants[0].recording_end, "2024-05-31T18:50:00Z");
+    let merged = object(&p, "out", &audio.merged_key);
+    let mut expected = vec![0; 29_930];
+    expected[..5].fill(50);
+    expected[LATER_AT..LATER_AT + 5].fill(51);
+    assert_eq!(samples_of(&merged.bytes[PCM_OFFSET..]), expected);
+}
+
+#[test]
+fn a_restarted_run_writes_its_audio_beside_the_earlier_run() {
+    let key = zoom_symbl_core::testkit::samples::meeting_key();
+    assert_eq!(run_prefix(&key, 1), key.s3_prefix(), "the first run keeps the layout");
+    assert_eq!(run_prefix(&key, 2), format!("{}run-2/", key.s3_prefix()));
+}

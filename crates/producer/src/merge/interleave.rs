@@ -11,48 +11,57 @@ use crate::plan::{ChannelPlan, MergePlan};
 /// Frames per block: 0.25 s at 16 kHz, well under a pipe's buffer per channel.
 const BLOCK: usize = 4096;
 
-/// How much real audio each channel delivered, for the log and the record.
+/// How much real audio each piece's decoder delivered, for the log and the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelStats {
+pub struct PieceStats {
     pub decoded_frames: u64,
-    /// The decoder ended before the meeting did (normal for a participant who left).
+    /// The decoder ended before its piece's time did (normal for a participant who left).
     pub ended_early: bool,
 }
 
 /// Writes `plan.total_samples` frames of interleaved s16le to `out` (after `header`), and
-/// the clamped sum of all channels to `mix` as mono s16le. `decoders[k]` yields channel
-/// k+1's mono s16le from the participant's first sample on.
+/// the clamped sum of all channels to `mix` as mono s16le. `decoders` yield each piece's
+/// mono s16le from its first sample on, in `plan.pieces()` order.
 pub async fn interleave<R, W, M>(
     plan: &MergePlan,
     decoders: &mut [R],
     header: &[u8],
     out: &mut W,
     mix: &mut M,
-) -> Result<Vec<ChannelStats>, Error>
+) -> Result<Vec<PieceStats>, Error>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
     M: AsyncWrite + Unpin,
 {
     let n = plan.channels.len();
-    if decoders.len() != n {
-        return Err(Error::Invalid(format!("{} decoders for {n} channels", decoders.len())));
+    let pieces = plan.pieces().count();
+    if decoders.len() != pieces {
+        return Err(Error::Invalid(format!(
+            "{} decoders for {pieces} pieces",
+            decoders.len()
+        )));
     }
     let write_err = |e: std::io::Error| Error::retryable("merge output", e);
     out.write_all(header).await.map_err(write_err)?;
     let mut stats = vec![
-        ChannelStats {
+        PieceStats {
             decoded_frames: 0,
             ended_early: false
         };
-        n
+        pieces
     ];
     let mut block = Block::new(n);
     let mut pos = 0u64;
     while pos < plan.total_samples {
         let len = (plan.total_samples - pos).min(BLOCK as u64) as usize;
+        let mut first = 0;
         for (k, c) in plan.channels.iter().enumerate() {
-            block.fill(k, c, &mut decoders[k], &mut stats[k], pos, len).await?;
+            let own = first..first + c.pieces.len();
+            block
+                .fill(k, c, &mut decoders[own.clone()], &mut stats[own], pos, len)
+                .await?;
+            first += c.pieces.len();
         }
         block.weave(len);
         out.write_all(&block.frames[..len * n * 2]).await.map_err(write_err)?;
@@ -82,31 +91,36 @@ impl Block {
         }
     }
 
-    /// Channel `k`'s `len` samples from `pos`: silence before its offset, then what its
-    /// decoder delivers, then silence once it has ended.
+    /// Channel `k`'s `len` samples from `pos`: each piece's decoder from its offset until it
+    /// ends or the next piece starts (the speaker's next recording takes over), silence elsewhere.
     async fn fill<R: AsyncRead + Unpin>(
         &mut self,
         k: usize,
         c: &ChannelPlan,
-        decoder: &mut R,
-        stats: &mut ChannelStats,
+        decoders: &mut [R],
+        stats: &mut [PieceStats],
         pos: u64,
         len: usize,
     ) -> Result<(), Error> {
         let buf = &mut self.chan[k][..len];
         buf.fill(0);
-        let silent = (c.offset_samples.saturating_sub(pos) as usize).min(len);
-        if silent < len && !stats.ended_early {
-            let want = (len - silent) * 2;
-            let got = read_full(decoder, &mut self.raw[..want])
+        let block_end = pos + len as u64;
+        for (j, piece) in c.pieces.iter().enumerate() {
+            let until = c.pieces.get(j + 1).map_or(u64::MAX, |next| next.offset_samples);
+            let (from, to) = (piece.offset_samples.max(pos), until.min(block_end));
+            if from >= to || stats[j].ended_early {
+                continue;
+            }
+            let (at, want) = ((from - pos) as usize, (to - from) as usize * 2);
+            let got = read_full(&mut decoders[j], &mut self.raw[..want])
                 .await
                 .map_err(|e| Error::retryable("decoder", format!("channel {}: {e}", c.channel)))?;
             for (i, s) in self.raw[..got & !1].chunks_exact(2).enumerate() {
-                buf[silent + i] = i16::from_le_bytes([s[0], s[1]]);
+                buf[at + i] = i16::from_le_bytes([s[0], s[1]]);
             }
-            stats.decoded_frames += (got / 2) as u64;
+            stats[j].decoded_frames += (got / 2) as u64;
             if got < want {
-                stats.ended_early = true;
+                stats[j].ended_early = true;
             }
         }
         Ok(())
@@ -145,21 +159,35 @@ pub(crate) async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::PiecePlan;
 
-    fn plan(offsets: &[u64], total: u64) -> MergePlan {
+    /// One channel per entry, each with pieces at these offsets.
+    fn plan(offsets: &[&[u64]], total: u64) -> MergePlan {
         MergePlan {
             sample_rate: 8,
             total_samples: total,
             channels: offsets
                 .iter()
                 .enumerate()
-                .map(|(i, o)| ChannelPlan {
+                .map(|(i, pieces)| ChannelPlan {
                     channel: i as u16 + 1,
                     name: format!("p{i}"),
-                    source: String::new(),
-                    offset_samples: *o,
+                    pieces: pieces
+                        .iter()
+                        .map(|o| PiecePlan {
+                            source: String::new(),
+                            offset_samples: *o,
+                        })
+                        .collect(),
                 })
                 .collect(),
+        }
+    }
+
+    fn stats(decoded_frames: u64, ended_early: bool) -> PieceStats {
+        PieceStats {
+            decoded_frames,
+            ended_early,
         }
     }
 
@@ -180,7 +208,7 @@ mod tests {
         let (a, b) = (pcm(&[1, 2, 3]), pcm(&[10, 20, 30, 40, 50]));
         let mut decoders = vec![&a[..], &b[..]];
         let (mut out, mut mix) = (Vec::new(), Vec::new());
-        let stats = interleave(&plan(&[0, 2], 6), &mut decoders, b"HDR", &mut out, &mut mix)
+        let got = interleave(&plan(&[&[0], &[2]], 6), &mut decoders, b"HDR", &mut out, &mut mix)
             .await
             .unwrap();
         assert_eq!(&out[..3], b"HDR");
@@ -191,20 +219,25 @@ mod tests {
                 .to_vec()
         );
         assert_eq!(frames(&mix, 1).concat(), [1, 2, 13, 20, 30, 40]);
-        assert_eq!(
-            stats[0],
-            ChannelStats {
-                decoded_frames: 3,
-                ended_early: true
-            }
-        );
-        assert_eq!(
-            stats[1],
-            ChannelStats {
-                decoded_frames: 4,
-                ended_early: false
-            }
-        );
+        assert_eq!(got, [stats(3, true), stats(4, false)]);
+    }
+
+    #[tokio::test]
+    async fn a_channel_plays_each_piece_from_its_offset_until_the_next_one() {
+        // ch1: its first piece runs into the second's start and is cut there; ch2: its first
+        // piece ends early, silence until the second.
+        let (a, b) = (pcm(&[1, 2, 3, 4, 5, 6]), pcm(&[7, 8]));
+        let (c, d) = (pcm(&[11, 12]), pcm(&[17, 18, 19]));
+        let mut decoders = vec![&a[..], &b[..], &c[..], &d[..]];
+        let (mut out, mut mix) = (Vec::new(), Vec::new());
+        let got = interleave(&plan(&[&[0, 4], &[0, 5]], 8), &mut decoders, b"", &mut out, &mut mix)
+            .await
+            .unwrap();
+        let f = frames(&out, 2);
+        let ch = |k: usize| f.iter().map(|frame| frame[k]).collect::<Vec<_>>();
+        assert_eq!(ch(0), [1, 2, 3, 4, 7, 8, 0, 0]);
+        assert_eq!(ch(1), [11, 12, 0, 0, 0, 17, 18, 19]);
+        assert_eq!(got, [stats(4, false), stats(2, true), stats(2, true), stats(3, false)]);
     }
 
     #[tokio::test]
@@ -215,7 +248,7 @@ mod tests {
         let mut decoders = vec![&a[..], &b[..]];
         let (mut out, mut mix) = (Vec::new(), Vec::new());
         interleave(
-            &plan(&[0, BLOCK as u64 + 3], total),
+            &plan(&[&[0], &[BLOCK as u64 + 3]], total),
             &mut decoders,
             b"",
             &mut out,
@@ -233,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn decoder_count_must_match() {
         let mut decoders: Vec<&[u8]> = vec![];
-        let err = interleave(&plan(&[0], 1), &mut decoders, b"", &mut Vec::new(), &mut Vec::new()).await;
+        let err = interleave(&plan(&[&[0]], 1), &mut decoders, b"", &mut Vec::new(), &mut Vec::new()).await;
         assert!(err.is_err());
     }
 }

@@ -13,7 +13,7 @@ use crate::output::OutputFormat;
 use crate::plan::MergePlan;
 use crate::ports::{CodecProcess, Codecs, Decoder, Reader, Writer};
 use crate::wav;
-use interleave::{interleave, ChannelStats};
+use interleave::{interleave, PieceStats};
 
 /// Where the merge writes.
 pub struct Target<'a> {
@@ -32,7 +32,7 @@ struct MergedStream<P> {
     encoder: Option<P>,
 }
 
-/// Decoders → interleaver → (WAV | FLAC encoder) → S3, and mono mix → MP3 encoder → S3.
+/// Decoders (one per piece) → interleaver → (WAV | FLAC encoder) → S3, and mono mix → MP3 encoder → S3.
 /// Returns the merged file's size.
 pub async fn merge<C: Codecs, O: ObjectStore>(
     codecs: &C,
@@ -68,9 +68,8 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
 }
 
 fn start_decoders<C: Codecs>(codecs: &C, plan: &MergePlan) -> Result<Vec<Decoder<C::Process>>, Error> {
-    plan.channels
-        .iter()
-        .map(|c| codecs.decoder(&c.source, plan.sample_rate))
+    plan.pieces()
+        .map(|p| codecs.decoder(&p.source, plan.sample_rate))
         .collect()
 }
 
@@ -106,7 +105,7 @@ fn merged_stream<C: Codecs>(
 
 /// A decoder that stopped early must have stopped cleanly, or its silence is a lie; the
 /// others still have output nobody needs.
-async fn settle_decoders<P: CodecProcess>(decoders: Vec<P>, stats: &[ChannelStats]) -> Result<(), Error> {
+async fn settle_decoders<P: CodecProcess>(decoders: Vec<P>, stats: &[PieceStats]) -> Result<(), Error> {
     for (d, s) in decoders.into_iter().zip(stats) {
         if s.ended_early {
             d.finish().await?;
@@ -123,7 +122,7 @@ mod tests {
 
     use super::*;
     use crate::ffmpeg::Ffmpeg;
-    use crate::plan::ChannelPlan;
+    use crate::plan::{ChannelPlan, PiecePlan};
 
     /// A second of 440 Hz (or `secs` of it) as a WAV file, made by ffmpeg.
     async fn tone(dir: &std::path::Path, name: &str, secs: f64) -> String {
@@ -177,8 +176,7 @@ mod tests {
                 .map(|((source, offset_samples), channel)| ChannelPlan {
                     channel,
                     name: format!("p{channel}"),
-                    source,
-                    offset_samples,
+                    pieces: vec![PiecePlan { source, offset_samples }],
                 })
                 .collect(),
         };
@@ -203,5 +201,55 @@ mod tests {
         assert!(second[4000..6000].iter().any(|s| *s != 0));
         assert!(second[6100..].iter().all(|s| *s == 0), "silent after the track ends");
         assert_eq!(&objects.object("out", "merged.flac").unwrap().bytes[..4], b"fLaC");
+    }
+
+    /// Issue #13 with real decoders: channel 1 is two short pieces with silence between,
+    /// channel 2 a long piece cut off where the next one starts.
+    #[tokio::test]
+    async fn pieces_of_one_channel_are_decoded_each_at_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (short, long) = (
+            tone(dir.path(), "short.wav", 0.25).await,
+            tone(dir.path(), "long.wav", 1.0).await,
+        );
+        let piece = |source: &String, offset_samples| PiecePlan {
+            source: source.clone(),
+            offset_samples,
+        };
+        let plan = MergePlan {
+            sample_rate: 8000,
+            total_samples: 8000,
+            channels: vec![
+                ChannelPlan {
+                    channel: 1,
+                    name: "restarted".into(),
+                    pieces: vec![piece(&short, 0), piece(&short, 4000)],
+                },
+                ChannelPlan {
+                    channel: 2,
+                    name: "cut".into(),
+                    pieces: vec![piece(&long, 0), piece(&short, 5000)],
+                },
+            ],
+        };
+        let objects = MemObjects::default();
+        let to = Target {
+            bucket: "out",
+            merged_key: "merged.wav",
+            mixdown_key: "mixdown.mp3",
+            format: OutputFormat::Wav,
+        };
+        merge(&Ffmpeg::locate(None), &objects, &plan, &to).await.unwrap();
+        let wav = objects.object("out", "merged.wav").unwrap().bytes;
+        let (first, second) = (channel(&wav[68..], 0), channel(&wav[68..], 1));
+        let sounds = |s: &[i16]| s.iter().any(|s| *s != 0);
+        assert!(sounds(&first[..2000]) && sounds(&first[4000..6000]));
+        assert!(!sounds(&first[2100..4000]), "silent between the pieces");
+        assert!(!sounds(&first[6100..]), "silent after the last piece");
+        assert!(sounds(&second[4000..5000]) && sounds(&second[5000..6900]));
+        assert!(
+            !sounds(&second[7100..]),
+            "the long piece was cut where the short one took over"
+        );
     }
 }
