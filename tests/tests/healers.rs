@@ -36,17 +36,9 @@ async fn dead_delivery(stack: &Stack, m: &GeneratedMeeting) -> MeetingClaim {
     let event: RecordingCompleted = serde_json::from_value(event_of(m)).unwrap();
     let now = unix_now();
     let claim = MeetingClaim {
-        key: MeetingKey::from_uuid(&m.spec.uuid),
-        uuid: m.spec.uuid.clone(),
-        meeting_id: m.spec.meeting_id.to_string(),
-        topic: m.spec.topic.clone(),
-        host_email: m.spec.host_email.clone(),
-        event_ts: None,
         claim_id: "killed-delivery".into(),
-        received_at: zoom_symbl_core::timefmt::now_rfc3339(),
-        tracking_id: None,
         lease_until: now - 1,
-        event,
+        ..MeetingClaim::of_delivery(&event, None, now, 0)
     };
     let claims = DynamoMeetings::new(stack.dynamodb().await, stack.output("MeetingsTableName"));
     assert_eq!(claims.claim(&claim, now).await.unwrap(), ClaimOutcome::Claimed);
@@ -205,6 +197,63 @@ async fn stuck_with_audio(stack: &Stack, state: &str) -> (GeneratedMeeting, Stri
         .await
         .unwrap();
     (m, tag)
+}
+
+/// The `Message-ID` header of a received email.
+fn message_id(mail: &e2e::Mail) -> String {
+    String::from_utf8_lossy(&mail.raw)
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(name, _)| name.eq_ignore_ascii_case("message-id"))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .expect("a Message-ID header")
+}
+
+#[tokio::test]
+async fn an_email_whose_settle_was_lost_is_sent_again_with_its_message_id_and_settled() {
+    let stack = Stack::load();
+    symbl();
+    let (m, tag) = meeting().await;
+    let (status, reply) = deliver(&stack, &event_of(&m)).await;
+    assert_eq!(status, 200, "{reply}");
+    let first = one_email(&stack, &tag, &m.spec.uuid).await;
+    let record = stack.meeting(&m.spec.uuid).await.unwrap();
+    let job_id = attr_s(&record, "job_id").expect("the meeting's job").to_owned();
+    // The relay took the email, then the sender died before recording it: the job record
+    // as the claim left it, an hour ago.
+    stack
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(stack.output("JobsTableName"))
+        .key("job_id", AttributeValue::S(job_id.clone()))
+        .update_expression("SET email_state = :sending, email_claimed_at = :then, due_at = :due REMOVE email_detail")
+        .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
+        .expression_attribute_values(":then", n(unix_now() - 3_600))
+        .expression_attribute_values(":due", n(unix_now() - 1))
+        .send()
+        .await
+        .unwrap();
+    reconcile(&stack).await;
+    let mails = eventually("the email sent again", Duration::from_secs(30), || async {
+        let mails = stack.mails(&tag);
+        Ok((mails.len() == 2).then_some(mails))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        message_id(&mails[1]),
+        message_id(&first),
+        "one Message-ID: the mail client folds them"
+    );
+    assert_eq!(mails[1].text, first.text, "rendered from the stored insights");
+    let job = stack.job(&job_id).await.unwrap();
+    assert_eq!(attr_s(&job, "email_state"), Some("sent"));
+    reconcile(&stack).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stack.mails(&tag).len(), 2, "settled: not sent a third time");
 }
 
 #[tokio::test]

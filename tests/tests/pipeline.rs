@@ -164,7 +164,10 @@ async fn a_richer_second_delivery_restarts_the_meeting_and_gives_one_email_with_
     );
     // The delivery with every file completed is the meeting's second run, not a duplicate.
     let (status, reply) = deliver(&stack, &whole).await;
-    assert_eq!((status, reply), (200, serde_json::json!({ "status": "restarted", "run": 2 })));
+    assert_eq!(
+        (status, reply),
+        (200, serde_json::json!({ "status": "restarted", "run": 2 }))
+    );
     let (status, reply) = deliver(&stack, &whole).await;
     assert_eq!((status, reply), (200, serde_json::json!({ "status": "duplicate" })));
     let mail = one_mail(&stack, &tag).await;
@@ -173,7 +176,10 @@ async fn a_richer_second_delivery_restarts_the_meeting_and_gives_one_email_with_
     }
     let record = stack.meeting(&m.spec.uuid).await.expect("the meeting record");
     assert_eq!(attr_s(&record, "status"), Some("transcribed"));
-    assert_eq!(record.get("run").and_then(|v| v.as_n().ok()).map(String::as_str), Some("2"));
+    assert_eq!(
+        record.get("run").and_then(|v| v.as_n().ok()).map(String::as_str),
+        Some("2")
+    );
     assert!(record.get("unfinished_files").is_none(), "{record:?}");
     assert!(!stack.slot_holders().await.unwrap().contains(&key));
 }

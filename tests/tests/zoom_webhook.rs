@@ -137,7 +137,6 @@ async fn recording_completed_claims_the_meeting_and_starts_the_producer_exactly_
 #[tokio::test]
 async fn a_claim_left_by_a_dead_delivery_is_taken_over_by_the_next_delivery_once_its_lease_lapses() {
     use zoom_symbl_core::aws::meetings::DynamoMeetings;
-    use zoom_symbl_core::meeting_key::MeetingKey;
     use zoom_symbl_core::ports::{ClaimOutcome, MeetingClaim, MeetingClaims};
 
     let stack = Stack::load();
@@ -150,17 +149,9 @@ async fn a_claim_left_by_a_dead_delivery_is_taken_over_by_the_next_delivery_once
     let claims = DynamoMeetings::new(stack.dynamodb().await, stack.output("MeetingsTableName"));
     let now = unix_now();
     let dead = MeetingClaim {
-        key: MeetingKey::from_uuid(&uuid),
-        uuid: uuid.clone(),
-        meeting_id: meeting.spec.meeting_id.to_string(),
-        topic: meeting.spec.topic.clone(),
-        host_email: meeting.spec.host_email.clone(),
-        event_ts: None,
         claim_id: "killed-delivery".into(),
-        received_at: zoom_symbl_core::timefmt::now_rfc3339(),
-        tracking_id: None,
         lease_until: now + 3,
-        event: serde_json::from_value(event.clone()).unwrap(),
+        ..MeetingClaim::of_delivery(&serde_json::from_value(event.clone()).unwrap(), None, now, 0)
     };
     assert_eq!(claims.claim(&dead, now).await.unwrap(), ClaimOutcome::Claimed);
 
