@@ -304,12 +304,12 @@ async fn a_lapsed_production_attempt_cannot_overwrite_the_winner() {
     let key = MeetingKey::from_uuid(&format!("lapsed-{}", uuid::Uuid::new_v4()));
     let store = DynamoMeetings::new(stack.dynamodb().await, stack.output("MeetingsTableName"));
     assert_eq!(
-        store.begin_production(&key, 0).await.unwrap(),
+        store.begin_production(&key, 1, 0).await.unwrap(),
         ProductionStart::Produce { attempt: 1 }
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        store.begin_production(&key, 60).await.unwrap(),
+        store.begin_production(&key, 1, 60).await.unwrap(),
         ProductionStart::Produce { attempt: 2 }
     );
     let late = AudioBuilder::sample().topic("attempt one").build();

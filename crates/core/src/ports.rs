@@ -157,6 +157,9 @@ pub enum ProductionStart {
     Busy,
     /// An earlier attempt failed for good; the failure stands.
     Failed { reason: String },
+    /// A richer delivery restarted the meeting as a later run: this invocation's event is
+    /// the earlier recording and must not be produced.
+    Superseded { run: u32 },
 }
 
 /// Whether a failed production will be tried again.
@@ -170,9 +173,11 @@ pub enum Finality {
 
 /// The producer's view of the meetings table.
 pub trait MeetingStore: Send + Sync {
+    /// Takes the production of the meeting's `run` (the record's run must be this one).
     fn begin_production(
         &self,
         key: &MeetingKey,
+        run: u32,
         lease_secs: u64,
     ) -> impl Future<Output = Result<ProductionStart>> + Send;
     /// Stores the audio, if `attempt` still holds the production.

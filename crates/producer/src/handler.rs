@@ -105,7 +105,19 @@ where
     }
 
     async fn run(&self, key: &MeetingKey, job: &ProducerJob) -> Result<Outcome, Error> {
-        match self.store.begin_production(key, self.settings.lease_secs).await? {
+        match self
+            .store
+            .begin_production(key, job.run, self.settings.lease_secs)
+            .await?
+        {
+            ProductionStart::Superseded { run } => {
+                info!(
+                    run,
+                    this_run = job.run,
+                    "a richer recording restarted the meeting; this earlier one is not produced"
+                );
+                return Ok(Outcome::AlreadyDone);
+            }
             ProductionStart::AlreadyDone => {
                 info!("meeting already produced and queued; nothing to do");
                 return Ok(Outcome::AlreadyDone);

@@ -209,8 +209,7 @@ pub(crate) async fn put_claim(
         .item("received_at", s(&c.received_at))
         .item("updated_at", s(&c.received_at))
         .item("audio_files", n(c.audio_files.into()))
-        .item("start_time", s(&c.event.payload.object.start_time))
-        .expression_attribute_names("#st", "status");
+        .item("start_time", s(&c.event.payload.object.start_time));
     if !c.unfinished_files.is_empty() {
         put = put.item(
             "unfinished_files",
@@ -240,7 +239,9 @@ pub(crate) async fn put_claim(
     };
     put = put.item(RUN, n(run.into()));
     if let Some(seen) = seen {
+        // Only conditions on a seen record name these (DynamoDB refuses unused names).
         put = put
+            .expression_attribute_names("#st", "status")
             .expression_attribute_names("#run", RUN)
             .expression_attribute_values(":seen", state(seen.state));
         if seen.has_run {
@@ -376,7 +377,7 @@ impl MeetingClaims for DynamoMeetings {
 }
 
 impl MeetingStore for DynamoMeetings {
-    async fn begin_production(&self, key: &MeetingKey, lease_secs: u64) -> Result<ProductionStart> {
+    async fn begin_production(&self, key: &MeetingKey, run: u32, lease_secs: u64) -> Result<ProductionStart> {
         let now = unix_now();
         let lease = now + lease_secs as i64;
         let req = self
@@ -385,6 +386,11 @@ impl MeetingStore for DynamoMeetings {
             .table_name(&self.table)
             .key(PK, s(key.as_str()));
         let (req, guard) = guarded(req, Step::BeginProduction);
+        let run_clause = if run <= 1 {
+            "attribute_not_exists(#run) OR #run = :run"
+        } else {
+            "#run = :run"
+        };
         let res = req
             .update_expression(
                 "SET #st = :to, lease_until = :lease, #due = :lease, \
@@ -392,10 +398,15 @@ impl MeetingStore for DynamoMeetings {
             )
             // A `producing` meeting only once its attempt's lease lapsed. (A comparison with an
             // absent attribute is false in DynamoDB, hence the explicit first case.)
+            // And only the record's own run: a restart's earlier event must not be produced
+            // (records from before runs are the first run).
             .condition_expression(format!(
-                "{guard} AND (attribute_not_exists(#st) OR #st <> :to OR lease_until < :epoch)"
+                "{guard} AND (attribute_not_exists(#st) OR #st <> :to OR lease_until < :epoch) \
+                 AND ({run_clause})"
             ))
             .expression_attribute_names("#due", DUE_AT)
+            .expression_attribute_names("#run", RUN)
+            .expression_attribute_values(":run", n(run.into()))
             .expression_attribute_values(":lease", n(lease))
             .expression_attribute_values(":epoch", n(now))
             .expression_attribute_values(":zero", n(0))
@@ -417,6 +428,9 @@ impl MeetingStore for DynamoMeetings {
             }
             Err(e) if conditional_failed(&e) => {
                 let (state, reason) = self.status_of(key).await?;
+                if let Some(seen) = self.run_of(key).await?.filter(|seen| seen.run > run) {
+                    return Ok(ProductionStart::Superseded { run: seen.run });
+                }
                 Ok(match state {
                     Some(MeetingState::Produced) => ProductionStart::EnqueueOnly,
                     Some(MeetingState::Producing) => ProductionStart::Busy,

@@ -18,9 +18,10 @@ async fn each_production_start_has_a_row_that_gives_it() {
         ProductionStart::AlreadyDone,
         ProductionStart::Busy,
         ProductionStart::Failed { reason: "r".into() },
+        ProductionStart::Superseded { run: 2 },
     ] {
         let meetings = MemMeetings::default().with(key.as_str(), MeetingRow::where_production_starts(&start));
-        assert_eq!(meetings.begin_production(&key, 30).await.unwrap(), start);
+        assert_eq!(meetings.begin_production(&key, 1, 30).await.unwrap(), start);
     }
 }
 
@@ -63,7 +64,7 @@ async fn a_meeting_goes_from_claim_to_submission_through_one_table() {
     meetings.claim(&samples::claim("c", i64::MAX), 0).await.unwrap();
     meetings.mark_dispatched(&samples::claim("c", i64::MAX)).await.unwrap();
     assert_eq!(
-        meetings.begin_production(&key, 30).await.unwrap(),
+        meetings.begin_production(&key, 1, 30).await.unwrap(),
         ProductionStart::Produce { attempt: 1 }
     );
     assert!(meetings.renew_lease(&key, 1, 30).await.unwrap());
@@ -185,12 +186,12 @@ async fn an_attempt_that_lost_its_lease_writes_neither_its_audio_nor_its_failure
     let clock = Clock::at(1_000);
     let meetings = MemMeetings::default().with_clock(clock.clone());
     assert_eq!(
-        meetings.begin_production(&key, 30).await.unwrap(),
+        meetings.begin_production(&key, 1, 30).await.unwrap(),
         ProductionStart::Produce { attempt: 1 }
     );
     clock.advance(31);
     assert_eq!(
-        meetings.begin_production(&key, 30).await.unwrap(),
+        meetings.begin_production(&key, 1, 30).await.unwrap(),
         ProductionStart::Produce { attempt: 2 },
         "the lapsed lease is taken over"
     );

@@ -167,6 +167,16 @@ async fn retried_invocations_do_no_work_twice() {
     assert_eq!(busy.handle(job(Some("t"))).await.unwrap(), Outcome::InProgressElsewhere);
     assert!(busy.queue.items.lock().unwrap().is_empty());
 
+    // A richer delivery restarted the meeting as run 2: the run-1 event is not produced.
+    let superseded = producer(ProductionStart::Superseded { run: 2 }, false);
+    assert_eq!(superseded.handle(job(Some("t"))).await.unwrap(), Outcome::AlreadyDone);
+    assert!(superseded.queue.items.lock().unwrap().is_empty());
+    assert_eq!(
+        superseded.store.row(samples::meeting_key().as_str()).unwrap().status,
+        Some(MeetingState::Received),
+        "the later run's record untouched"
+    );
+
     // Produced before a crash, not yet queued: queue it, once, without producing again.
     let half = producer(ProductionStart::EnqueueOnly, false);
     assert_eq!(half.handle(job(Some("t"))).await.unwrap(), Outcome::Queued);

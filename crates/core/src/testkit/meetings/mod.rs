@@ -110,6 +110,11 @@ impl MeetingRow {
                 lease_until: Some(i64::MAX),
                 ..MeetingRow::with_status(MeetingState::Producing)
             },
+            // The run-1 event finds the record restarted as a later run.
+            ProductionStart::Superseded { run } => MeetingRow {
+                run: Some(*run),
+                ..MeetingRow::with_status(MeetingState::Received)
+            },
             ProductionStart::Failed { reason } => MeetingRow {
                 failure_reason: Some(reason.clone()),
                 ..MeetingRow::with_status(MeetingState::Failed)

@@ -14,10 +14,14 @@ impl MemMeetings {
 }
 
 impl MeetingStore for MemMeetings {
-    async fn begin_production(&self, key: &MeetingKey, lease_secs: u64) -> Result<ProductionStart> {
+    async fn begin_production(&self, key: &MeetingKey, run: u32, lease_secs: u64) -> Result<ProductionStart> {
         self.enter("begin_production")?;
         let now = self.clock.now();
         let mut rows = self.rows.lock().unwrap();
+        let stored_run = rows.get(key.as_str()).map_or(1, |r| r.run.unwrap_or(1));
+        if stored_run > run {
+            return Ok(ProductionStart::Superseded { run: stored_run });
+        }
         let may_start = rows.get(key.as_str()).is_none_or(|r| {
             r.status.is_some_and(MeetingState::before_production)
                 || (r.status == Some(MeetingState::Producing) && r.lease_until.is_some_and(|l| l < now))
