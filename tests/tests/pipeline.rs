@@ -159,7 +159,7 @@ async fn a_richer_second_delivery_restarts_the_meeting_and_gives_one_email_with_
     let key = zoom_symbl_core::meeting_key::MeetingKey::from_uuid(&m.spec.uuid).to_string();
     let first = stack.meeting(&m.spec.uuid).await.expect("the meeting record");
     assert!(
-        first.get("unfinished_files").is_some(),
+        first.contains_key("unfinished_files"),
         "the file still processing is listed: {first:?}"
     );
     // The delivery with every file completed is the meeting's second run, not a duplicate.
@@ -180,7 +180,7 @@ async fn a_richer_second_delivery_restarts_the_meeting_and_gives_one_email_with_
         record.get("run").and_then(|v| v.as_n().ok()).map(String::as_str),
         Some("2")
     );
-    assert!(record.get("unfinished_files").is_none(), "{record:?}");
+    assert!(!record.contains_key("unfinished_files"), "{record:?}");
     assert!(!stack.slot_holders().await.unwrap().contains(&key));
 }
 
