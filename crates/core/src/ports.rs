@@ -569,3 +569,68 @@ pub trait Mailer: Send + Sync {
     /// Sends and returns the Message-ID.
     fn send(&self, email: &OutgoingEmail) -> impl Future<Output = std::result::Result<String, MailError>> + Send;
 }
+
+/// The language of a transcription: a code such as `en-US`, or identified from the audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Language {
+    Code(String),
+    Identify,
+}
+
+impl Language {
+    /// `auto` identifies the language; anything else is a language code.
+    pub fn parse(setting: &str) -> Language {
+        match setting.trim() {
+            "" | "auto" => Language::Identify,
+            code => Language::Code(code.to_owned()),
+        }
+    }
+}
+
+/// One participant's speech (or a mixed track) to transcribe, under a name that makes a
+/// repeated start a no-op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriptionJob<'a> {
+    pub name: &'a str,
+    pub media_bucket: &'a str,
+    pub media_key: &'a str,
+    pub output_bucket: &'a str,
+    pub output_key: &'a str,
+    pub language: &'a Language,
+    pub vocabulary: Option<&'a str>,
+    /// Personal information is redacted from the transcript.
+    pub redact_pii: bool,
+    /// A mixed track: label up to this many speakers (2 to 30).
+    pub speakers: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptionStart {
+    Started,
+    /// A job of that name exists: this start is a repeat (exactly once by construction).
+    AlreadyStarted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscriptionState {
+    Running,
+    Completed,
+    Failed { reason: String },
+}
+
+/// Speech to text, one job per participant who spoke.
+pub trait Transcriber: Send + Sync {
+    fn start(
+        &self,
+        job: &TranscriptionJob<'_>,
+    ) -> impl Future<Output = std::result::Result<TranscriptionStart, ProviderError>> + Send;
+    fn state(&self, name: &str) -> impl Future<Output = std::result::Result<TranscriptionState, ProviderError>> + Send;
+}
+
+/// The model that turns a transcript into insights, one tool-use request at a time.
+pub trait InsightsModel: Send + Sync {
+    fn ask(
+        &self,
+        request: &crate::llm::Request,
+    ) -> impl Future<Output = std::result::Result<crate::llm::ModelReply, ProviderError>> + Send;
+}

@@ -1,5 +1,6 @@
 //! AWS adapters for the ports, shared by the function crates.
 
+pub mod bedrock;
 pub mod failures;
 pub mod healing;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod queue;
 pub mod secrets;
 pub mod semaphore;
 pub mod submissions;
+pub mod transcribe;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
