@@ -1,6 +1,7 @@
 //! The `aws` provider's transcript: Transcribe's per-participant output read into words,
 //! put back at meeting time and merged into one list of utterances, rendered as WebVTT.
 
+pub mod jobs;
 pub mod merge;
 pub mod transcribe;
 pub mod vtt;
