@@ -18,6 +18,7 @@ mod plan;
 pub mod ports;
 pub mod preflight;
 mod sources;
+pub mod speech;
 #[cfg(test)]
 mod testing;
 mod wav;
