@@ -184,7 +184,9 @@ fuzz_target!(|data: &[u8]| {
                     [StatusEvent {
                         job_id: id.into(),
                         status,
-                        source: "webhook".into()
+                        source: "webhook".into(),
+                        // No `m` in the query: nothing to adopt.
+                        meeting_key: None,
                     }]
                 );
                 Reply {
