@@ -157,6 +157,27 @@ impl SubmissionStore for DynamoSubmissions {
     }
 }
 
+impl DynamoSubmissions {
+    /// The named attributes of a meeting's record, read consistently; `None` without a record.
+    async fn meeting_attributes(
+        &self,
+        meeting_key: &str,
+        projection: &str,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .consistent_read(true)
+            .projection_expression(projection)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(out.item)
+    }
+}
+
 impl MeetingOutcomes for DynamoSubmissions {
     async fn audio(&self, meeting_key: &str) -> Result<Option<ProducedAudio>> {
         let key = MeetingKey::parse(meeting_key)?;
@@ -243,17 +264,9 @@ impl MeetingOutcomes for DynamoSubmissions {
     }
 
     async fn restart_deferred(&self, meeting_key: &str, now: i64) -> Result<Option<u32>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.meetings_table)
-            .key(PK, s(meeting_key))
-            .consistent_read(true)
-            .projection_expression("next_event, email_status")
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.meeting_attributes(meeting_key, "next_event, email_status").await? else {
+            return Ok(None);
+        };
         let Some(kept) = item.get("next_event").and_then(|v| v.as_s().ok()) else {
             return Ok(None);
         };
@@ -322,17 +335,9 @@ impl MeetingOutcomes for DynamoSubmissions {
     }
 
     async fn insights_of(&self, meeting_key: &str) -> Result<Option<crate::ports::StoredInsights>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.meetings_table)
-            .key(PK, s(meeting_key))
-            .consistent_read(true)
-            .projection_expression("insights, summary_url")
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.meeting_attributes(meeting_key, "insights, summary_url").await? else {
+            return Ok(None);
+        };
         let Some(AttributeValue::M(docs)) = item.get("insights") else {
             return Ok(None);
         };
