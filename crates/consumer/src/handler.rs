@@ -198,26 +198,40 @@ where
         outcome
     }
 
-    /// Holding the meeting's claim: a Symbl slot, then the submission.
+    /// Holding the meeting's claim: its slots (one per provider job), then the submission.
     async fn submit_claimed(
         &self,
         key: &MeetingKey,
         audio: &zoom_symbl_core::meeting::ProducedAudio,
         lease_until: i64,
     ) -> Disposition {
-        match self.semaphore.acquire(key.as_str(), lease_until).await {
-            Ok(SlotGrant::Granted | SlotGrant::AlreadyHeld) => {}
-            Ok(SlotGrant::Full) => {
-                info!("every Symbl slot is taken; retrying later");
-                return Disposition::Wait(self.settings.busy_retry_secs);
+        let holders = self.symbl.slot_holders(key.as_str(), audio);
+        let mut held = Vec::with_capacity(holders.len());
+        let mut outcome = None;
+        for holder in &holders {
+            match self.semaphore.acquire(holder, lease_until).await {
+                Ok(SlotGrant::Granted | SlotGrant::AlreadyHeld) => held.push(holder.as_str()),
+                Ok(SlotGrant::Full) => {
+                    info!(needed = holders.len(), "not enough free provider slots; retrying later");
+                    outcome = Some(Disposition::Wait(self.settings.busy_retry_secs));
+                    break;
+                }
+                Err(e) => {
+                    outcome = Some(self.transient(&e.to_string()));
+                    break;
+                }
             }
-            Err(e) => return self.transient(&e.to_string()),
         }
-        let outcome = self.submit_holding_slot(key, audio).await;
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => self.submit_holding_slot(key, audio, &holders).await,
+        };
         if !matches!(outcome, Disposition::Done) {
-            if let Err(e) = self.semaphore.release(key.as_str()).await {
-                // The lease expires on its own; log so the leak is visible meanwhile.
-                warn!(error = %e, "could not release the slot after a failed submit");
+            for holder in held {
+                if let Err(e) = self.semaphore.release(holder).await {
+                    // The lease expires on its own; log so the leak is visible meanwhile.
+                    warn!(error = %e, "could not release a slot after a failed submit");
+                }
             }
         }
         outcome
@@ -227,6 +241,7 @@ where
         &self,
         key: &MeetingKey,
         audio: &zoom_symbl_core::meeting::ProducedAudio,
+        holders: &[String],
     ) -> Disposition {
         let media = match self
             .objects
@@ -238,6 +253,7 @@ where
         };
         let callback = callback_for(&self.webhook, key);
         let request = InsightsRequest {
+            meeting_key: key,
             audio,
             audio_url: &media,
             callback_url: callback.expose(),
@@ -270,8 +286,10 @@ where
             submitted_at: now_rfc3339(),
             deadline,
         };
-        if let Err(e) = self.semaphore.extend(key.as_str(), deadline).await {
-            warn!(error = %e, "could not extend the slot to the job's deadline");
+        for holder in holders {
+            if let Err(e) = self.semaphore.extend(holder, deadline).await {
+                warn!(error = %e, "could not extend a slot to the job's deadline");
+            }
         }
         self.record(&job).await;
         Disposition::Done

@@ -20,6 +20,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod timefmt;
+pub mod transcribed;
 pub mod transcript;
 pub mod zoom;
 

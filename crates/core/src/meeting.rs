@@ -57,6 +57,25 @@ pub struct ProducedAudio {
     /// email has its own Message-ID.
     #[serde(default = "crate::ports::first_run")]
     pub run: u32,
+    /// The `aws` provider's speech cut, one per participant in the merge (channel order):
+    /// empty for the Symbl provider and for records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speech: Vec<SpeechTrack>,
+}
+
+/// One participant's speech, as the `aws` provider transcribes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeechTrack {
+    /// The participant's number in the speech and transcript keys (channel - 1).
+    pub index: u16,
+    pub name: String,
+    /// The segment map (`meetings/<key>/speech/<k>.json`), in the output bucket.
+    pub map_key: String,
+    /// The speech-only FLAC; `None` for a participant who never spoke.
+    #[serde(default)]
+    pub flac_key: Option<String>,
+    /// Seconds of speech.
+    pub talk_seconds: f64,
 }
 
 impl ProducedAudio {

@@ -46,6 +46,16 @@ impl MeetingKey {
     pub fn s3_prefix(&self) -> String {
         format!("meetings/{}/", self.0)
     }
+
+    /// Where a run's files go. A restarted run writes beside the earlier one, so a late
+    /// writer of the earlier run (its database writes fenced by the attempt) cannot overwrite
+    /// this run's files in S3 either. The first run keeps the original layout.
+    pub fn run_prefix(&self, run: u32) -> String {
+        match run {
+            0 | 1 => self.s3_prefix(),
+            n => format!("{}run-{n}/", self.s3_prefix()),
+        }
+    }
 }
 
 impl fmt::Display for MeetingKey {

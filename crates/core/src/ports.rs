@@ -257,6 +257,7 @@ pub trait SubmissionStore: Send + Sync {
 /// A meeting's audio, handed to an insights provider.
 #[derive(Debug, Clone, Copy)]
 pub struct InsightsRequest<'a> {
+    pub meeting_key: &'a MeetingKey,
     /// The produced audio and its participants (channel k is participant k).
     pub audio: &'a crate::meeting::ProducedAudio,
     /// Where the provider fetches the audio from (short-lived).
@@ -273,6 +274,15 @@ pub struct ProviderJob {
     pub job_id: String,
     /// Where the provider keeps the meeting's results.
     pub conversation_id: String,
+}
+
+/// A recorded job as the provider is asked about it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRef<'a> {
+    pub job_id: &'a str,
+    /// Empty for a job adopted from its callback (its submission's answer was lost).
+    pub conversation_id: &'a str,
+    pub meeting_key: &'a str,
 }
 
 /// Why an insights provider did not do what was asked, in the pipeline's one retry vocabulary.
@@ -313,13 +323,22 @@ pub trait InsightsProvider: Send + Sync {
     /// The longest recording the provider takes, in seconds: longer ones fail before a slot is taken.
     fn max_audio_secs(&self) -> f64;
 
+    /// The holders this meeting's work takes in the concurrency semaphore: one per job the
+    /// provider runs for it (Symbl: one per meeting; Transcribe: one per speaking participant).
+    fn slot_holders(&self, meeting_key: &str, audio: &crate::meeting::ProducedAudio) -> Vec<String> {
+        let _ = audio;
+        vec![meeting_key.to_owned()]
+    }
+
     fn submit(&self, req: &InsightsRequest<'_>) -> impl Future<Output = Result<ProviderJob, ProviderError>> + Send;
 
-    fn job_state(&self, job_id: &str) -> impl Future<Output = Result<JobState, ProviderError>> + Send;
+    fn job_state(&self, job: JobRef<'_>) -> impl Future<Output = Result<JobState, ProviderError>> + Send;
 
+    /// The finished job's insights; `audio` is the meeting the job was for.
     fn insights(
         &self,
-        conversation_id: &str,
+        job: JobRef<'_>,
+        audio: &crate::meeting::ProducedAudio,
     ) -> impl Future<Output = Result<crate::insights::InsightsReport, ProviderError>> + Send;
 
     /// Creates the provider's own page for the meeting and returns its URL.
@@ -459,6 +478,16 @@ pub struct JobView {
     pub conversation_id: String,
     pub status: JobState,
     pub deadline: i64,
+}
+
+impl JobView {
+    pub fn as_ref(&self) -> JobRef<'_> {
+        JobRef {
+            job_id: &self.job_id,
+            conversation_id: &self.conversation_id,
+            meeting_key: &self.meeting_key,
+        }
+    }
 }
 
 /// Looking a job up: all that symbl-webhook needs.

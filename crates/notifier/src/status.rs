@@ -10,7 +10,7 @@ use zoom_symbl_core::insights::Insights;
 use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::meeting::ProducedAudio;
 use zoom_symbl_core::ports::{
-    InsightsProvider, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
+    InsightsProvider, JobRef, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
     Semaphore, StatusEvent, SubmittedJob,
 };
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
@@ -49,7 +49,7 @@ where
                 return self.finish(&job, job.status).await;
             }
             // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
-            let confirmed = self.symbl.job_state(&job.job_id).await?;
+            let confirmed = self.symbl.job_state(job.as_ref()).await?;
             if !confirmed.is_terminal() {
                 warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by Symbl");
                 self.jobs.advance(&job.job_id, confirmed).await?;
@@ -67,7 +67,12 @@ where
     /// (two jobs, billed twice, two emails). Only a job the provider confirms, for a meeting
     /// with no submission under way, is adopted.
     async fn adopt(&self, event: &StatusEvent, meeting_key: &str) -> Result<Outcome, Error> {
-        let confirmed = match self.symbl.job_state(&event.job_id).await {
+        let asked = JobRef {
+            job_id: &event.job_id,
+            conversation_id: "",
+            meeting_key,
+        };
+        let confirmed = match self.symbl.job_state(asked).await {
             Ok(state) => state,
             Err(e) if e.retry() == Retry::Permanent => {
                 info!(error = %e, "the provider does not confirm the job; ignored");
@@ -116,8 +121,14 @@ where
     /// the meeting records the outcome and the host is told.
     pub(crate) async fn finish(&self, job: &JobView, status: JobState) -> Result<Outcome, Error> {
         let first = self.jobs.finish(&job.job_id, status).await?;
-        if self.semaphore.release(&job.meeting_key).await? {
-            info!(meeting_key = %job.meeting_key, "released the concurrency slot");
+        let holders = match self.meetings.audio(&job.meeting_key).await? {
+            Some(audio) => self.symbl.slot_holders(&job.meeting_key, &audio),
+            None => vec![job.meeting_key.clone()],
+        };
+        for holder in &holders {
+            if self.semaphore.release(holder).await? {
+                info!(%holder, "released a concurrency slot");
+            }
         }
         // An adopted job whose results cannot be fetched is, for its meeting, a failed one.
         let for_meeting = if job.conversation_id.is_empty() {
@@ -194,7 +205,7 @@ where
         if let Some(stored) = self.stored_insights(&job.meeting_key, audio).await? {
             return Ok(stored);
         }
-        let report = self.symbl.insights(&job.conversation_id).await?;
+        let report = self.symbl.insights(job.as_ref(), audio).await?;
         let mut documents = BTreeMap::new();
         let prefix = format!("meetings/{}/insights/", job.meeting_key);
         for (name, doc) in &report.documents {

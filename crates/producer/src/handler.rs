@@ -212,7 +212,7 @@ where
         let pieces = sources::pieces(&speakers);
         let timeline = sources::timeline(pieces.iter().copied())?;
         preflight::check(&timeline, pieces.len(), &self.settings.limits)?;
-        let prefix = run_prefix(key, job.run);
+        let prefix = key.run_prefix(job.run);
         let originals_prefix = format!("{prefix}originals/");
         let archived = self.archive(job, &pieces, &originals_prefix).await?;
         let archived = self.probe(archived).await?;
@@ -239,6 +239,7 @@ where
             mixdown_key: merged.mixdown_key,
             originals_prefix,
             run: job.run,
+            speech: Vec::new(),
         })
     }
 
@@ -363,16 +364,6 @@ where
             });
         }
         MergePlan::new(timeline, &inputs, self.settings.sample_rate)
-    }
-}
-
-/// Where a run's audio goes. A restarted run writes beside the earlier one, so a late writer
-/// of the earlier run (its database writes fenced by the attempt) cannot overwrite this
-/// run's files in S3 either. The first run keeps the original layout.
-fn run_prefix(key: &MeetingKey, run: u32) -> String {
-    match run {
-        0 | 1 => key.s3_prefix(),
-        n => format!("{}run-{n}/", key.s3_prefix()),
     }
 }
 

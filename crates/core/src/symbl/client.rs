@@ -12,7 +12,8 @@ use super::model::{JobStatus, SubmitAudio, Submitted, TokenResponse};
 use super::request::submit_request;
 use crate::insights::InsightsReport;
 use crate::lifecycle::JobState;
-use crate::ports::{InsightsProvider, InsightsRequest, ProviderError, ProviderJob};
+use crate::meeting::ProducedAudio;
+use crate::ports::{InsightsProvider, InsightsRequest, JobRef, ProviderError, ProviderJob};
 use crate::secret::SecretString;
 use crate::Error;
 
@@ -314,12 +315,12 @@ impl InsightsProvider for SymblClient {
         })
     }
 
-    async fn job_state(&self, job_id: &str) -> Result<JobState, ProviderError> {
-        Ok(SymblClient::job_status(self, job_id).await?.into())
+    async fn job_state(&self, job: JobRef<'_>) -> Result<JobState, ProviderError> {
+        Ok(SymblClient::job_status(self, job.job_id).await?.into())
     }
 
-    async fn insights(&self, conversation_id: &str) -> Result<InsightsReport, ProviderError> {
-        Ok(SymblClient::insights(self, conversation_id).await?.into_report())
+    async fn insights(&self, job: JobRef<'_>, _audio: &ProducedAudio) -> Result<InsightsReport, ProviderError> {
+        Ok(SymblClient::insights(self, job.conversation_id).await?.into_report())
     }
 
     async fn summary_page(

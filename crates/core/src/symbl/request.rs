@@ -51,6 +51,7 @@ mod tests {
 
     fn request<'a>(audio: &'a ProducedAudio, language: &'a str) -> SubmitAudio {
         submit_request(&InsightsRequest {
+            meeting_key: &crate::testkit::samples::meeting_key(),
             audio,
             audio_url: "u",
             callback_url: "w",

@@ -57,6 +57,7 @@ impl AudioBuilder {
             mixdown_key: format!("{prefix}mixdown.mp3"),
             originals_prefix: format!("{prefix}originals/"),
             run: 1,
+            speech: Vec::new(),
         })
     }
 

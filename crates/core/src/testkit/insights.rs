@@ -7,7 +7,7 @@ use super::{samples, Faults, Knobs};
 use crate::insights::InsightsReport;
 use crate::lifecycle::JobState;
 use crate::meeting::ProducedAudio;
-use crate::ports::{InsightsProvider, InsightsRequest, ProviderError, ProviderJob};
+use crate::ports::{InsightsProvider, InsightsRequest, JobRef, ProviderError, ProviderJob};
 
 /// An [`InsightsRequest`] as it was submitted.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,13 +118,13 @@ impl InsightsProvider for MemInsights {
         }
     }
 
-    async fn job_state(&self, job_id: &str) -> Result<JobState, ProviderError> {
+    async fn job_state(&self, job: JobRef<'_>) -> Result<JobState, ProviderError> {
         self.enter("job_state")?;
-        self.status_asked.lock().unwrap().push(job_id.into());
+        self.status_asked.lock().unwrap().push(job.job_id.into());
         Ok(*self.status.lock().unwrap())
     }
 
-    async fn insights(&self, _conversation_id: &str) -> Result<InsightsReport, ProviderError> {
+    async fn insights(&self, _job: JobRef<'_>, _audio: &ProducedAudio) -> Result<InsightsReport, ProviderError> {
         self.enter("insights")?;
         Ok(self.insights.clone())
     }

@@ -36,12 +36,52 @@ pub fn name_prefix(stack: &str) -> String {
 /// The job's name: `<stack>-<digest of the meeting key>-r<run>-p<k>` (or `-mixed`). The key
 /// itself may hold `/` and `+`, which Transcribe refuses, hence the digest.
 pub fn job_name(stack: &str, key: &MeetingKey, run: u32, subject: JobSubject) -> String {
+    name_in(&run_job_id(stack, key, run), subject)
+}
+
+/// What the pipeline records as the run's one job: the names of its Transcribe jobs without
+/// their subject (`<stack>-<digest>-r<run>`).
+pub fn run_job_id(stack: &str, key: &MeetingKey, run: u32) -> String {
     let digest = hex::encode(Sha256::digest(key.as_str().as_bytes()));
-    let who = match subject {
-        JobSubject::Participant(k) => format!("p{k}"),
-        JobSubject::Mixed => "mixed".to_owned(),
-    };
-    format!("{}{}-r{run}-{who}", name_prefix(stack), &digest[..DIGEST_HEX])
+    format!("{}{}-r{run}", name_prefix(stack), &digest[..DIGEST_HEX])
+}
+
+/// The Transcribe job of `subject` within the run's job.
+pub fn name_in(run_job_id: &str, subject: JobSubject) -> String {
+    format!("{run_job_id}-{}", subject.label())
+}
+
+/// The run's job a Transcribe job belongs to, and whose speech it is: `None` for a name this
+/// pipeline does not make.
+pub fn parse_name(name: &str) -> Option<(&str, JobSubject)> {
+    let (run_job, who) = name.rsplit_once('-')?;
+    Some((run_job, JobSubject::parse(who)?))
+}
+
+impl JobSubject {
+    /// `p<k>` or `mixed`: the end of its job's name.
+    pub fn label(self) -> String {
+        match self {
+            JobSubject::Participant(k) => format!("p{k}"),
+            JobSubject::Mixed => "mixed".to_owned(),
+        }
+    }
+
+    fn parse(label: &str) -> Option<Self> {
+        match label {
+            "mixed" => Some(JobSubject::Mixed),
+            _ => label.strip_prefix('p')?.parse().ok().map(JobSubject::Participant),
+        }
+    }
+
+    /// The run's subjects as recorded beside its job (`p0,p2` or `mixed`).
+    pub fn encode_all(subjects: &[JobSubject]) -> String {
+        subjects.iter().map(|s| s.label()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn decode_all(recorded: &str) -> Option<Vec<JobSubject>> {
+        recorded.split(',').map(JobSubject::parse).collect()
+    }
 }
 
 /// Where a job's transcript goes, under the meeting's prefix.
@@ -137,5 +177,28 @@ mod tests {
         let other: JobStateChange =
             serde_json::from_str(r#"{"TranscriptionJobName":"n","TranscriptionJobStatus":"IN_PROGRESS"}"#).unwrap();
         assert_eq!(other.status, ChangedTo::Other);
+    }
+
+    #[test]
+    fn a_name_gives_back_its_run_job_and_subject() {
+        let (k, stack) = (key(), "zoom-symbl");
+        let run_job = run_job_id(stack, &k, 3);
+        for subject in [JobSubject::Participant(0), JobSubject::Participant(17), JobSubject::Mixed] {
+            let name = job_name(stack, &k, 3, subject);
+            assert_eq!(name, name_in(&run_job, subject));
+            assert_eq!(parse_name(&name), Some((run_job.as_str(), subject)));
+        }
+        assert_eq!(parse_name("someone-elses-job"), None);
+        assert_eq!(parse_name("nodash"), None);
+    }
+
+    #[test]
+    fn subjects_round_trip_as_recorded() {
+        let all = [JobSubject::Participant(0), JobSubject::Participant(2)];
+        assert_eq!(JobSubject::encode_all(&all), "p0,p2");
+        assert_eq!(JobSubject::decode_all("p0,p2").as_deref(), Some(&all[..]));
+        assert_eq!(JobSubject::decode_all("mixed"), Some(vec![JobSubject::Mixed]));
+        assert_eq!(JobSubject::decode_all("p0,x"), None);
+        assert_eq!(JobSubject::decode_all(""), None);
     }
 }

@@ -765,6 +765,6 @@ async fn every_audio_only_file_is_merged_at_its_offset() {
 #[test]
 fn a_restarted_run_writes_its_audio_beside_the_earlier_run() {
     let key = zoom_symbl_core::testkit::samples::meeting_key();
-    assert_eq!(run_prefix(&key, 1), key.s3_prefix(), "the first run keeps the layout");
-    assert_eq!(run_prefix(&key, 2), format!("{}run-2/", key.s3_prefix()));
+    assert_eq!(key.run_prefix(1), key.s3_prefix(), "the first run keeps the layout");
+    assert_eq!(key.run_prefix(2), format!("{}run-2/", key.s3_prefix()));
 }
