@@ -60,6 +60,33 @@ impl Env {
 
 /// `RETENTION_DAYS` (default 30): how long meeting and job records live before the tables'
 /// TTL removes them, the same schedule as the buckets' lifecycle rules.
+/// Which insights provider the stack runs (`InsightsProvider`, `INSIGHTS_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// Amazon Transcribe per participant and Amazon Bedrock, in the deployer's account.
+    #[default]
+    Aws,
+    /// Symbl.ai's Async Audio API on one multichannel file.
+    Symbl,
+}
+
+impl FromStr for Provider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "aws" => Ok(Provider::Aws),
+            "symbl" => Ok(Provider::Symbl),
+            other => Err(format!("{other:?} is not aws or symbl")),
+        }
+    }
+}
+
+impl Provider {
+    pub fn from_env(env: &Env) -> Result<Self, Error> {
+        env.parse_or("INSIGHTS_PROVIDER", Provider::Aws)
+    }
+}
+
 pub fn retention_days(env: &Env) -> Result<Duration, Error> {
     let days: u64 = env.parse_or("RETENTION_DAYS", 30)?;
     if days == 0 {

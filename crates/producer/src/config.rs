@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{secret_keys, Env, Secrets};
+use zoom_symbl_core::config::{secret_keys, Env, Provider, Secrets};
 use zoom_symbl_core::zoom::hosts::DEFAULT_ALLOWED_HOSTS;
 use zoom_symbl_core::zoom::HostAllowList;
 use zoom_symbl_core::Error;
@@ -55,6 +55,7 @@ impl Config {
                     max_audio_secs: env.parse_or("MAX_AUDIO_SECS", zoom_symbl_core::symbl::MAX_AUDIO_SECS)?,
                     max_tracks: env.parse_or("MAX_TRACKS", 40)?,
                 },
+                provider: Provider::from_env(env)?,
             },
         })
     }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 
 use zoom_symbl_core::error::Retry;
-use zoom_symbl_core::meeting::ProducedAudio;
+use zoom_symbl_core::config::Provider;
+use zoom_symbl_core::meeting::{AudioMode, ProducedAudio, SpeechTrack};
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
 use zoom_symbl_core::secret::SecretString;
@@ -24,6 +25,7 @@ use crate::output::OutputFormat;
 use crate::plan::{parse_time, MergePlan, PieceInput, Timeline, TrackInput};
 use crate::ports::{Codecs, DownloadTokens, Recordings};
 use crate::sources::{self, select_speakers, Source};
+use crate::speech::{self, SpeechPiece, SpeechTarget};
 use crate::zoom_api::jwt_expired;
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,9 @@ pub struct Settings {
     pub presign_ttl: Duration,
     /// What is refused before any download.
     pub limits: Limits,
+    /// `aws`: each participant's speech is cut for Transcribe and no multichannel file is
+    /// made; `symbl`: the multichannel file.
+    pub provider: Provider,
 }
 
 /// The handler, generic over its ports: core's stores and queue, Zoom's downloads (inside
@@ -79,7 +84,8 @@ enum Attempted {
 struct Merged {
     sample_rate: u32,
     channels: u16,
-    format: OutputFormat,
+    /// The multichannel file's format, or `mp3` when only the mixdown was made.
+    format: &'static str,
     merged_key: String,
     merged_bytes: u64,
     mixdown_key: String,
@@ -222,6 +228,11 @@ where
             channels,
         } = channels::assign(mode, &speakers, archived)?;
         let merged = self.merge(&prefix, timeline, &channels).await?;
+        let speech = match (self.settings.provider, mode) {
+            (Provider::Aws, AudioMode::Multichannel | AudioMode::SingleParticipant) => self.cut_speech(&prefix, timeline, &channels).await?,
+            // A mixed track is transcribed whole, its speakers labelled by Transcribe.
+            (Provider::Aws, AudioMode::MixedDiarization) | (Provider::Symbl, _) => Vec::new(),
+        };
         Ok(ProducedAudio {
             mode,
             topic: object.topic.clone(),
@@ -234,12 +245,12 @@ where
             channels: merged.channels,
             merged_bucket: self.settings.output_bucket.clone(),
             merged_key: merged.merged_key,
-            merged_format: merged.format.extension().to_owned(),
+            merged_format: merged.format.to_owned(),
             merged_bytes: merged.merged_bytes,
             mixdown_key: merged.mixdown_key,
             originals_prefix,
             run: job.run,
-            speech: Vec::new(),
+            speech,
         })
     }
 
@@ -290,15 +301,19 @@ where
         Ok(results)
     }
 
-    /// Merges the archived pieces, channel k being the k-th, into the output bucket.
+    /// Merges the archived pieces, channel k being the k-th, into the output bucket: the
+    /// multichannel file for Symbl and the MP3 mixdown, or (for `aws`) the mixdown alone.
     async fn merge(&self, prefix: &str, timeline: Timeline, channels: &[Channel<'_>]) -> Result<Merged, Error> {
         let plan = self.plan(timeline, channels).await?;
         let format = self.settings.format.for_channels(plan.channels.len());
-        let merged_key = format!("{prefix}merged.{}", format.extension());
         let mixdown_key = format!("{prefix}mixdown.mp3");
+        let multichannel = match self.settings.provider {
+            Provider::Symbl => Some(format!("{prefix}merged.{}", format.extension())),
+            Provider::Aws => None,
+        };
         let to = Target {
             bucket: &self.settings.output_bucket,
-            merged_key: &merged_key,
+            merged_key: multichannel.as_deref(),
             mixdown_key: &mixdown_key,
             format,
         };
@@ -311,14 +326,73 @@ where
             elapsed_ms = started.elapsed().as_millis() as u64,
             "merged"
         );
-        Ok(Merged {
-            sample_rate: plan.sample_rate,
-            channels: plan.channels.len() as u16,
-            format,
-            merged_key,
-            merged_bytes,
-            mixdown_key,
+        Ok(match multichannel {
+            Some(merged_key) => Merged {
+                sample_rate: plan.sample_rate,
+                channels: plan.channels.len() as u16,
+                format: format.extension(),
+                merged_key,
+                merged_bytes,
+                mixdown_key,
+            },
+            None => Merged {
+                sample_rate: plan.sample_rate,
+                channels: 1,
+                format: "mp3",
+                merged_key: mixdown_key.clone(),
+                merged_bytes: 0,
+                mixdown_key,
+            },
         })
+    }
+
+    /// Each participant's speech, cut to its own FLAC with the map back to meeting time
+    /// (participant k is channel k + 1).
+    async fn cut_speech(
+        &self,
+        prefix: &str,
+        timeline: Timeline,
+        channels: &[Channel<'_>],
+    ) -> Result<Vec<SpeechTrack>, Error> {
+        let started = Instant::now();
+        let mut tracks = Vec::with_capacity(channels.len());
+        for (index, channel) in channels.iter().enumerate() {
+            let mut pieces = Vec::with_capacity(channel.pieces.len());
+            for (src, original_key) in &channel.pieces {
+                let start = parse_time("recording_start", &src.start)?;
+                pieces.push(SpeechPiece {
+                    source: self
+                        .objects
+                        .presign_get(&self.settings.input_bucket, original_key, self.settings.presign_ttl)
+                        .await?,
+                    offset_seconds: (start - timeline.origin).as_seconds_f64().max(0.0),
+                });
+            }
+            let participant = speech::Participant {
+                index: index as u16,
+                name: channel.name,
+                pieces: &pieces,
+            };
+            let to = SpeechTarget {
+                bucket: &self.settings.output_bucket,
+                meeting_prefix: prefix,
+            };
+            let cut = speech::cut_speech(&self.codecs, &self.objects, &participant, &to).await?;
+            tracks.push(SpeechTrack {
+                index: participant.index,
+                name: channel.name.to_owned(),
+                map_key: cut.map_key,
+                flac_key: cut.flac_key,
+                talk_seconds: cut.talk_seconds,
+            });
+        }
+        info!(
+            participants = tracks.len(),
+            speaking = tracks.iter().filter(|t| t.flac_key.is_some()).count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "speech cut"
+        );
+        Ok(tracks)
     }
 
     /// Every archived original is probed: one that holds no decodable audio is left out with

@@ -15,6 +15,7 @@ use zoom_symbl_core::testkit::{
 use zoom_symbl_core::zoom::HostAllowList;
 
 use super::*;
+use zoom_symbl_core::config::Provider;
 use crate::archive::Archiver;
 use crate::testing::{Answer, MemCodecs, MemRecordings, MemTokens};
 use crate::zoom_api::{S2sCredentials, ZoomApi};
@@ -33,6 +34,7 @@ fn settings(format: OutputFormat) -> Settings {
             max_audio_secs: 4.0 * 3600.0,
             max_tracks: 40,
         },
+        provider: Provider::Symbl,
     }
 }
 
@@ -767,4 +769,42 @@ fn a_restarted_run_writes_its_audio_beside_the_earlier_run() {
     let key = zoom_symbl_core::testkit::samples::meeting_key();
     assert_eq!(key.run_prefix(1), key.s3_prefix(), "the first run keeps the layout");
     assert_eq!(key.run_prefix(2), format!("{}run-2/", key.s3_prefix()));
+}
+
+/// For the `aws` provider: each participant's speech is cut (Dana and 李雷 speak, Mary-Jane
+/// never does) and no multichannel file is made; the mixdown still is.
+#[tokio::test]
+async fn for_aws_each_speaker_gets_a_speech_file_and_a_map_and_no_multichannel_file_is_made() {
+    use crate::speech::tests::pcm;
+    let codecs = MemCodecs::default()
+        .decoding(TRACKS[0].0, pcm(3.0, &[(1.0, 2.0)]))
+        .decoding(TRACKS[1].0, pcm(1.0, &[]))
+        .decoding(TRACKS[2].0, pcm(2.0, &[(0.5, 1.5)]));
+    let mut p = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs, OutputFormat::Wav);
+    p.settings.provider = Provider::Aws;
+    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Queued);
+    let row = p.store.row(samples::meeting_key().as_str()).unwrap();
+    let audio = row.audio.unwrap();
+    let spoke: Vec<(u16, &str, bool)> = audio
+        .speech
+        .iter()
+        .map(|t| (t.index, t.name.as_str(), t.flac_key.is_some()))
+        .collect();
+    assert_eq!(
+        spoke,
+        [(0, "Dana Host", true), (1, "Mary-Jane O'Neil", false), (2, "李雷", true)]
+    );
+    for t in &audio.speech {
+        assert_eq!(t.map_key, format!("{}speech/{}.json", prefix(), t.index));
+        let map = object(&p, "out", &t.map_key);
+        assert!(map.bytes.starts_with(br#"{"index":"#), "the segment map is stored");
+        if let Some(flac) = &t.flac_key {
+            assert!(p.objects.object("out", flac).is_some(), "{flac}");
+            assert!(t.talk_seconds > 0.5 && t.talk_seconds < 2.0, "{}", t.talk_seconds);
+        }
+    }
+    assert!(p.objects.object("out", &format!("{}merged.wav", prefix())).is_none());
+    assert_eq!(audio.mixdown_key, format!("{}mixdown.mp3", prefix()));
+    assert!(p.objects.object("out", &audio.mixdown_key).is_some());
+    assert_eq!((audio.merged_format.as_str(), audio.channels), ("mp3", 1));
 }

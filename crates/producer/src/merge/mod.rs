@@ -18,7 +18,9 @@ use interleave::{interleave, PieceStats};
 /// Where the merge writes.
 pub struct Target<'a> {
     pub bucket: &'a str,
-    pub merged_key: &'a str,
+    /// `None`: no multichannel file (the `aws` provider transcribes each participant's own
+    /// speech); the mixdown is still made.
+    pub merged_key: Option<&'a str>,
     pub mixdown_key: &'a str,
     pub format: OutputFormat,
 }
@@ -45,7 +47,15 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
         .map(|d| (d.pcm, d.process))
         .unzip();
     let mp3 = codecs.mp3_encoder(plan.sample_rate)?;
-    let merged = merged_stream(codecs, plan, to.format)?;
+    let merged = match to.merged_key {
+        Some(_) => merged_stream(codecs, plan, to.format)?,
+        None => MergedStream {
+            pcm: Box::new(tokio::io::sink()),
+            upload: Box::new(tokio::io::empty()),
+            header: Vec::new(),
+            encoder: None,
+        },
+    };
     let (mut merged_in, mut mp3_in) = (merged.pcm, mp3.pcm);
     let interleaving = async {
         let stats = interleave(plan, &mut readers, &merged.header, &mut merged_in, &mut mp3_in).await;
@@ -54,9 +64,19 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
         drop(mp3_in);
         stats
     };
+    let upload_merged = async {
+        match to.merged_key {
+            Some(key) => {
+                objects
+                    .put_stream(to.bucket, key, to.format.content_type(), merged.upload)
+                    .await
+            }
+            None => Ok(0),
+        }
+    };
     let (stats, merged_bytes, _mix_bytes) = tokio::try_join!(
         interleaving,
-        objects.put_stream(to.bucket, to.merged_key, to.format.content_type(), merged.upload),
+        upload_merged,
         objects.put_stream(to.bucket, to.mixdown_key, "audio/mpeg", mp3.encoded),
     )?;
     settle_decoders(decoders, &stats).await?;
@@ -185,7 +205,7 @@ mod tests {
             let merged_key = format!("merged.{}", format.extension());
             let to = Target {
                 bucket: "out",
-                merged_key: &merged_key,
+                merged_key: Some(&merged_key),
                 mixdown_key: "mixdown.mp3",
                 format,
             };
@@ -235,7 +255,7 @@ mod tests {
         let objects = MemObjects::default();
         let to = Target {
             bucket: "out",
-            merged_key: "merged.wav",
+            merged_key: Some("merged.wav"),
             mixdown_key: "mixdown.mp3",
             format: OutputFormat::Wav,
         };

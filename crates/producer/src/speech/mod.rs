@@ -11,7 +11,7 @@
 mod cut;
 mod detect;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod timeline;
 
 use tokio::io::AsyncWriteExt;

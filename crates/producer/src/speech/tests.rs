@@ -231,7 +231,7 @@ async fn a_piece_that_cannot_be_decoded_fails_and_stores_nothing() {
 }
 
 /// Noise at -60 dBFS with -20 dBFS tone over `bursts`, as 16 kHz samples (deterministic).
-fn pcm(seconds: f64, bursts: &[(f64, f64)]) -> Vec<i16> {
+pub(crate) fn pcm(seconds: f64, bursts: &[(f64, f64)]) -> Vec<i16> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     (0..(seconds * RATE) as usize)
         .map(|i| {
