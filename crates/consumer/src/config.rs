@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{retention_days, secret_keys, Env, Secrets};
-use zoom_symbl_core::{symbl, Error};
+use zoom_symbl_core::config::{retention_days, secret_keys, Env, Provider, Secrets};
+use zoom_symbl_core::{symbl, transcribed, Error};
 
 use zoom_symbl_core::secret::SecretString;
 
@@ -15,18 +15,35 @@ pub struct Config {
     pub semaphore_table: String,
     pub queue_url: String,
     pub secret_ids: String,
+    pub provider: Provider,
     pub symbl_base_url: String,
+    /// The semaphore's item and its limit: Symbl jobs, or Transcribe jobs.
+    pub semaphore_name: &'static str,
     pub concurrency_limit: u32,
     /// How long a job's record is kept (DynamoDB TTL).
     pub record_retention: Duration,
-    /// symbl-webhook's URL, without its token.
-    pub webhook_url: String,
+    /// symbl-webhook's URL, without its token (Symbl only).
+    pub webhook_url: Option<String>,
     pub settings: Settings,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, Error> {
+        let provider = Provider::from_env(env)?;
+        let (semaphore_name, concurrency_limit) = match provider {
+            Provider::Symbl => (
+                symbl::SEMAPHORE_NAME,
+                env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
+            ),
+            Provider::Aws => (
+                transcribed::SEMAPHORE_NAME,
+                env.parse_or("TRANSCRIBE_CONCURRENCY_LIMIT", transcribed::DEFAULT_CONCURRENCY_LIMIT)?,
+            ),
+        };
         Ok(Config {
+            provider,
+            semaphore_name,
+            concurrency_limit,
             meetings_table: env.required("MEETINGS_TABLE")?,
             jobs_table: env.required("JOBS_TABLE")?,
             semaphore_table: env.required("SEMAPHORE_TABLE")?,
@@ -35,9 +52,11 @@ impl Config {
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
-            concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
             record_retention: retention_days(env)?,
-            webhook_url: env.required("SYMBL_WEBHOOK_URL")?,
+            webhook_url: match provider {
+                Provider::Symbl => Some(env.required("SYMBL_WEBHOOK_URL")?),
+                Provider::Aws => None,
+            },
             settings: Settings {
                 language: env.optional("SYMBL_LANGUAGE").unwrap_or_else(|| "en-US".into()),
                 submit_lease_secs: env.parse_or("SUBMIT_LEASE_SECS", 300)?,
@@ -52,7 +71,10 @@ impl Config {
     }
 
     /// The callback URL Symbl gets: symbl-webhook's URL with the deployment's token.
-    pub fn webhook(&self, secrets: &Secrets) -> Result<SecretString, Error> {
-        webhook_url(&self.webhook_url, &secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)?)
+    pub fn webhook(&self, secrets: &Secrets) -> Result<Option<SecretString>, Error> {
+        match &self.webhook_url {
+            Some(url) => Ok(Some(webhook_url(url, &secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)?)?)),
+            None => Ok(None),
+        }
     }
 }

@@ -53,11 +53,12 @@ pub enum Disposition {
 pub struct Consumer<M, S, P, O, D> {
     pub meetings: M,
     pub semaphore: S,
-    pub symbl: P,
+    pub provider: P,
     pub objects: O,
     pub redelivery: D,
-    /// symbl-webhook's URL with its token (secret: it authenticates Symbl's callbacks).
-    pub webhook: SecretString,
+    /// symbl-webhook's URL with its token (secret: it authenticates Symbl's callbacks);
+    /// `None` for a provider that reports otherwise (Transcribe's events).
+    pub webhook: Option<SecretString>,
     pub settings: Settings,
 }
 
@@ -163,7 +164,7 @@ where
         let Some(audio) = meeting.audio else {
             return Disposition::Failed("the meeting record has no produced audio".into());
         };
-        let max_secs = self.symbl.max_audio_secs();
+        let max_secs = self.provider.max_audio_secs();
         if audio.duration_secs > max_secs {
             // The provider would refuse it after we took a slot; fail it now, with a reason the host can use.
             let reason = format!(
@@ -205,7 +206,7 @@ where
         audio: &zoom_symbl_core::meeting::ProducedAudio,
         lease_until: i64,
     ) -> Disposition {
-        let holders = self.symbl.slot_holders(key.as_str(), audio);
+        let holders = self.provider.slot_holders(key.as_str(), audio);
         let mut held = Vec::with_capacity(holders.len());
         let mut outcome = None;
         for holder in &holders {
@@ -251,7 +252,10 @@ where
             Ok(url) => url,
             Err(e) => return self.transient(&e.to_string()),
         };
-        let callback = callback_for(&self.webhook, key);
+        let callback = self
+            .webhook
+            .as_ref()
+            .map_or_else(|| SecretString::new(String::new()), |w| callback_for(w, key));
         let request = InsightsRequest {
             meeting_key: key,
             audio,
@@ -259,7 +263,7 @@ where
             callback_url: callback.expose(),
             language: &self.settings.language,
         };
-        let submitted = match self.symbl.submit(&request).await {
+        let submitted = match self.provider.submit(&request).await {
             Ok(s) => s,
             Err(ProviderError::AtCapacity(reason)) => {
                 info!(%reason, "the provider is at its limit; retrying later");
@@ -364,12 +368,12 @@ mod tests {
             ),
             semaphore: MemSemaphore::with_limit(free),
             // The consumer only submits, and never writes to storage.
-            symbl: MemInsights::default()
+            provider: MemInsights::default()
                 .refusing(symbl)
                 .forbidding(&["job_state", "insights", "summary_page"]),
             objects: MemObjects::default().forbidding(&["put_stream"]),
             redelivery: queue,
-            webhook: SecretString::new("https://api.example/Prod/symbl/webhook?t=tok"),
+            webhook: Some(SecretString::new("https://api.example/Prod/symbl/webhook?t=tok")),
             settings: Settings {
                 language: "en-US".into(),
                 submit_lease_secs: 300,
@@ -384,7 +388,7 @@ mod tests {
 
     /// Of every request Symbl was sent.
     fn assert_the_callback_carries_the_token(c: &Subject) {
-        for req in c.symbl.submitted.lock().unwrap().iter() {
+        for req in c.provider.submitted.lock().unwrap().iter() {
             assert!(req.callback_url.contains("?t="), "the callback carries the token");
         }
     }

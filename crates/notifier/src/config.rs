@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use zoom_symbl_core::config::{retention_days, secret_keys, Env, Secrets};
+use zoom_symbl_core::config::{retention_days, secret_keys, Env, Provider, Secrets};
 use zoom_symbl_core::secret::SecretString;
-use zoom_symbl_core::{symbl, Error};
+use zoom_symbl_core::{symbl, transcribed, Error};
 
 use crate::handler::Settings;
 use crate::smtp::Security;
@@ -18,7 +18,10 @@ pub struct Config {
     /// The healers' hand-offs: the producer to start again, the queue to put a work item back on.
     pub producer_function: String,
     pub work_queue_url: String,
+    pub provider: Provider,
     pub symbl_base_url: String,
+    /// The semaphore's item and its limit: Symbl jobs, or Transcribe jobs.
+    pub semaphore_name: &'static str,
     pub concurrency_limit: u32,
     /// How long a meeting record written here (a restarted run's claim) lives.
     pub record_retention: Duration,
@@ -36,7 +39,21 @@ pub struct Smtp {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, Error> {
+        let provider = Provider::from_env(env)?;
+        let (semaphore_name, concurrency_limit) = match provider {
+            Provider::Symbl => (
+                symbl::SEMAPHORE_NAME,
+                env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
+            ),
+            Provider::Aws => (
+                transcribed::SEMAPHORE_NAME,
+                env.parse_or("TRANSCRIBE_CONCURRENCY_LIMIT", transcribed::DEFAULT_CONCURRENCY_LIMIT)?,
+            ),
+        };
         Ok(Config {
+            provider,
+            semaphore_name,
+            concurrency_limit,
             secret_ids: env.required("SECRET_ARNS")?,
             jobs_table: env.required("JOBS_TABLE")?,
             meetings_table: env.required("MEETINGS_TABLE")?,
@@ -46,7 +63,6 @@ impl Config {
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),
-            concurrency_limit: env.parse_or("SYMBL_CONCURRENCY_LIMIT", symbl::DEFAULT_CONCURRENCY_LIMIT)?,
             record_retention: retention_days(env)?,
             smtp: Smtp {
                 host: env.required("SMTP_HOST")?,
@@ -107,7 +123,8 @@ mod tests {
             ("producer", "https://sqs.example/work")
         );
         assert_eq!(c.symbl_base_url, symbl::DEFAULT_BASE_URL);
-        assert_eq!(c.concurrency_limit, 50);
+        assert_eq!(c.provider, Provider::Aws);
+        assert_eq!((c.semaphore_name, c.concurrency_limit), ("transcribe-jobs", 100));
         assert_eq!((c.smtp.port, c.smtp.security), (587, Security::StartTls));
         assert_eq!(c.settings.summary_page_ttl_secs, 30 * 86_400);
         assert_eq!(c.settings.media_url_ttl, Duration::from_secs(7 * 86_400));
@@ -122,13 +139,14 @@ mod tests {
             ("SUMMARY_PAGE_DAYS", "0"),
             ("SMTP_PORT", "465"),
             ("SMTP_SECURITY", "TLS"),
+            ("INSIGHTS_PROVIDER", "symbl"),
             ("SYMBL_CONCURRENCY_LIMIT", "5"),
             ("SYMBL_BASE_URL", "http://127.0.0.1:8444"),
         ]))
         .unwrap();
         assert_eq!(c.settings.summary_page_ttl_secs, 0, "0 is Symbl's never");
         assert_eq!((c.smtp.port, c.smtp.security), (465, Security::Tls));
-        assert_eq!(c.concurrency_limit, 5);
+        assert_eq!((c.semaphore_name, c.concurrency_limit), ("symbl-jobs", 5));
         assert_eq!(c.symbl_base_url, "http://127.0.0.1:8444");
     }
 

@@ -12,6 +12,7 @@ use zoom_symbl_core::ports::{
     Semaphore, StatusEvent, WorkQueue,
 };
 use zoom_symbl_core::timefmt::unix_now;
+use zoom_symbl_core::transcript::jobs::{self, ChangedTo, JobStateChange};
 use zoom_symbl_core::Error;
 
 pub use crate::heal::Budget;
@@ -33,12 +34,41 @@ pub struct Settings {
     pub stall_grace_secs: i64,
 }
 
-/// What invokes the notifier: a status (from symbl-webhook) or the reconciler's schedule.
+/// What invokes the notifier: a status (from symbl-webhook), a Transcribe job's state change
+/// (EventBridge), or the reconciler's schedule.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Trigger {
     Status(StatusEvent),
+    /// Before `Schedule`: both carry a `detail-type`, only this one a job in its `detail`.
+    Transcription(TranscriptionEvent),
     Schedule(ScheduleEvent),
+}
+
+/// EventBridge's "Transcribe Job State Change" (`aws.transcribe`).
+#[derive(Debug, Deserialize)]
+pub struct TranscriptionEvent {
+    pub detail: JobStateChange,
+}
+
+impl TranscriptionEvent {
+    /// The status of the run's job this Transcribe job belongs to, as the status path takes
+    /// it: a terminal one is confirmed with the provider, which asks every job of the run.
+    /// `None` for a job this pipeline did not make, or a state that is not an end.
+    pub fn status(&self) -> Option<StatusEvent> {
+        let (run_job, _) = jobs::parse_name(&self.detail.name)?;
+        let status = match self.detail.status {
+            ChangedTo::Completed => JobState::Completed,
+            ChangedTo::Failed => JobState::Failed,
+            ChangedTo::Other => return None,
+        };
+        Some(StatusEvent {
+            job_id: run_job.to_owned(),
+            status,
+            source: "transcribe".into(),
+            meeting_key: None,
+        })
+    }
 }
 
 /// EventBridge's scheduled event; only its presence matters.
@@ -51,6 +81,8 @@ pub struct ScheduleEvent {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     UnknownJob,
+    /// An event that is not about one of our jobs' ends.
+    Ignored,
     Advanced(bool),
     /// The webhook said terminal, Symbl does not (yet).
     NotTerminalYet(JobState),
@@ -64,7 +96,7 @@ pub enum Outcome {
 pub struct Notifier<J, S, P, M, O, E> {
     pub jobs: J,
     pub semaphore: S,
-    pub symbl: P,
+    pub provider: P,
     pub meetings: M,
     pub objects: O,
     pub mailer: E,
@@ -111,6 +143,13 @@ where
     pub async fn handle_within(&self, trigger: Trigger, budget: Budget) -> Result<Outcome, Error> {
         match trigger {
             Trigger::Status(event) => self.apply(event).await,
+            Trigger::Transcription(event) => match event.status() {
+                Some(status) => self.apply(status).await,
+                None => {
+                    info!(job = %event.detail.name, status = ?event.detail.status, "not an end of one of our jobs; ignored");
+                    Ok(Outcome::Ignored)
+                }
+            },
             Trigger::Schedule(s) => {
                 info!(trigger = %s.detail_type, "reconciling overdue jobs");
                 self.reconcile(budget).await
@@ -161,7 +200,7 @@ mod tests {
                 .holding("m", i64::MAX)
                 .holding("other", i64::MAX),
             // The notifier never submits.
-            symbl: MemInsights::default().reporting(symbl).forbidding(&["submit"]),
+            provider: MemInsights::default().reporting(symbl).forbidding(&["submit"]),
             meetings: MemMeetings::default().with("m", submitted_meeting()),
             objects: MemObjects::default(),
             mailer: MemMailer::default(),
@@ -184,7 +223,7 @@ mod tests {
         assert_eq!(stored[0].documents.len(), 6);
         assert!(stored[0].documents.contains_key(crate::status::INSIGHTS_DOCUMENT));
         assert!(stored[0].summary_url.is_some());
-        assert_eq!(n.symbl.pages.lock().unwrap().len(), 1, "one summary page");
+        assert_eq!(n.provider.pages.lock().unwrap().len(), 1, "one summary page");
     }
 
     /// Where the host's email about a meeting that failed before Symbl stands.
@@ -313,7 +352,7 @@ mod tests {
             "it counts against the limit"
         );
         // Its end: the results cannot be fetched (Symbl names them only in the lost answer).
-        *n.symbl.status.lock().unwrap() = JobState::Completed;
+        *n.provider.status.lock().unwrap() = JobState::Completed;
         n.handle(lost(JobState::Completed)).await.unwrap();
         n.handle(lost(JobState::Completed)).await.unwrap();
         let sent = n.mailer.sent.lock().unwrap();

@@ -1,5 +1,6 @@
-//! notifier: applies insights job statuses (from symbl-webhook), emails the host, and reconciles
-//! overdue jobs (on a schedule). Composition root only; the work is in the library.
+//! notifier: applies insights job statuses (from symbl-webhook, or Transcribe's state changes
+//! through EventBridge), emails the host, and reconciles overdue jobs (on a schedule).
+//! Composition root only; the work is in the library.
 
 use std::time::Duration;
 
@@ -8,53 +9,85 @@ use zoom_symbl_core::aws::{
     jobs::DynamoJobs, lambda::LambdaProducer, objects::S3Objects, queue::SqsQueue, sdk_config, secrets,
     semaphore::DynamoSemaphore, submissions::DynamoSubmissions,
 };
-use zoom_symbl_core::config::{secret_keys, Env};
-use zoom_symbl_core::symbl::{self, SymblClient};
+use zoom_symbl_core::config::{secret_keys, Env, Provider};
+use zoom_symbl_core::ports::InsightsProvider;
+use zoom_symbl_core::symbl::SymblClient;
 use zoom_symbl_core::telemetry;
+use zoom_symbl_core::transcribed::{self, TranscribeInsights};
 
 use notifier::config::Config;
 use notifier::handler::{Budget, Notifier, Trigger};
 use notifier::heal::Healer;
 use notifier::smtp::SmtpMailer;
 
+type Handler<P> = Notifier<DynamoJobs, DynamoSemaphore, P, DynamoSubmissions, S3Objects, SmtpMailer>;
+type Healers = Healer<DynamoSubmissions, LambdaProducer, SqsQueue>;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = Config::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let config = Config::from_env(&env)?;
     let aws = sdk_config().await;
     let secrets = secrets::load(&aws, &config.secret_ids).await?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let notifier = Notifier {
+    let healer = Healer {
+        meetings: DynamoSubmissions::new(aws_sdk_dynamodb::Client::new(&aws), &config.meetings_table, &config.jobs_table),
+        producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &config.producer_function),
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url),
+    };
+    let mailer = SmtpMailer::new(
+        &config.smtp.host,
+        config.smtp.port,
+        config.smtp.security,
+        Config::smtp_credentials(&secrets),
+        &config.smtp.from,
+    )?;
+    match config.provider {
+        Provider::Symbl => {
+            let symbl = SymblClient::new(
+                &config.symbl_base_url,
+                secrets.require(secret_keys::SYMBL_APP_ID)?.expose(),
+                secrets.require(secret_keys::SYMBL_APP_SECRET)?,
+                Duration::from_secs(30),
+            )?;
+            serve(notifier(symbl, &config, &aws, mailer), healer).await
+        }
+        Provider::Aws => {
+            let provider = TranscribeInsights::on_aws(
+                &aws,
+                transcribed::Settings::from_env(&env)?,
+                &transcribed::ModelSettings::from_env(&env)?,
+            );
+            serve(notifier(provider, &config, &aws, mailer), healer).await
+        }
+    }
+}
+
+fn notifier<P: InsightsProvider>(
+    provider: P,
+    config: &Config,
+    aws: &aws_config::SdkConfig,
+    mailer: SmtpMailer,
+) -> Handler<P> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    Notifier {
         jobs: DynamoJobs::new(dynamodb.clone(), &config.jobs_table).expiring_after(config.record_retention),
         semaphore: DynamoSemaphore::new(
             dynamodb.clone(),
             &config.semaphore_table,
-            symbl::SEMAPHORE_NAME,
+            config.semaphore_name,
             config.concurrency_limit,
         ),
-        symbl: SymblClient::new(
-            &config.symbl_base_url,
-            secrets.require(secret_keys::SYMBL_APP_ID)?.expose(),
-            secrets.require(secret_keys::SYMBL_APP_SECRET)?,
-            Duration::from_secs(30),
-        )?,
-        meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
+        provider,
+        meetings: DynamoSubmissions::new(dynamodb, &config.meetings_table, &config.jobs_table)
             .expiring_after(config.record_retention),
-        objects: S3Objects::new(&aws),
-        mailer: SmtpMailer::new(
-            &config.smtp.host,
-            config.smtp.port,
-            config.smtp.security,
-            Config::smtp_credentials(&secrets),
-            &config.smtp.from,
-        )?,
-        settings: config.settings,
-    };
-    let healer = Healer {
-        meetings: DynamoSubmissions::new(dynamodb, &config.meetings_table, &config.jobs_table),
-        producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &config.producer_function),
-        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url),
-    };
+        objects: S3Objects::new(aws),
+        mailer,
+        settings: config.settings.clone(),
+    }
+}
+
+async fn serve<P: InsightsProvider>(notifier: Handler<P>, healer: Healers) -> Result<(), Error> {
     let (notifier, healer) = (&notifier, &healer);
     run(service_fn(move |event: LambdaEvent<Trigger>| async move {
         // Stop with time to spare; the next scheduled run continues.

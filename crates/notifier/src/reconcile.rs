@@ -99,7 +99,7 @@ where
             self.finish(job, job.status).await?;
             return Ok(true);
         }
-        let status = self.symbl.job_state(job.as_ref()).await?;
+        let status = self.provider.job_state(job.as_ref()).await?;
         if !status.is_terminal() {
             info!(?status, "overdue job still running at Symbl");
             return Ok(false);

@@ -49,7 +49,7 @@ where
                 return self.finish(&job, job.status).await;
             }
             // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
-            let confirmed = self.symbl.job_state(job.as_ref()).await?;
+            let confirmed = self.provider.job_state(job.as_ref()).await?;
             if !confirmed.is_terminal() {
                 warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by Symbl");
                 self.jobs.advance(&job.job_id, confirmed).await?;
@@ -72,7 +72,7 @@ where
             conversation_id: "",
             meeting_key,
         };
-        let confirmed = match self.symbl.job_state(asked).await {
+        let confirmed = match self.provider.job_state(asked).await {
             Ok(state) => state,
             Err(e) if e.retry() == Retry::Permanent => {
                 info!(error = %e, "the provider does not confirm the job; ignored");
@@ -122,7 +122,7 @@ where
     pub(crate) async fn finish(&self, job: &JobView, status: JobState) -> Result<Outcome, Error> {
         let first = self.jobs.finish(&job.job_id, status).await?;
         let holders = match self.meetings.audio(&job.meeting_key).await? {
-            Some(audio) => self.symbl.slot_holders(&job.meeting_key, &audio),
+            Some(audio) => self.provider.slot_holders(&job.meeting_key, &audio),
             None => vec![job.meeting_key.clone()],
         };
         for holder in &holders {
@@ -175,16 +175,23 @@ where
         }
         let facts = MeetingFacts::of(&audio);
         let (kind, rendered) = match status {
-            JobState::Completed if !job.conversation_id.is_empty() => {
-                let (insights, page) = self.store_insights(job, &audio).await?;
-                (EmailKind::Insights, insights_email(&facts, &insights, page.as_deref()))
-            }
+            JobState::Completed if !job.conversation_id.is_empty() => match self.store_insights(job, &audio).await {
+                Ok((insights, page)) => (EmailKind::Insights, insights_email(&facts, &insights, page.as_deref())),
+                // Transcribed, but the insights cannot be made (the model answered invalidly
+                // twice, the transcript is unreadable): the host hears why, once.
+                Err(e) if e.retry() == Retry::Permanent => {
+                    let reason = format!("The recording was transcribed, but its insights could not be made: {}", e.reason());
+                    warn!(%reason, "emailing the host that the insights failed");
+                    (EmailKind::Failure, failure_email(&facts, &reason))
+                }
+                Err(e) => return Err(e),
+            },
             JobState::Completed => (EmailKind::Failure, failure_email(&facts, UNFETCHABLE)),
             _ => (
                 EmailKind::Failure,
                 failure_email(
                     &facts,
-                    "Symbl could not process the recording (the transcription job failed).",
+                    "The insights provider could not process the recording (the transcription failed).",
                 ),
             ),
         };
@@ -205,7 +212,7 @@ where
         if let Some(stored) = self.stored_insights(&job.meeting_key, audio).await? {
             return Ok(stored);
         }
-        let report = self.symbl.insights(job.as_ref(), audio).await?;
+        let report = self.provider.insights(job.as_ref(), audio).await?;
         let mut documents = BTreeMap::new();
         let prefix = format!("meetings/{}/insights/", job.meeting_key);
         for (name, doc) in &report.documents {
@@ -227,7 +234,7 @@ where
             .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
             .await?;
         let page = match self
-            .symbl
+            .provider
             .summary_page(&job.conversation_id, &media, self.settings.summary_page_ttl_secs)
             .await
         {
@@ -309,7 +316,7 @@ mod tests {
         Notifier {
             jobs: table,
             semaphore: MemSemaphore::default(),
-            symbl: MemInsights::default().reporting(status),
+            provider: MemInsights::default().reporting(status),
             meetings,
             objects: MemObjects::default(),
             mailer: MemMailer::default(),

@@ -27,10 +27,28 @@ use crate::transcript::{merge_participants, parse_words, split_by_speaker, vtt, 
 #[cfg(test)]
 mod tests;
 
+/// The provider on its AWS adapters.
+pub type OnAws = TranscribeInsights<
+    crate::aws::transcribe::TranscribeJobs,
+    crate::aws::bedrock::BedrockModel,
+    crate::aws::objects::S3Objects,
+>;
+
+impl OnAws {
+    pub fn on_aws(sdk: &aws_config::SdkConfig, settings: Settings, model: &ModelSettings) -> Self {
+        TranscribeInsights {
+            transcriber: crate::aws::transcribe::TranscribeJobs::new(sdk),
+            model: crate::aws::bedrock::BedrockModel::new(sdk, &model.model_id, model.max_output_tokens),
+            objects: crate::aws::objects::S3Objects::new(sdk),
+            settings,
+        }
+    }
+}
+
 /// Transcribe takes files up to four hours long.
 pub const MAX_AUDIO_SECS: f64 = 4.0 * 3600.0;
 /// The name of the semaphore item that counts this stack's Transcribe jobs.
-pub const SEMAPHORE_NAME: &str = "transcribe";
+pub const SEMAPHORE_NAME: &str = "transcribe-jobs";
 /// The account's default is 250 concurrent jobs; leave room for anything else in it.
 pub const DEFAULT_CONCURRENCY_LIMIT: u32 = 100;
 pub const VTT_FILE: &str = "transcript.vtt";
@@ -45,6 +63,41 @@ pub struct Settings {
     /// `BedrockMaxInputTokens`: a longer transcript is summarized in parts.
     pub max_input_tokens: usize,
 }
+
+impl Settings {
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::Error> {
+        Ok(Settings {
+            stack: env.required("STACK_NAME")?,
+            language: Language::parse(&env.optional("TRANSCRIBE_LANGUAGE").unwrap_or_else(|| "en-US".into())),
+            vocabulary: env.optional("TRANSCRIBE_VOCABULARY_NAME"),
+            redact_pii: env.parse_or("TRANSCRIBE_REDACT_PII", false)?,
+            max_input_tokens: env.parse_or("BEDROCK_MAX_INPUT_TOKENS", DEFAULT_MAX_INPUT_TOKENS)?,
+        })
+    }
+}
+
+/// The model and how long its answers may be (`BedrockModelId`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    pub model_id: String,
+    pub max_output_tokens: i32,
+}
+
+impl ModelSettings {
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::Error> {
+        Ok(ModelSettings {
+            model_id: env
+                .optional("BEDROCK_MODEL_ID")
+                .unwrap_or_else(|| DEFAULT_MODEL_ID.into()),
+            max_output_tokens: env.parse_or("BEDROCK_MAX_OUTPUT_TOKENS", 4096)?,
+        })
+    }
+}
+
+/// Claude Haiku 4.5 through the US regions' inference profile.
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+/// Haiku 4.5 reads 200k tokens; the rest is room for the prompts and the answer.
+pub const DEFAULT_MAX_INPUT_TOKENS: usize = 150_000;
 
 pub struct TranscribeInsights<T, M, O> {
     pub transcriber: T,
