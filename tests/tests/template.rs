@@ -97,7 +97,9 @@ fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
         );
         for policy in as_list(&p["Policies"]) {
             for s in as_list(&policy["PolicyDocument"]["Statement"]) {
-                out.push((id.to_owned(), s));
+                for s in branches(s) {
+                    out.push((id.to_owned(), s));
+                }
             }
         }
     }
@@ -115,6 +117,30 @@ fn allow_statements(t: &Template) -> Vec<(String, &Value)> {
         .collect()
 }
 
+/// A statement, or both branches of one chosen by a condition (`!If [Cond, a, b]`): a grant
+/// that exists with either provider is checked as if it always did. `AWS::NoValue` is none.
+fn branches(v: &Value) -> Vec<&Value> {
+    match intrinsic(v) {
+        Some((tag, inner)) if tag == "If" => as_list(inner)
+            .into_iter()
+            .skip(1)
+            .filter(|b| !matches!(intrinsic(b), Some((t, v)) if t == "Ref" && v.as_str() == Some("AWS::NoValue")))
+            .collect(),
+        _ => vec![v],
+    }
+}
+
+/// Grants on what AWS owns rather than this stack, each as narrow as the service allows:
+/// Transcribe jobs named by this stack (their names start with it), the chosen vocabulary,
+/// and the chosen model's inference profile and its foundation model (in any region the
+/// profile routes to).
+const PINNED_ARNS: [&str; 4] = [
+    "arn:${AWS::Partition}:transcribe:${AWS::Region}:${AWS::AccountId}:transcription-job/${AWS::StackName}-*",
+    "arn:${AWS::Partition}:transcribe:${AWS::Region}:${AWS::AccountId}:vocabulary/${TranscribeVocabularyName}",
+    "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${BedrockModelId}",
+    "arn:${AWS::Partition}:bedrock:*::foundation-model/${Model}",
+];
+
 /// Whether an IAM resource is pinned to something this stack owns: `!Ref`/`!GetAtt` of a
 /// resource, or `!Sub` of an ARN built from one (an object prefix under it is allowed).
 fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
@@ -127,7 +153,14 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
             Ok(())
         }
         Some((tag, inner)) if tag == "Sub" => {
-            let s = inner.as_str().ok_or("Sub with a variable map")?;
+            // `!Sub [string, {vars}]`: the string is what is checked.
+            let s = inner
+                .as_str()
+                .or_else(|| as_list(inner).first().and_then(|v| v.as_str()))
+                .ok_or("Sub without a string")?;
+            if PINNED_ARNS.contains(&s) {
+                return Ok(());
+            }
             let Some(rest) = s.strip_prefix("${") else {
                 return Err(format!("{s:?} does not start at a stack resource"));
             };
@@ -136,11 +169,16 @@ fn narrow_resource(t: &Template, v: &Value) -> Result<(), String> {
             if t.resource(target).is_null() {
                 return Err(format!("{s:?}: {target} is not a resource of this stack"));
             }
-            // "${Bucket.Arn}/meetings/*" is a key prefix inside our bucket: fine. A wildcard
-            // anywhere else would widen the grant beyond the named resource.
+            // "${Bucket.Arn}/meetings/*" is a key prefix inside our bucket, and
+            // "/meetings/*/transcripts/*" the same folder of every meeting: fine. A wildcard
+            // anywhere else (in the bucket's name, a whole segment of a path that names no
+            // folder) would widen the grant beyond the named resource.
+            let segments: Vec<&str> = path.split('/').collect();
+            let named = segments.iter().filter(|seg| !seg.is_empty() && **seg != "*").count();
+            let only_whole_segments = segments.iter().all(|seg| *seg == "*" || !seg.contains('*'));
             match path.find('*') {
                 None => Ok(()),
-                Some(i) if i == path.len() - 1 && path.starts_with('/') && path.len() > 2 => Ok(()),
+                Some(_) if path.starts_with('/') && only_whole_segments && named >= 1 => Ok(()),
                 Some(_) => Err(format!("{s:?} has a wildcard beyond an object key prefix")),
             }
         }
@@ -342,7 +380,8 @@ fn only_the_two_webhook_routes_are_public() {
                     ));
                 }
                 Some("HttpApi") => panic!("{id}: an HTTP API route outside WebhookApi"),
-                Some("SQS" | "Schedule" | "ScheduleV2") => {}
+                // EventBridge rules are not entry points anyone outside AWS can call.
+                Some("SQS" | "Schedule" | "ScheduleV2" | "EventBridgeRule") => {}
                 other => panic!("{id}: unexpected event source {other:?}"),
             }
         }
@@ -627,5 +666,56 @@ fn a_webhook_claim_outlives_the_webhook_that_made_it() {
     assert!(
         lease <= 6 * timeout,
         "claim lease {lease} s keeps Zoom's redeliveries waiting too long"
+    );
+}
+
+#[test]
+fn aws_is_the_default_provider_and_symbl_exists_only_when_chosen() {
+    let t = Template::load();
+    let provider = &t.root["Parameters"]["InsightsProvider"];
+    assert_eq!(provider["Default"].as_str(), Some("aws"));
+    for symbl_only in [
+        "SymblWebhookFunction",
+        "SymblWebhookRole",
+        "SymblWebhookLogGroup",
+        "SymblWebhookFunctionErrorsAlarm",
+        "SymblCredentialsSecret",
+        "SymblWebhookTokenSecret",
+    ] {
+        assert_eq!(
+            t.resource(symbl_only)["Condition"].as_str(),
+            Some("UseSymbl"),
+            "{symbl_only} exists only for the symbl provider"
+        );
+    }
+    // Symbl's credentials are not asked for unless Symbl is chosen, and then they must be given.
+    for p in ["SymblAppId", "SymblAppSecret"] {
+        assert_eq!(t.root["Parameters"][p]["Default"].as_str(), Some(""), "{p}");
+    }
+    let rule = &t.root["Rules"]["SymblNeedsItsCredentials"];
+    assert_eq!(as_list(&rule["Assertions"]).len(), 2);
+    assert_eq!(
+        t.resource("TranscriptionFailuresAlarm")["Condition"].as_str(),
+        Some("UseAws")
+    );
+}
+
+#[test]
+fn the_notifier_hears_of_this_stacks_transcriptions_only() {
+    let t = Template::load();
+    let events = &t.resource("NotifierFunction")["Properties"]["Events"];
+    for (name, status) in [("TranscriptionCompleted", "COMPLETED"), ("TranscriptionFailed", "FAILED")] {
+        let pattern = &events[name]["Properties"]["Pattern"];
+        assert_eq!(pattern["source"][0].as_str(), Some("aws.transcribe"), "{name}");
+        assert_eq!(pattern["detail"]["TranscriptionJobStatus"][0].as_str(), Some(status));
+        let prefix = intrinsic(&pattern["detail"]["TranscriptionJobName"][0]["prefix"])
+            .and_then(|(tag, v)| (tag == "Sub").then(|| v.as_str().map(str::to_owned)).flatten());
+        // What `transcript::jobs::name_prefix` gives a stack's name.
+        assert_eq!(prefix.as_deref(), Some("${AWS::StackName}-"), "{name}");
+    }
+    assert_eq!(
+        zoom_symbl_core::transcript::jobs::name_prefix("zoom-symbl"),
+        "zoom-symbl-",
+        "the rule's prefix is the names' prefix"
     );
 }

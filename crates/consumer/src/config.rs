@@ -48,7 +48,11 @@ impl Config {
             jobs_table: env.required("JOBS_TABLE")?,
             semaphore_table: env.required("SEMAPHORE_TABLE")?,
             queue_url: env.required("WORK_QUEUE_URL")?,
-            secret_ids: env.required("SECRET_ARNS")?,
+            // Symbl's credentials and webhook token; the aws provider reads no secret.
+            secret_ids: match provider {
+                Provider::Symbl => env.required("SECRET_ARNS")?,
+                Provider::Aws => env.optional("SECRET_ARNS").unwrap_or_default(),
+            },
             symbl_base_url: env
                 .optional("SYMBL_BASE_URL")
                 .unwrap_or_else(|| symbl::DEFAULT_BASE_URL.into()),

@@ -24,7 +24,6 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = Config::from_env(&env)?;
     let aws = sdk_config().await;
-    let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let parts = Parts {
         meetings: DynamoSubmissions::new(dynamodb.clone(), &config.meetings_table, &config.jobs_table)
@@ -40,6 +39,7 @@ async fn main() -> Result<(), Error> {
     };
     match config.provider {
         Provider::Symbl => {
+            let secrets = secrets::load(&aws, &config.secret_ids).await?;
             let symbl = SymblClient::new(
                 &config.symbl_base_url,
                 secrets.require(secret_keys::SYMBL_APP_ID)?.expose(),
