@@ -6,11 +6,15 @@ LOCAL="$ROOT/.local"
 MINISTACK_PORT="${MINISTACK_PORT:-4566}"
 ENDPOINT="http://localhost:${MINISTACK_PORT}"
 STACK_NAME="${STACK_NAME:-zoom-symbl-local}"
+# The same template with the aws provider (the default), beside the Symbl one.
+AWS_STACK_NAME="${AWS_STACK_NAME:-$STACK_NAME-aws}"
 # The Zoom sandbox's fixed port on the local stack: the deployed producer's OAuth and API
 # URLs point at it.
 SANDBOX_PORT="${SANDBOX_PORT:-8443}"
 SANDBOX_CA_DIR="$LOCAL/sandbox-ca"
 SYMBL_SANDBOX_PORT="${SYMBL_SANDBOX_PORT:-8444}"
+# The LLM sandbox: ministack forwards Bedrock's Converse to it (OpenAI's chat completions).
+LLM_SANDBOX_PORT="${LLM_SANDBOX_PORT:-8446}"
 SMTP_PORT="${SMTP_PORT:-2525}"
 MAIL_DIR="$LOCAL/mail"
 mkdir -p "$LOCAL"

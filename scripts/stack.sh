@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local AWS stack: ministack on localhost, the template deployed to it.
 #   stack.sh up       start ministack (reuses a healthy one, replaces a dead one)
-#   stack.sh deploy   sam build for the host architecture + sam deploy; writes .local/stack.json
+#   stack.sh deploy   sam build for the host architecture + sam deploy of two stacks: the Symbl
+#                     provider's (.local/stack.json) and the aws provider's (.local/stack-aws.json)
 #   stack.sh down     stop ministack
 #   stack.sh status   print health and the deployed outputs
 source "$(dirname "$0")/lib.sh"
@@ -24,6 +25,8 @@ up() {
   # sandbox's CA as well as the system's.
   # Async retries spaced like AWS's (1 and 2 minutes), scaled down but still longer than the
   # producer's 30 s lease, so a retry after a crash finds the lease lapsed.
+  # Bedrock's Converse goes to the LLM sandbox (started by the tests and the demo).
+  MINISTACK_BEDROCK_PROXY_URL="http://127.0.0.1:$LLM_SANDBOX_PORT" \
   LAMBDA_ASYNC_RETRY_BASE_SECONDS=35 LAMBDA_ASYNC_RETRY_MAX_SECONDS=70 \
   GATEWAY_PORT="$MINISTACK_PORT" AWS_ENDPOINT_URL="$ENDPOINT" SSL_CERT_FILE="$LOCAL/ca-bundle.pem" \
     nohup "$VENV/ministack/bin/ministack" >"$LOCAL/ministack.log" 2>&1 3>&- &
@@ -86,6 +89,7 @@ deploy() {
   up
   local arch; arch="$(host_arch)"
   local zoom_secret; zoom_secret="$(local_secret zoom-webhook)"
+  # What both stacks share: the Zoom sandbox, the SMTP server, the schedule and the logs.
   local params=(
     "Architecture=$arch"
     "ZoomWebhookSecretToken=$zoom_secret"
@@ -96,14 +100,8 @@ deploy() {
     "ZoomS2SAccountId=sandbox-account"
     "ZoomS2SClientId=sandbox-client-id"
     "ZoomS2SClientSecret=sandbox-client-secret"
-    # The Symbl sandbox and its fixed local credentials.
-    "SymblBaseUrl=http://127.0.0.1:$SYMBL_SANDBOX_PORT"
-    "SymblAppId=sandbox-app-id"
-    "SymblAppSecret=sandbox-app-secret"
     "LocalStackPort=$MINISTACK_PORT"
     "SymblBusyRetrySeconds=3"
-    # A small account limit, so the load tests show it holding (the sandbox itself allows more).
-    "SymblConcurrencyLimit=5"
     # Sandboxes stop with the tests that started them; their unfinished jobs must not hold
     # slots for half an hour.
     "SymblJobDeadlineSlackSeconds=60"
@@ -117,25 +115,50 @@ deploy() {
     # no secret, token or signed URL reaches a log line even at this level.
     "LogLevel=${LOG_LEVEL:-DEBUG}"
   )
+  local symbl=(
+    "InsightsProvider=symbl"
+    # The Symbl sandbox and its fixed local credentials.
+    "SymblBaseUrl=http://127.0.0.1:$SYMBL_SANDBOX_PORT"
+    "SymblAppId=sandbox-app-id"
+    "SymblAppSecret=sandbox-app-secret"
+    # A small account limit, so the load tests show it holding (the sandbox itself allows more).
+    "SymblConcurrencyLimit=5"
+  )
+  local aws=(
+    "InsightsProvider=aws"
+    # Small, so a test can hold every slot and a meeting waits.
+    "TranscribeConcurrencyLimit=8"
+  )
   log "sam build ($arch, ${STACK_PROFILE:-debug} profile: the local stack runs native host binaries)"
   (cd "$ROOT" && PATH="$VENV/sam/bin:$PATH" FFMPEG_LOCAL_PATH="$(command -v ffmpeg)" SAM_BUILD_MODE="$([[ "${STACK_PROFILE:-}" == release ]] || echo "${SAM_BUILD_MODE:-debug}")" "$VENV/sam/bin/sam" build \
       --parameter-overrides "Architecture=$arch" >"$LOCAL/sam-build.log" 2>&1) \
     || { tail -n 40 "$LOCAL/sam-build.log" >&2; return 1; }
-  log "sam deploy to $ENDPOINT (stack $STACK_NAME)"
-  (cd "$ROOT" && AWS_ENDPOINT_URL="$ENDPOINT" "$VENV/sam/bin/sam" deploy \
-      --template-file .aws-sam/build/template.yaml --stack-name "$STACK_NAME" --resolve-s3 \
-      --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-confirm-changeset \
-      --no-fail-on-empty-changeset --region us-east-1 \
-      --parameter-overrides "${params[@]}" >"$LOCAL/sam-deploy.log" 2>&1) \
-    || { tail -n 40 "$LOCAL/sam-deploy.log" >&2; return 1; }
+  deploy_stack "$STACK_NAME" "${params[@]}" "${symbl[@]}"
+  deploy_stack "$AWS_STACK_NAME" "${params[@]}" "${aws[@]}"
   write_outputs
 }
 
+deploy_stack() { # name parameter...
+  local name="$1"; shift
+  log "sam deploy to $ENDPOINT (stack $name)"
+  (cd "$ROOT" && AWS_ENDPOINT_URL="$ENDPOINT" "$VENV/sam/bin/sam" deploy \
+      --template-file .aws-sam/build/template.yaml --stack-name "$name" --resolve-s3 \
+      --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-confirm-changeset \
+      --no-fail-on-empty-changeset --region us-east-1 \
+      --parameter-overrides "$@" >"$LOCAL/sam-deploy-$name.log" 2>&1) \
+    || { tail -n 40 "$LOCAL/sam-deploy-$name.log" >&2; return 1; }
+}
+
 write_outputs() {
-  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SYMBL_SANDBOX_PORT="$SYMBL_SANDBOX_PORT" MAIL_DIR="$MAIL_DIR" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$STACK_NAME" \
-    "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/stack.json.tmp"
-  mv "$LOCAL/stack.json.tmp" "$LOCAL/stack.json"
-  log "stack outputs in .local/stack.json"
+  outputs_of "$STACK_NAME" stack.json
+  outputs_of "$AWS_STACK_NAME" stack-aws.json
+}
+
+outputs_of() { # stack file
+  ZOOM_SECRET="$(local_secret zoom-webhook)" SANDBOX_PORT="$SANDBOX_PORT" SYMBL_SANDBOX_PORT="$SYMBL_SANDBOX_PORT" LLM_SANDBOX_PORT="$LLM_SANDBOX_PORT" MAIL_DIR="$MAIL_DIR" SANDBOX_CA_DIR="$SANDBOX_CA_DIR" ENDPOINT="$ENDPOINT" STACK_NAME="$1" \
+    "$VENV/ministack/bin/python" "$ROOT/scripts/stack_outputs.py" >"$LOCAL/$2.tmp"
+  mv "$LOCAL/$2.tmp" "$LOCAL/$2"
+  log "stack $1's outputs in .local/$2"
 }
 
 case "${1:-}" in
@@ -143,6 +166,6 @@ case "${1:-}" in
   down) down ;;
   deploy) deploy ;;
   outputs) write_outputs ;;
-  status) healthy && echo "ministack: healthy on $ENDPOINT" || echo "ministack: not running"; cat "$LOCAL/stack.json" 2>/dev/null || true ;;
+  status) healthy && echo "ministack: healthy on $ENDPOINT" || echo "ministack: not running"; cat "$LOCAL/stack.json" "$LOCAL/stack-aws.json" 2>/dev/null || true ;;
   *) echo "usage: $0 up|deploy|down|status|outputs" >&2; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ print(json.dumps({
     "zoom_webhook_secret": os.environ["ZOOM_SECRET"],
     "zoom_sandbox_port": int(os.environ["SANDBOX_PORT"]),
     "symbl_sandbox_port": int(os.environ["SYMBL_SANDBOX_PORT"]),
+    "llm_sandbox_port": int(os.environ["LLM_SANDBOX_PORT"]),
     "mail_dir": os.environ["MAIL_DIR"],
     "zoom_sandbox_ca_dir": os.environ["SANDBOX_CA_DIR"],
 }, indent=2))

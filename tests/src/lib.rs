@@ -31,15 +31,27 @@ pub struct Stack {
     pub zoom_sandbox_port: u16,
     pub zoom_sandbox_ca_dir: PathBuf,
     pub symbl_sandbox_port: u16,
+    /// Where the local stack's Bedrock forwards Converse (the LLM sandbox).
+    #[serde(default)]
+    pub llm_sandbox_port: u16,
     pub mail_dir: PathBuf,
 }
 
 impl Stack {
     /// Loads `.local/stack.json` (or `$ZS_STACK_FILE`), written by `scripts/stack.sh deploy`.
     pub fn load() -> Stack {
-        let path = std::env::var_os("ZS_STACK_FILE")
+        Stack::load_from("ZS_STACK_FILE", "stack.json")
+    }
+
+    /// The stack deployed with the aws provider: `.local/stack-aws.json` (or `$ZS_AWS_STACK_FILE`).
+    pub fn load_aws() -> Stack {
+        Stack::load_from("ZS_AWS_STACK_FILE", "stack-aws.json")
+    }
+
+    fn load_from(var: &str, file: &str) -> Stack {
+        let path = std::env::var_os(var)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/stack.json"));
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local").join(file));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
                 "{}: {e}. Deploy the local stack first: `make test` or `scripts/stack.sh deploy`",
@@ -123,14 +135,27 @@ impl Stack {
         }
     }
 
-    /// Holders of Symbl concurrency slots right now.
+    /// The provider this stack was deployed with.
+    pub fn provider(&self) -> &str {
+        self.outputs.get("InsightsProvider").map_or("symbl", String::as_str)
+    }
+
+    /// The semaphore item that counts this stack's provider jobs.
+    pub fn semaphore_name(&self) -> &'static str {
+        match self.provider() {
+            "aws" => zoom_symbl_core::transcribed::SEMAPHORE_NAME,
+            _ => zoom_symbl_core::symbl::SEMAPHORE_NAME,
+        }
+    }
+
+    /// Holders of the provider's concurrency slots right now.
     pub async fn slot_holders(&self) -> Result<Vec<String>> {
         let out = self
             .dynamodb()
             .await
             .get_item()
             .table_name(self.output("SemaphoreTableName"))
-            .key("name", AttributeValue::S(zoom_symbl_core::symbl::SEMAPHORE_NAME.into()))
+            .key("name", AttributeValue::S(self.semaphore_name().into()))
             .consistent_read(true)
             .send()
             .await?;
@@ -322,6 +347,17 @@ pub fn symbl() -> &'static SymblSandbox {
             config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], stack.symbl_sandbox_port));
             config.job_duration_ms = 1500;
             SymblSandbox::start(config).await
+        })
+    })
+}
+
+/// One LLM sandbox per test binary, on the port the local stack's Bedrock forwards to.
+pub fn llm() -> &'static llm_sandbox::LlmSandbox {
+    static LLM: OnceLock<llm_sandbox::LlmSandbox> = OnceLock::new();
+    LLM.get_or_init(|| {
+        let stack = Stack::load_aws();
+        background(move || async move {
+            llm_sandbox::LlmSandbox::start(std::net::SocketAddr::from(([127, 0, 0, 1], stack.llm_sandbox_port))).await
         })
     })
 }

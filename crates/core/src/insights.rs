@@ -17,6 +17,10 @@ pub struct Insights {
     /// so an email sent again still says it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// Participants whose speech could not be transcribed, each with why (`Lei: the media
+    /// format is not supported`): the insights are of everyone else, and the email says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

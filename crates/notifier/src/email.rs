@@ -150,7 +150,7 @@ fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     if let Some(url) = page_url {
         let _ = write!(text, "Interactive summary: {url}\n\n");
     }
-    if let Some(notice) = missing_notice(&ins.missing) {
+    for notice in notices(ins) {
         let _ = write!(text, "{notice}\n\n");
     }
     text_section(&mut text, "Summary", &ins.summary, String::clone);
@@ -160,6 +160,19 @@ fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     text_section(&mut text, "Topics", &ins.topics, topic_line);
     text.push_str("Sent by zoom-symbl for the meeting's host.\n");
     text
+}
+
+/// What the email holds less than it would: sections the provider would not give, and
+/// participants whose speech could not be transcribed.
+fn notices(ins: &Insights) -> Vec<String> {
+    let mut notices: Vec<String> = missing_notice(&ins.missing).into_iter().collect();
+    if !ins.left_out.is_empty() {
+        notices.push(format!(
+            "Not transcribed, so not in these insights: {}.",
+            ins.left_out.join("; ")
+        ));
+    }
+    notices
 }
 
 /// Which sections the provider would not give, by their titles; `None` when it gave them all.
@@ -215,7 +228,7 @@ fn insights_html(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
     if let Some(href) = page_url.and_then(safe_url) {
         html_link_button(&mut html, &href);
     }
-    if let Some(notice) = missing_notice(&ins.missing) {
+    for notice in notices(ins) {
         let _ = write!(
             html,
             "<p style=\"margin:20px 0 0;padding:10px 14px;background:#fef3c7;border-radius:6px;color:#92400e;line-height:1.5;\">{}</p>",
@@ -387,6 +400,7 @@ mod tests {
                 from: None,
             }],
             missing: vec![],
+            left_out: Vec::new(),
         }
     }
 
@@ -425,6 +439,7 @@ mod tests {
             ],
             follow_ups: vec![action("Ping legal & finance.", None, Some("2024-06-10T09:00:00Z"))],
             missing: vec![],
+            left_out: Vec::new(),
         }
     }
 
@@ -586,6 +601,20 @@ mod tests {
         assert!(r.text.contains("Send the revised scope."), "what was fetched is sent");
         let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), None);
         assert!(!whole.text.contains("could not be fetched") && !whole.html.contains("could not be fetched"));
+    }
+
+    #[test]
+    fn participants_left_out_are_named_with_why() {
+        let partial = Insights {
+            left_out: vec!["李雷 (The media <format> is not supported)".into()],
+            ..insights()
+        };
+        let r = insights_email(&facts("Q3 planning sync", vec!["Dana", "李雷"]), &partial, None);
+        let notice = "Not transcribed, so not in these insights: 李雷 (The media <format> is not supported).";
+        assert!(r.text.contains(notice), "{}", r.text);
+        assert!(r.html.contains(&escape(notice)), "{}", r.html);
+        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), None);
+        assert!(!whole.text.contains("Not transcribed"));
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl Checker<'_> {
             action_items,
             follow_ups,
             missing: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 
@@ -316,6 +317,7 @@ mod tests {
                     from: None
                 }],
                 missing: vec![],
+                left_out: Vec::new(),
             }
         );
         // And back: the combine message shows the same answer.

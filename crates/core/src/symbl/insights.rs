@@ -81,6 +81,7 @@ impl RawInsights {
             action_items: items(&raw.action_items, "actionItems").filter_map(action).collect(),
             follow_ups: items(&raw.follow_ups, "followUps").filter_map(action).collect(),
             missing: raw.missing.iter().map(|name| (*name).to_owned()).collect(),
+            left_out: Vec::new(),
         }
     }
 

@@ -141,7 +141,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
         Ok((key, subjects))
     }
 
-    /// Each job's words with the map that places them, and why the others are missing.
+    /// Each job's words with the map that places them, and who is left out and why.
     async fn transcripts(
         &self,
         key: &MeetingKey,
@@ -162,7 +162,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
                 TranscriptionState::Completed => {}
                 TranscriptionState::Failed { reason } => {
                     warn!(job = %name, %reason, "a transcription failed; its participant is left out");
-                    missing.push(format!("transcript of {who} ({reason})"));
+                    missing.push(format!("{who} ({reason})"));
                     continue;
                 }
                 TranscriptionState::Running => {
@@ -317,7 +317,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
             })
             .collect();
         let mut insights = self.ask_model(facts(audio, &transcript), &lines).await?;
-        insights.missing.extend(missing);
+        insights.left_out.extend(missing);
         Ok(InsightsReport {
             documents: documents(&insights),
             insights,
