@@ -23,6 +23,8 @@ use zoom_symbl_core::meeting_key::MeetingKey;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stack {
+    #[serde(default)]
+    pub stack_name: String,
     pub endpoint: String,
     pub region: String,
     pub outputs: std::collections::HashMap<String, String>,

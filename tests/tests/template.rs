@@ -704,7 +704,10 @@ fn aws_is_the_default_provider_and_symbl_exists_only_when_chosen() {
 fn the_notifier_hears_of_this_stacks_transcriptions_only() {
     let t = Template::load();
     let events = &t.resource("NotifierFunction")["Properties"]["Events"];
-    for (name, status) in [("TranscriptionCompleted", "COMPLETED"), ("TranscriptionFailed", "FAILED")] {
+    for (name, status) in [
+        ("TranscriptionCompleted", "COMPLETED"),
+        ("TranscriptionFailed", "FAILED"),
+    ] {
         let pattern = &events[name]["Properties"]["Pattern"];
         assert_eq!(pattern["source"][0].as_str(), Some("aws.transcribe"), "{name}");
         assert_eq!(pattern["detail"]["TranscriptionJobStatus"][0].as_str(), Some(status));

@@ -77,7 +77,10 @@ impl Config {
     /// The callback URL Symbl gets: symbl-webhook's URL with the deployment's token.
     pub fn webhook(&self, secrets: &Secrets) -> Result<Option<SecretString>, Error> {
         match &self.webhook_url {
-            Some(url) => Ok(Some(webhook_url(url, &secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)?)?)),
+            Some(url) => Ok(Some(webhook_url(
+                url,
+                &secrets.require(secret_keys::SYMBL_WEBHOOK_TOKEN)?,
+            )?)),
             None => Ok(None),
         }
     }

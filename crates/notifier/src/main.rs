@@ -31,7 +31,11 @@ async fn main() -> Result<(), Error> {
     let aws = sdk_config().await;
     let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let healer = Healer {
-        meetings: DynamoSubmissions::new(aws_sdk_dynamodb::Client::new(&aws), &config.meetings_table, &config.jobs_table),
+        meetings: DynamoSubmissions::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            &config.meetings_table,
+            &config.jobs_table,
+        ),
         producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &config.producer_function),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url),
     };

@@ -180,7 +180,10 @@ where
                 // Transcribed, but the insights cannot be made (the model answered invalidly
                 // twice, the transcript is unreadable): the host hears why, once.
                 Err(e) if e.retry() == Retry::Permanent => {
-                    let reason = format!("The recording was transcribed, but its insights could not be made: {}", e.reason());
+                    let reason = format!(
+                        "The recording was transcribed, but its insights could not be made: {}",
+                        e.reason()
+                    );
                     warn!(%reason, "emailing the host that the insights failed");
                     (EmailKind::Failure, failure_email(&facts, &reason))
                 }

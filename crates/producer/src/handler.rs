@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, info_span, warn, Instrument};
 
-use zoom_symbl_core::error::Retry;
 use zoom_symbl_core::config::Provider;
+use zoom_symbl_core::error::Retry;
 use zoom_symbl_core::meeting::{AudioMode, ProducedAudio, SpeechTrack};
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
@@ -229,7 +229,9 @@ where
         } = channels::assign(mode, &speakers, archived)?;
         let merged = self.merge(&prefix, timeline, &channels).await?;
         let speech = match (self.settings.provider, mode) {
-            (Provider::Aws, AudioMode::Multichannel | AudioMode::SingleParticipant) => self.cut_speech(&prefix, timeline, &channels).await?,
+            (Provider::Aws, AudioMode::Multichannel | AudioMode::SingleParticipant) => {
+                self.cut_speech(&prefix, timeline, &channels).await?
+            }
             // A mixed track is transcribed whole, its speakers labelled by Transcribe.
             (Provider::Aws, AudioMode::MixedDiarization) | (Provider::Symbl, _) => Vec::new(),
         };

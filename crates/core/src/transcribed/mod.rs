@@ -18,7 +18,7 @@ use crate::meeting::{AudioMode, ProducedAudio};
 use crate::meeting_key::MeetingKey;
 use crate::ports::{
     InsightsModel, InsightsProvider, InsightsRequest, JobRef, Language, ObjectStore, ProviderError, ProviderJob,
-    TranscriptionJob, TranscriptionState, Transcriber,
+    Transcriber, TranscriptionJob, TranscriptionState,
 };
 use crate::speech::SegmentMap;
 use crate::transcript::jobs::{self, JobSubject};
@@ -133,10 +133,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
     fn run_job(&self, job: JobRef<'_>) -> Result<(MeetingKey, Vec<JobSubject>), ProviderError> {
         let key = MeetingKey::parse(job.meeting_key).map_err(refused)?;
         let subjects = JobSubject::decode_all(job.conversation_id).ok_or_else(|| {
-            ProviderError::Refused(format!(
-                "job {} names no transcriptions this provider made",
-                job.job_id
-            ))
+            ProviderError::Refused(format!("job {} names no transcriptions this provider made", job.job_id))
         })?;
         Ok((key, subjects))
     }
@@ -166,7 +163,9 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
                     continue;
                 }
                 TranscriptionState::Running => {
-                    return Err(ProviderError::Unavailable(format!("transcription {name} is still running")))
+                    return Err(ProviderError::Unavailable(format!(
+                        "transcription {name} is still running"
+                    )))
                 }
             }
             let output = jobs::output_key(key, audio.run, subject);
@@ -174,9 +173,10 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
             let map = match track {
                 Some(t) => {
                     let bytes = self.get(&audio.merged_bucket, &t.map_key).await?;
-                    Some(serde_json::from_slice::<SegmentMap>(&bytes).map_err(|e| {
-                        ProviderError::Refused(format!("segment map {}: {e}", t.map_key))
-                    })?)
+                    Some(
+                        serde_json::from_slice::<SegmentMap>(&bytes)
+                            .map_err(|e| ProviderError::Refused(format!("segment map {}: {e}", t.map_key)))?,
+                    )
                 }
                 None => None,
             };
@@ -207,7 +207,9 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
             InsightsConversation::new(facts, lines, self.settings.max_input_tokens).map_err(refused)?;
         loop {
             let Some(request) = conversation.request() else {
-                return Err(ProviderError::Refused("the model's conversation ended without insights".into()));
+                return Err(ProviderError::Refused(
+                    "the model's conversation ended without insights".into(),
+                ));
             };
             let reply = self.model.ask(&request).await?;
             match conversation.answer(reply).map_err(refused)? {
@@ -284,7 +286,11 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
                 TranscriptionState::Failed { .. } => {}
             }
         }
-        Ok(if completed { JobState::Completed } else { JobState::Failed })
+        Ok(if completed {
+            JobState::Completed
+        } else {
+            JobState::Failed
+        })
     }
 
     async fn insights(&self, job: JobRef<'_>, audio: &ProducedAudio) -> Result<InsightsReport, ProviderError> {
@@ -300,8 +306,13 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
         };
         let prefix = key.run_prefix(audio.run);
         let json = serde_json::to_vec(&transcript).map_err(refused)?;
-        self.put(&audio.merged_bucket, &Transcript::key(&prefix), "application/json", &json)
-            .await?;
+        self.put(
+            &audio.merged_bucket,
+            &Transcript::key(&prefix),
+            "application/json",
+            &json,
+        )
+        .await?;
         let rendered = vtt::render(&transcript);
         let vtt_key = format!("{prefix}{VTT_FILE}");
         self.put(&audio.merged_bucket, &vtt_key, "text/vtt", rendered.as_bytes())
@@ -330,7 +341,9 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
         _media_url: &str,
         _expires_in_secs: u64,
     ) -> Result<String, ProviderError> {
-        Err(ProviderError::Refused("the aws provider makes no page of its own".into()))
+        Err(ProviderError::Refused(
+            "the aws provider makes no page of its own".into(),
+        ))
     }
 }
 
@@ -342,7 +355,10 @@ pub fn facts(audio: &ProducedAudio, transcript: &Transcript) -> MeetingFacts {
         .as_deref()
         .and_then(|name| TimeZone::get(name).ok())
         .unwrap_or(TimeZone::UTC);
-    let at = audio.start_time.parse::<Timestamp>().unwrap_or_else(|_| Timestamp::now());
+    let at = audio
+        .start_time
+        .parse::<Timestamp>()
+        .unwrap_or_else(|_| Timestamp::now());
     let day = at.to_zoned_datetime(tz).date();
     let date = time::Month::try_from(day.month() as u8)
         .ok()

@@ -29,7 +29,10 @@ impl Transcriber for MemTranscriber {
             return Ok(TranscriptionStart::AlreadyStarted);
         }
         states.insert(job.name.to_owned(), TranscriptionState::Running);
-        self.started.lock().unwrap().push(format!("{} <- {}", job.name, job.media_key));
+        self.started
+            .lock()
+            .unwrap()
+            .push(format!("{} <- {}", job.name, job.media_key));
         Ok(TranscriptionStart::Started)
     }
 
@@ -55,7 +58,9 @@ impl InsightsModel for MemModel {
         self.asked.lock().unwrap().push(request.clone());
         let mut replies = self.replies.lock().unwrap();
         if replies.is_empty() {
-            return Err(ProviderError::Refused("the test gave the model nothing more to say".into()));
+            return Err(ProviderError::Refused(
+                "the test gave the model nothing more to say".into(),
+            ));
         }
         replies.remove(0)
     }
@@ -135,20 +140,39 @@ fn put(p: &Subject, key: &str, bytes: Vec<u8>) {
 fn finished(p: &Subject, job: &ProviderJob, lei: TranscriptionState) {
     let key = samples::meeting_key();
     let mut states = p.transcriber.states.lock().unwrap();
-    states.insert(jobs::name_in(&job.job_id, JobSubject::Participant(0)), TranscriptionState::Completed);
+    states.insert(
+        jobs::name_in(&job.job_id, JobSubject::Participant(0)),
+        TranscriptionState::Completed,
+    );
     states.insert(jobs::name_in(&job.job_id, JobSubject::Participant(2)), lei);
     drop(states);
     let dana = SegmentMap::new(
         0,
         "Dana",
         vec![
-            Segment { speech_start: 0.0, meeting_start: 10.0, duration: 2.0 },
-            Segment { speech_start: 2.0, meeting_start: 40.0, duration: 2.0 },
+            Segment {
+                speech_start: 0.0,
+                meeting_start: 10.0,
+                duration: 2.0,
+            },
+            Segment {
+                speech_start: 2.0,
+                meeting_start: 40.0,
+                duration: 2.0,
+            },
         ],
     )
     .unwrap();
-    let lei_map = SegmentMap::new(2, "Lei", vec![Segment { speech_start: 0.0, meeting_start: 12.0, duration: 4.0 }])
-        .unwrap();
+    let lei_map = SegmentMap::new(
+        2,
+        "Lei",
+        vec![Segment {
+            speech_start: 0.0,
+            meeting_start: 12.0,
+            duration: 4.0,
+        }],
+    )
+    .unwrap();
     put(p, &track(0, "Dana", true).map_key, serde_json::to_vec(&dana).unwrap());
     put(p, &track(2, "Lei", true).map_key, serde_json::to_vec(&lei_map).unwrap());
     put(
@@ -185,8 +209,14 @@ async fn one_job_per_speaking_participant_and_a_repeat_starts_nothing() {
     assert_eq!(job.conversation_id, "p0,p2", "Sam never spoke");
     let started = p.transcriber.started.lock().unwrap().clone();
     assert_eq!(started.len(), 2);
-    assert!(started[0].contains("-r1-p0 <- ") && started[0].ends_with("speech/0.flac"), "{started:?}");
-    assert!(started[1].contains("-r1-p2 <- ") && started[1].ends_with("speech/2.flac"), "{started:?}");
+    assert!(
+        started[0].contains("-r1-p0 <- ") && started[0].ends_with("speech/0.flac"),
+        "{started:?}"
+    );
+    assert!(
+        started[1].contains("-r1-p2 <- ") && started[1].ends_with("speech/2.flac"),
+        "{started:?}"
+    );
     let again = p.submit(&request(&key, &audio)).await.unwrap();
     assert_eq!(again, job, "the same job, by name");
     assert_eq!(p.transcriber.started.lock().unwrap().len(), 2, "nothing started twice");
@@ -204,7 +234,10 @@ async fn nobody_speaking_is_refused_and_capacity_waits() {
     let mut silent = audio();
     silent.speech = vec![track(0, "Dana", false)];
     let err = p.submit(&request(&key, &silent)).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Refused(r) if r.contains("nobody spoke")), "{err}");
+    assert!(
+        matches!(&err, ProviderError::Refused(r) if r.contains("nobody spoke")),
+        "{err}"
+    );
     *p.transcriber.at_capacity.lock().unwrap() = true;
     let err = p.submit(&request(&key, &audio())).await.unwrap_err();
     assert!(matches!(err, ProviderError::AtCapacity(_)), "{err}");
@@ -234,7 +267,11 @@ async fn the_meeting_is_transcribed_once_every_job_ended_and_anyone_was_heard() 
     };
     assert_eq!(p.job_state(at).await.unwrap(), JobState::InProgress);
     let name = |k| jobs::name_in(&job.job_id, JobSubject::Participant(k));
-    p.transcriber.states.lock().unwrap().insert(name(0), TranscriptionState::Completed);
+    p.transcriber
+        .states
+        .lock()
+        .unwrap()
+        .insert(name(0), TranscriptionState::Completed);
     assert_eq!(p.job_state(at).await.unwrap(), JobState::InProgress, "Lei's still runs");
     let failed = TranscriptionState::Failed {
         reason: "unsupported".into(),
@@ -242,7 +279,11 @@ async fn the_meeting_is_transcribed_once_every_job_ended_and_anyone_was_heard() 
     p.transcriber.states.lock().unwrap().insert(name(2), failed.clone());
     assert_eq!(p.job_state(at).await.unwrap(), JobState::Completed);
     p.transcriber.states.lock().unwrap().insert(name(0), failed);
-    assert_eq!(p.job_state(at).await.unwrap(), JobState::Failed, "nobody was transcribed");
+    assert_eq!(
+        p.job_state(at).await.unwrap(),
+        JobState::Failed,
+        "nobody was transcribed"
+    );
 }
 
 #[tokio::test]
@@ -273,9 +314,16 @@ async fn words_go_back_to_meeting_time_merged_stored_and_summarized() {
     // Lei's apology overlaps Dana's greeting, as it happened.
     assert_eq!(
         said,
-        [("Dana", 10.2, "Hello all"), ("Lei", 12.5, "Sorry late"), ("Dana", 40.1, "Bye")]
+        [
+            ("Dana", 10.2, "Hello all"),
+            ("Lei", 12.5, "Sorry late"),
+            ("Dana", 40.1, "Bye")
+        ]
     );
-    let vtt = p.objects.object("out", &format!("{}{VTT_FILE}", key.s3_prefix())).unwrap();
+    let vtt = p
+        .objects
+        .object("out", &format!("{}{VTT_FILE}", key.s3_prefix()))
+        .unwrap();
     let vtt = String::from_utf8(vtt.bytes).unwrap();
     assert!(vtt.starts_with("WEBVTT") && vtt.contains("<v Lei>Sorry late"), "{vtt}");
 
@@ -339,7 +387,10 @@ async fn an_invalid_answer_is_asked_again_once_then_the_meeting_fails_and_thrott
         .unwrap()
         .extend([Ok(valid_reply("Mallory")), Ok(ModelReply::Text("no".into()))]);
     let err = p.insights(at, &audio).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Refused(r) if r.contains("invalid twice")), "{err}");
+    assert!(
+        matches!(&err, ProviderError::Refused(r) if r.contains("invalid twice")),
+        "{err}"
+    );
 
     p.model
         .replies
@@ -347,7 +398,10 @@ async fn an_invalid_answer_is_asked_again_once_then_the_meeting_fails_and_thrott
         .unwrap()
         .push(Err(ProviderError::AtCapacity("ThrottlingException".into())));
     let err = p.insights(at, &audio).await.unwrap_err();
-    assert!(matches!(err, ProviderError::AtCapacity(_)), "throttling is later, not failed: {err}");
+    assert!(
+        matches!(err, ProviderError::AtCapacity(_)),
+        "throttling is later, not failed: {err}"
+    );
 }
 
 #[test]

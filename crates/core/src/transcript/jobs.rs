@@ -183,7 +183,11 @@ mod tests {
     fn a_name_gives_back_its_run_job_and_subject() {
         let (k, stack) = (key(), "zoom-symbl");
         let run_job = run_job_id(stack, &k, 3);
-        for subject in [JobSubject::Participant(0), JobSubject::Participant(17), JobSubject::Mixed] {
+        for subject in [
+            JobSubject::Participant(0),
+            JobSubject::Participant(17),
+            JobSubject::Mixed,
+        ] {
             let name = job_name(stack, &k, 3, subject);
             assert_eq!(name, name_in(&run_job, subject));
             assert_eq!(parse_name(&name), Some((run_job.as_str(), subject)));

@@ -15,10 +15,10 @@ use zoom_symbl_core::testkit::{
 use zoom_symbl_core::zoom::HostAllowList;
 
 use super::*;
-use zoom_symbl_core::config::Provider;
 use crate::archive::Archiver;
 use crate::testing::{Answer, MemCodecs, MemRecordings, MemTokens};
 use crate::zoom_api::{S2sCredentials, ZoomApi};
+use zoom_symbl_core::config::Provider;
 
 fn settings(format: OutputFormat) -> Settings {
     Settings {
@@ -792,7 +792,11 @@ async fn for_aws_each_speaker_gets_a_speech_file_and_a_map_and_no_multichannel_f
         .collect();
     assert_eq!(
         spoke,
-        [(0, "Dana Host", true), (1, "Mary-Jane O'Neil", false), (2, "李雷", true)]
+        [
+            (0, "Dana Host", true),
+            (1, "Mary-Jane O'Neil", false),
+            (2, "李雷", true)
+        ]
     );
     for t in &audio.speech {
         assert_eq!(t.map_key, format!("{}speech/{}.json", prefix(), t.index));
