@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # The whole pipeline on the local stack: the Zoom sandbox records a 3-person meeting and sends
-# the signed recording.completed webhook; the Symbl sandbox plays Symbl; the host's email
-# lands in the local SMTP server and is printed here, with where the audio and insights are.
+# the signed recording.completed webhook; the insights come from the aws provider (Transcribe
+# and Bedrock on the local stack, the LLM sandbox answering for the model) or, with
+# PROVIDER=symbl, from the Symbl sandbox; the host's email lands in the local SMTP server and
+# is printed here, with where the audio, transcript and insights are.
 source "$(dirname "$0")/lib.sh"
-STACK_JSON="$LOCAL/stack.json"
+PROVIDER="${PROVIDER:-aws}"
+case "$PROVIDER" in
+  aws) STACK_JSON="$LOCAL/stack-aws.json" ;;
+  symbl) STACK_JSON="$LOCAL/stack.json" ;;
+  *) echo "PROVIDER must be aws or symbl" >&2; exit 2 ;;
+esac
 [[ -f "$STACK_JSON" ]] || { echo "no deployed stack; run: make deploy" >&2; exit 1; }
 PY="$VENV/ministack/bin/python"
 url="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["zoom_webhook_url"])' "$STACK_JSON")"
 
-(cd "$ROOT" && cargo build -q -p zoom-sandbox -p symbl-sandbox)
+(cd "$ROOT" && cargo build -q -p zoom-sandbox -p symbl-sandbox -p llm-sandbox)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-log "Symbl sandbox on 127.0.0.1:$SYMBL_SANDBOX_PORT"
-"$ROOT/target/debug/symbl-sandbox" serve --bind "127.0.0.1:$SYMBL_SANDBOX_PORT" --app-secret sandbox-app-secret \
-  >"$LOCAL/symbl-sandbox.log" 2>&1 &
+if [[ "$PROVIDER" == symbl ]]; then
+  log "Symbl sandbox on 127.0.0.1:$SYMBL_SANDBOX_PORT"
+  "$ROOT/target/debug/symbl-sandbox" serve --bind "127.0.0.1:$SYMBL_SANDBOX_PORT" --app-secret sandbox-app-secret \
+    >"$LOCAL/symbl-sandbox.log" 2>&1 &
+else
+  log "LLM sandbox on 127.0.0.1:$LLM_SANDBOX_PORT (the local Bedrock forwards Converse to it)"
+  "$ROOT/target/debug/llm-sandbox" --listen "127.0.0.1:$LLM_SANDBOX_PORT" >"$LOCAL/llm-sandbox.log" 2>&1 &
+fi
 pids+=($!)
 
 mkdir -p "$LOCAL/demo"
@@ -75,9 +87,20 @@ print()
 print(msg.get_body(preferencelist=("plain",)).get_content())
 print("==================================================\n")
 audio = m["audio"]["M"]
+print(f"provider:         {stack['outputs'].get('InsightsProvider', 'symbl')}")
 print(f"meeting status:   {m['status']['S']} (email {m['email_status']['S']})")
-print(f"merged audio:     s3://{audio['merged_bucket']['S']}/{audio['merged_key']['S']} "
-      f"({audio['channels']['N']} channels, {float(audio['duration_secs']['N']):.0f} s)")
+bucket = audio['merged_bucket']['S']
+if "speech" in audio:
+    prefix = audio['mixdown_key']['S'].rsplit("/", 1)[0]
+    for t in audio["speech"]["L"]:
+        t = t["M"]
+        flac = t.get("flac_key", {}).get("S")
+        print(f"speech {t['name']['S'] + ':':<18}{float(t['talk_seconds']['N']):.1f} s talking"
+              + (f", s3://{bucket}/{flac}" if flac else ", never spoke (no job)"))
+    print(f"transcript:       s3://{bucket}/{prefix}/transcript.json and transcript.vtt")
+else:
+    print(f"merged audio:     s3://{bucket}/{audio['merged_key']['S']} "
+          f"({audio['channels']['N']} channels, {float(audio['duration_secs']['N']):.0f} s)")
 print(f"mixdown:          s3://{audio['merged_bucket']['S']}/{audio['mixdown_key']['S']}")
 for name, k in sorted(m.get("insights", {}).get("M", {}).items()):
     print(f"insights {name + ':':<16}s3://{audio['merged_bucket']['S']}/{k['S']}")
