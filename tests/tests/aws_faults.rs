@@ -206,3 +206,26 @@ async fn an_invalid_answer_is_asked_again_and_the_valid_one_is_emailed() {
     assert_eq!(asked.len(), 2, "asked once more after the invalid answer");
     assert!(asked[1].contains("Your previous answer was invalid"), "{}", asked[1]);
 }
+
+#[tokio::test]
+async fn a_model_that_answers_invalidly_twice_fails_the_insights_with_one_email_saying_why() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::load_aws();
+    llm().set_faults(Faults {
+        foreign_assignee_times: 2,
+        also_retries: true,
+        ..Faults::default()
+    });
+    let (m, tag) = meeting("Gave up").await;
+    start(&stack, &m).await;
+    let mail = one_mail(&stack, &tag).await;
+    llm().set_faults(Faults::default());
+    assert!(mail.subject.starts_with("We could not process:"), "{}", mail.subject);
+    assert!(
+        mail.text
+            .contains("its insights could not be made: the model's insights were invalid twice"),
+        "{}",
+        mail.text
+    );
+    assert_eq!(model_requests(&tag).len(), 2, "asked once more, then given up");
+}

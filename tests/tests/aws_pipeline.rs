@@ -171,3 +171,39 @@ async fn duplicate_deliveries_and_a_redelivered_work_item_start_nothing_twice() 
     let after = stack.job(&run_job).await.expect("the run's job");
     assert_eq!(attr_s(&after, "submitted_at"), attr_s(&before, "submitted_at"));
 }
+
+#[tokio::test]
+async fn without_participant_files_the_mixed_track_is_one_job_with_speaker_labels() {
+    let stack = Stack::load_aws();
+    llm();
+    let mut spec = MeetingSpec::staggered(3, 12.0);
+    spec.per_participant_files = false;
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    spec.topic = format!("Mixed track {tag}");
+    let m = record(spec).await;
+    assert_eq!(start(&stack, &m).await, "accepted");
+    let mail = one_mail(&stack, &tag).await;
+    assert!(mail.subject.starts_with("Meeting insights:"), "{}", mail.subject);
+    let key = MeetingKey::from_uuid(&m.spec.uuid);
+    let run_job = jobs::run_job_id(&stack.stack_name, &key, 1);
+    let job = stack.job(&run_job).await.expect("the run's job");
+    assert_eq!(attr_s(&job, "conversation_id"), Some("mixed"));
+    let transcribe = TranscribeJobs::new(&stack.aws().await);
+    let name = jobs::name_in(&run_job, JobSubject::Mixed);
+    assert_eq!(transcribe.state(&name).await.unwrap(), TranscriptionState::Completed);
+    let json = stack
+        .object(stack.output("OutputBucketName"), &Transcript::key(&key.s3_prefix()))
+        .await
+        .unwrap();
+    let transcript: Transcript = serde_json::from_slice(&json).unwrap();
+    assert!(!transcript.utterances.is_empty());
+    // Transcribe's labels, not the participants' names: a mixed track does not say who is who.
+    assert!(
+        transcript
+            .utterances
+            .iter()
+            .all(|u| u.speaker.starts_with("Speaker ") || u.speaker == "Unknown speaker"),
+        "{transcript:?}"
+    );
+    assert_eq!(model_requests(&tag).len(), 1);
+}

@@ -131,3 +131,54 @@ async fn a_converse_request_is_answered() {
         ModelReply::Text(text) => assert!(!text.is_empty()),
     }
 }
+
+/// Bedrock itself when it throttles: the local stack's Bedrock cannot (its proxy answers text
+/// for any error behind it, docs/aws-transcribe-bedrock.md), so a stand-in answers as Bedrock
+/// does, `429` with `x-amzn-ErrorType: ThrottlingException`.
+#[tokio::test]
+async fn a_throttled_converse_is_at_capacity_not_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0; 64 << 10];
+            let _ = socket.read(&mut buf).await;
+            let body = r#"{"message":"Too many requests, please wait before trying again."}"#;
+            let reply = format!(
+                "HTTP/1.1 429 Too Many Requests\r\nx-amzn-ErrorType: ThrottlingException\r\n\
+                 content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://{addr}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let model = BedrockModel::new(&sdk, "us.anthropic.claude-haiku-4-5-20251001-v1:0", 1024);
+    let facts = MeetingFacts {
+        topic: "Weekly sync".into(),
+        date: time::macros::date!(2026 - 12 - 03),
+        timezone: "UTC".into(),
+        participants: vec!["Dana Host".into()],
+    };
+    let lines = [TranscriptLine {
+        start_secs: 1.0,
+        speaker: "Dana Host".into(),
+        text: "Can we ship on Friday?".into(),
+    }];
+    let request = InsightsConversation::new(facts, &lines, 20_000)
+        .unwrap()
+        .request()
+        .unwrap();
+    let err = model.ask(&request).await.unwrap_err();
+    assert!(
+        matches!(&err, zoom_symbl_core::ports::ProviderError::AtCapacity(_)),
+        "throttling is later, not failed: {err:?}"
+    );
+}

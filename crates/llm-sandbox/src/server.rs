@@ -24,7 +24,8 @@ pub const FOREIGN_ASSIGNEE: &str = "Someone Else";
 
 /// Fault knobs. Each `_times` counter is decremented by every request it affects. The
 /// answer knobs (`invalid_json`, `missing_field`, `foreign_assignee`) affect first answers
-/// only, never a retry; `throttle`, `server_error` and `delay_ms` affect every request.
+/// only, never a retry, unless `also_retries`; `throttle`, `server_error` and `delay_ms`
+/// affect every request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -41,6 +42,8 @@ pub struct Faults {
     pub server_error_times: u32,
     /// Sleep this long before every answer (errors included).
     pub delay_ms: u64,
+    /// The answer knobs affect retries too: a model that stays wrong when told why.
+    pub also_retries: bool,
 }
 
 /// One received `POST /v1/chat/completions`.
@@ -386,7 +389,7 @@ fn respond(s: &Shared, body: Option<&Value>, raw: &[u8], reading: Reading, recei
     };
     let mut invalid = false;
     let mut missing = false;
-    if !reading.retry {
+    if !reading.retry || faults.also_retries {
         invalid = take(&mut faults.invalid_json_times);
         if !invalid {
             missing = take(&mut faults.missing_field_times);

@@ -316,6 +316,24 @@ async fn a_retry_is_answered_correctly_whatever_the_knobs() {
 }
 
 #[tokio::test]
+async fn with_also_retries_a_retry_is_wrong_again() {
+    let sb = sandbox().await;
+    sb.set_faults(Faults {
+        invalid_json_times: 1,
+        also_retries: true,
+        ..Faults::default()
+    });
+    let mut retry = request(json!(TRANSCRIPT));
+    let messages = retry["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": "{\"summary\": ["}));
+    messages.push(json!({"role": "user", "content": "Your previous answer was invalid: it is not JSON. Call record_insights again."}));
+    let (status, answer) = post(&sb, &retry).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(arguments(&answer).is_err(), "the retry's answer is cut too");
+    assert_eq!(sb.faults().invalid_json_times, 0);
+}
+
+#[tokio::test]
 async fn records_every_request_and_clears() {
     let sb = sandbox().await;
     let client = Client::new();

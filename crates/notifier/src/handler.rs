@@ -162,7 +162,7 @@ where
 mod tests {
     use zoom_symbl_core::lifecycle::{EmailState, MeetingState};
     use zoom_symbl_core::ports::MailError;
-    use zoom_symbl_core::ports::{EmailOutcome, JobView};
+    use zoom_symbl_core::ports::{EmailOutcome, JobView, ProviderError};
     use zoom_symbl_core::testkit::{
         samples, AudioBuilder, Faults, MeetingRow, MemInsights, MemJobs, MemMailer, MemMeetings, MemObjects,
         MemSemaphore,
@@ -576,5 +576,102 @@ mod tests {
         let n = notifier(JobState::Completed, 0);
         let t = Trigger::Status(samples::status_event("nope", JobState::Completed));
         assert_eq!(n.handle(t).await.unwrap(), Outcome::UnknownJob);
+    }
+
+    /// EventBridge's state change of Transcribe job `name`.
+    fn transcription(name: &str, status: &str) -> Trigger {
+        serde_json::from_value(serde_json::json!({
+            "version": "0",
+            "id": "e1",
+            "detail-type": "Transcribe Job State Change",
+            "source": "aws.transcribe",
+            "detail": {"TranscriptionJobName": name, "TranscriptionJobStatus": status}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transcribe_job_that_ended_finishes_its_runs_job_and_other_events_are_ignored() {
+        // Job "j" is the run's; its Transcribe jobs are "j-p0", "j-p1"...
+        let n = notifier(JobState::Completed, i64::MAX);
+        assert!(matches!(transcription("j-p0", "COMPLETED"), Trigger::Transcription(_)));
+        let scheduled: Trigger = serde_json::from_value(serde_json::json!({
+            "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}
+        }))
+        .unwrap();
+        assert!(
+            matches!(scheduled, Trigger::Schedule(_)),
+            "a schedule is still a schedule"
+        );
+        assert_eq!(
+            n.handle(transcription("j-p1", "IN_PROGRESS")).await.unwrap(),
+            Outcome::Ignored
+        );
+        assert_eq!(
+            n.handle(transcription("not-ours", "COMPLETED")).await.unwrap(),
+            Outcome::Ignored
+        );
+        assert_eq!(
+            n.handle(transcription("x-p0", "COMPLETED")).await.unwrap(),
+            Outcome::UnknownJob
+        );
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
+        // A failed participant's job is confirmed with the provider, which asks the whole run.
+        assert_eq!(
+            n.handle(transcription("j-p1", "FAILED")).await.unwrap(),
+            Outcome::Finished {
+                status: JobState::Completed,
+                first: true
+            }
+        );
+        assert_eq!(*n.provider.status_asked.lock().unwrap(), ["j"]);
+        assert_eq!(n.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_model_leaves_the_email_owed_and_a_later_round_sends_it_once() {
+        let n = notifier(JobState::Completed, i64::MAX);
+        *n.provider.insights_errors.lock().unwrap() = vec![ProviderError::AtCapacity("ThrottlingException".into())];
+        let err = n.handle(ev(JobState::Completed)).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
+        // The job ended; its email is owed, and the reconciler's next look sends it.
+        assert!(n
+            .jobs
+            .overdue(unix_now())
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.job_id == "j"));
+        assert_eq!(
+            n.handle(ev(JobState::Completed)).await.unwrap(),
+            Outcome::Finished {
+                status: JobState::Completed,
+                first: false
+            }
+        );
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].subject, "Meeting insights: Weekly sync");
+    }
+
+    #[tokio::test]
+    async fn insights_that_cannot_be_made_are_one_failure_email_saying_why() {
+        let n = notifier(JobState::Completed, i64::MAX);
+        *n.provider.insights_errors.lock().unwrap() = vec![ProviderError::Refused(
+            "the model's insights were invalid twice: an assignee is not a participant".into(),
+        )];
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        n.handle(ev(JobState::Completed)).await.unwrap();
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "once");
+        assert!(sent[0].subject.contains("Weekly sync"), "{}", sent[0].subject);
+        assert!(
+            sent[0]
+                .text
+                .contains("its insights could not be made: the model's insights were invalid twice"),
+            "{}",
+            sent[0].text
+        );
     }
 }

@@ -101,7 +101,7 @@ where
         }
         let status = self.provider.job_state(job.as_ref()).await?;
         if !status.is_terminal() {
-            info!(?status, "overdue job still running at Symbl");
+            info!(?status, "overdue job still running at the provider");
             return Ok(false);
         }
         self.finish(job, status).await?;

@@ -51,7 +51,7 @@ where
             // Symbl signs nothing: a terminal status is acted on only once Symbl confirms it.
             let confirmed = self.provider.job_state(job.as_ref()).await?;
             if !confirmed.is_terminal() {
-                warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by Symbl");
+                warn!(claimed = ?event.status, ?confirmed, "terminal status not confirmed by the provider");
                 self.jobs.advance(&job.job_id, confirmed).await?;
                 return Ok(Outcome::NotTerminalYet(confirmed));
             }

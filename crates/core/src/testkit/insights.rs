@@ -32,6 +32,8 @@ pub struct MemInsights {
     pub status_asked: Mutex<Vec<String>>,
     /// Any conversation's insights.
     pub insights: InsightsReport,
+    /// Errors `insights` answers, in order, before it answers them.
+    pub insights_errors: Mutex<Vec<ProviderError>>,
     /// The longest recording it takes (Symbl's 4 hours by default).
     pub max_audio_secs: f64,
     /// Every summary page made: (conversation id, media URL).
@@ -51,6 +53,7 @@ impl Default for MemInsights {
             status: Mutex::new(JobState::Completed),
             status_asked: Mutex::default(),
             insights: samples::insights().into_report(),
+            insights_errors: Mutex::default(),
             max_audio_secs: crate::symbl::MAX_AUDIO_SECS,
             pages: Mutex::default(),
             knobs: Knobs::default(),
@@ -68,6 +71,12 @@ impl MemInsights {
     /// `submit` answers these errors first, in order.
     pub fn refusing(self, errors: Vec<ProviderError>) -> Self {
         *self.submit_errors.lock().unwrap() = errors;
+        self
+    }
+
+    /// `insights` answers these errors first, in order.
+    pub fn refusing_insights(self, errors: Vec<ProviderError>) -> Self {
+        *self.insights_errors.lock().unwrap() = errors;
         self
     }
 
@@ -126,6 +135,13 @@ impl InsightsProvider for MemInsights {
 
     async fn insights(&self, _job: JobRef<'_>, _audio: &ProducedAudio) -> Result<InsightsReport, ProviderError> {
         self.enter("insights")?;
+        let refusal = {
+            let mut script = self.insights_errors.lock().unwrap();
+            (!script.is_empty()).then(|| script.remove(0))
+        };
+        if let Some(e) = refusal {
+            return Err(e);
+        }
         Ok(self.insights.clone())
     }
 
