@@ -228,4 +228,10 @@ async fn a_model_that_answers_invalidly_twice_fails_the_insights_with_one_email_
         mail.text
     );
     assert_eq!(model_requests(&tag).len(), 2, "asked once more, then given up");
+    let item = stack.meeting(&m.spec.uuid).await.unwrap();
+    assert_eq!(attr_s(&item, "status"), Some("failed"));
+    assert!(
+        attr_s(&item, "failure_reason").is_some_and(|r| r.contains("invalid twice")),
+        "{item:?}"
+    );
 }

@@ -146,6 +146,9 @@ pub enum Step {
     Transcribe,
     /// The provider's job failed.
     FailJob,
+    /// Transcribed, but the insights cannot be made (the model answered invalidly twice, the
+    /// transcript cannot be read): the meeting fails with why.
+    FailInsights,
     /// A richer delivery (more completed audio files) starts the meeting over as its next
     /// run, from any state in which no provider job is working on the earlier audio.
     Restart,
@@ -155,7 +158,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 18] = [
+    pub const ALL: [Step; 19] = [
         Step::Claim,
         Step::TakeOverClaim,
         Step::Dispatch,
@@ -172,6 +175,7 @@ impl Step {
         Step::FailSubmission,
         Step::Transcribe,
         Step::FailJob,
+        Step::FailInsights,
         Step::Restart,
         Step::DeferDelivery,
     ];
@@ -194,6 +198,7 @@ impl Step {
             Step::FailHealing => &[Received, Dispatched, Produced, Queued],
             Step::Submit | Step::FailSubmission => &[Queued, Produced],
             Step::Transcribe | Step::FailJob => &[Queued, Submitted],
+            Step::FailInsights => &[Transcribed],
             Step::Restart => &[
                 Received,
                 Dispatched,
@@ -217,9 +222,12 @@ impl Step {
             Step::SaveProduced => Produced,
             Step::Queue | Step::Requeue => Queued,
             Step::RetryProduction => Retrying,
-            Step::FailProduction | Step::FailStalled | Step::FailHealing | Step::FailSubmission | Step::FailJob => {
-                Failed
-            }
+            Step::FailProduction
+            | Step::FailStalled
+            | Step::FailHealing
+            | Step::FailSubmission
+            | Step::FailJob
+            | Step::FailInsights => Failed,
             Step::Submit | Step::DeferDelivery => Submitted,
             Step::Transcribe => Transcribed,
         }
@@ -241,7 +249,7 @@ impl Step {
                 &[Actor::Producer]
             }
             Step::Submit | Step::FailSubmission => &[Actor::Consumer],
-            Step::Transcribe | Step::FailJob => &[Actor::Notifier, Actor::Reconciler],
+            Step::Transcribe | Step::FailJob | Step::FailInsights => &[Actor::Notifier, Actor::Reconciler],
             Step::Redispatch | Step::Requeue | Step::FailStalled | Step::FailHealing => &[Actor::Reconciler],
             // The notifier restarts a deferred delivery once the job's email is settled.
             Step::Restart => &[Actor::ZoomWebhook, Actor::Notifier],
@@ -381,10 +389,10 @@ pub const STATE_TABLE: [StateRow; 9] = [
     },
     StateRow {
         state: MeetingState::Transcribed,
-        moved_on_by: "final; the email is owed on the job record until it is settled",
+        moved_on_by: "final; the email is owed on the job record until it is settled (`failed` instead if the insights cannot be made)",
         deadline: "an email claim goes stale after 15 min",
         healer: "the reconciler sends the owed email",
-        host_hears: "the insights email",
+        host_hears: "the insights email, or one failure email saying why there are no insights",
     },
     StateRow {
         state: MeetingState::Failed,
@@ -526,10 +534,12 @@ mod tests {
                 !step.from().is_empty() || step.may_create(),
                 "{step:?} can start from nothing only if it may create the record"
             );
-            // Final for the run: only a richer recording starts the meeting over.
+            // Final for the run: only a richer recording starts the meeting over, and a
+            // transcript whose insights cannot be made is a failed meeting after all.
             for last in [MeetingState::Failed, MeetingState::Transcribed] {
+                let correction = step == Step::FailInsights && last == MeetingState::Transcribed;
                 assert!(
-                    !step.from().contains(&last) || step == Step::Restart,
+                    !step.from().contains(&last) || step == Step::Restart || correction,
                     "{step:?}: {last} is final"
                 );
             }
@@ -564,9 +574,9 @@ mod tests {
     #[test]
     fn every_state_but_the_final_ones_has_a_way_out() {
         for state in MeetingState::ALL {
-            let leaves = Step::ALL
-                .iter()
-                .any(|s| *s != Step::Restart && s.from().contains(&state) && s.to() != state);
+            let leaves = Step::ALL.iter().any(|s| {
+                ![Step::Restart, Step::FailInsights].contains(s) && s.from().contains(&state) && s.to() != state
+            });
             let is_final = matches!(state, MeetingState::Failed | MeetingState::Transcribed);
             assert_eq!(leaves, !is_final, "{state}");
             if !is_final && state != MeetingState::Submitted && state != MeetingState::Producing {

@@ -363,6 +363,9 @@ pub trait MeetingOutcomes: Send + Sync {
         summary_url: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn email_settled(&self, meeting_key: &str, outcome: &EmailOutcome) -> impl Future<Output = Result<()>> + Send;
+    /// A transcribed meeting whose insights cannot be made fails with `reason`
+    /// ([`Step::FailInsights`]); its job's email (a failure email) is still owed on the job.
+    fn insights_failed(&self, meeting_key: &str, reason: &str) -> impl Future<Output = Result<()>> + Send;
     /// What [`MeetingOutcomes::insights_stored`] recorded, if anything: an email sent again
     /// is rendered from it, without asking the provider or making a new page.
     fn insights_of(&self, meeting_key: &str) -> impl Future<Output = Result<Option<StoredInsights>>> + Send;

@@ -673,5 +673,8 @@ mod tests {
             "{}",
             sent[0].text
         );
+        let row = n.meetings.row("m").unwrap();
+        assert_eq!(row.status, Some(MeetingState::Failed), "the meeting failed, with why");
+        assert!(row.failure_reason.unwrap().contains("invalid twice"));
     }
 }

@@ -184,7 +184,8 @@ where
                         "The recording was transcribed, but its insights could not be made: {}",
                         e.reason()
                     );
-                    warn!(%reason, "emailing the host that the insights failed");
+                    warn!(%reason, "the meeting fails; emailing the host why");
+                    self.meetings.insights_failed(&job.meeting_key, &reason).await?;
                     (EmailKind::Failure, failure_email(&facts, &reason))
                 }
                 Err(e) => return Err(e),

@@ -263,6 +263,26 @@ impl MeetingOutcomes for DynamoSubmissions {
         conditional(req.send().await).map(drop)
     }
 
+    async fn insights_failed(&self, meeting_key: &str, reason: &str) -> Result<()> {
+        let now = now_rfc3339();
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key));
+        let (req, guard) = guarded(req, Step::FailInsights);
+        // Not in the index: the job record owes the (failure) email.
+        let res = req
+            .update_expression("SET #st = :to, failure_reason = :r, failed_at = :now, updated_at = :now")
+            .condition_expression(guard)
+            .expression_attribute_values(":r", s(reason))
+            .expression_attribute_values(":now", s(&now))
+            .send()
+            .await;
+        // Already failed (a repeat) or restarted meanwhile: nothing to correct.
+        conditional(res).map(drop)
+    }
+
     async fn restart_deferred(&self, meeting_key: &str, now: i64) -> Result<Option<u32>> {
         let Some(item) = self.meeting_attributes(meeting_key, "next_event, email_status").await? else {
             return Ok(None);

@@ -266,6 +266,7 @@ impl Faults for MemMeetings {
         "audio",
         "insights_stored",
         "email_settled",
+        "insights_failed",
         "insights_of",
         "restart_deferred",
         "adopt_job",

@@ -32,6 +32,17 @@ impl MeetingOutcomes for MemMeetings {
         Ok(())
     }
 
+    async fn insights_failed(&self, meeting_key: &str, reason: &str) -> Result<()> {
+        self.enter("insights_failed")?;
+        if let Some(row) = self.rows.lock().unwrap().get_mut(meeting_key) {
+            if row.status_in(Step::FailInsights.from()) {
+                row.status = Step::FailInsights.to().into();
+                row.failure_reason = Some(reason.into());
+            }
+        }
+        Ok(())
+    }
+
     /// Unlike the adapter, any key is accepted: tests name their meetings freely.
     async fn audio(&self, meeting_key: &str) -> Result<Option<ProducedAudio>> {
         self.enter("audio")?;
