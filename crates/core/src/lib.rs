@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod llm;
 pub mod meeting;
 pub mod meeting_key;
+pub mod page_link;
 pub mod ports;
 pub mod secret;
 pub mod speech;
