@@ -87,8 +87,25 @@ async fn a_meeting_ends_in_one_well_formed_email_to_its_host() {
         .get("insights")
         .and_then(|v| v.as_m().ok())
         .expect("insights indexed");
-    // The provider's five documents and ours (what an email sent again is rendered from).
-    assert_eq!(insights.len(), 6);
+    // The provider's five documents, ours (what an email sent again is rendered from), and the
+    // transcript from Symbl's messages (for the meeting page).
+    assert_eq!(insights.len(), 7, "{insights:?}");
+    let transcript: zoom_symbl_core::transcript::Transcript = serde_json::from_slice(
+        &stack
+            .object(stack.output("OutputBucketName"), insights["transcript"].as_s().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    for name in ["Dana Host", "李雷"] {
+        assert!(
+            transcript
+                .utterances
+                .iter()
+                .any(|u| u.speaker == name && !u.text.is_empty()),
+            "{name} is not in {transcript:?}"
+        );
+    }
     let ours: serde_json::Value = serde_json::from_slice(
         &stack
             .object(stack.output("OutputBucketName"), insights["insights"].as_s().unwrap())

@@ -54,4 +54,7 @@ pub struct Action {
 pub struct InsightsReport {
     pub insights: Insights,
     pub documents: Vec<(&'static str, Value)>,
+    /// The whole transcript at meeting time, when the provider gave one: stored beside the
+    /// meeting as `transcript.json` and `transcript.vtt` for its page.
+    pub transcript: Option<crate::transcript::Transcript>,
 }

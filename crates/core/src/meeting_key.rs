@@ -51,10 +51,15 @@ impl MeetingKey {
     /// writer of the earlier run (its database writes fenced by the attempt) cannot overwrite
     /// this run's files in S3 either. The first run keeps the original layout.
     pub fn run_prefix(&self, run: u32) -> String {
-        match run {
-            0 | 1 => self.s3_prefix(),
-            n => format!("{}run-{n}/", self.s3_prefix()),
-        }
+        run_prefix(&self.0, run)
+    }
+}
+
+/// [`MeetingKey::run_prefix`] of a key as stored (records name their meeting by its key).
+pub fn run_prefix(key: &str, run: u32) -> String {
+    match run {
+        0 | 1 => format!("meetings/{key}/"),
+        n => format!("meetings/{key}/run-{n}/"),
     }
 }
 

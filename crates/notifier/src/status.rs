@@ -9,11 +9,13 @@ use zoom_symbl_core::error::Retry;
 use zoom_symbl_core::insights::Insights;
 use zoom_symbl_core::lifecycle::JobState;
 use zoom_symbl_core::meeting::ProducedAudio;
+use zoom_symbl_core::meeting_key::run_prefix;
 use zoom_symbl_core::ports::{
     InsightsProvider, JobRef, JobStore, JobView, Mailer, MeetingFailures, MeetingOutcomes, ObjectStore, OutgoingEmail,
     Semaphore, StatusEvent, SubmittedJob,
 };
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
+use zoom_symbl_core::transcript::{vtt, Transcript};
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
@@ -233,6 +235,10 @@ where
             .put_stream(&audio.merged_bucket, &ours, "application/json", bytes.as_slice())
             .await?;
         documents.insert(INSIGHTS_DOCUMENT.to_owned(), ours);
+        if let Some(transcript) = &report.transcript {
+            let key = self.store_transcript(&job.meeting_key, audio, transcript).await?;
+            documents.insert(TRANSCRIPT_DOCUMENT.to_owned(), key);
+        }
         let media = self
             .objects
             .presign_get(&audio.merged_bucket, &audio.mixdown_key, self.settings.media_url_ttl)
@@ -254,6 +260,33 @@ where
             .insights_stored(&job.meeting_key, &documents, page.as_deref())
             .await?;
         Ok((report.insights, page))
+    }
+
+    /// The whole transcript beside the run's audio, as JSON (for the meeting page) and WebVTT;
+    /// the JSON's key.
+    async fn store_transcript(
+        &self,
+        meeting_key: &str,
+        audio: &ProducedAudio,
+        transcript: &Transcript,
+    ) -> Result<String, Error> {
+        let prefix = run_prefix(meeting_key, audio.run);
+        let json_key = Transcript::key(&prefix);
+        let json = serde_json::to_vec(transcript).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.objects
+            .put_stream(&audio.merged_bucket, &json_key, "application/json", json.as_slice())
+            .await?;
+        let rendered = vtt::render(transcript);
+        self.objects
+            .put_stream(
+                &audio.merged_bucket,
+                &format!("{prefix}{}", vtt::FILE),
+                "text/vtt",
+                rendered.as_bytes(),
+            )
+            .await?;
+        info!(utterances = transcript.utterances.len(), "stored the transcript");
+        Ok(json_key)
     }
 
     /// The insights an earlier try stored, with its page; `None` when there are none yet.
@@ -285,6 +318,8 @@ const UNFETCHABLE: &str = "Symbl processed the recording, but its answer to our 
 
 /// The name (and file) of the insights in our own terms, beside the provider's documents.
 pub(crate) const INSIGHTS_DOCUMENT: &str = "insights";
+/// The name of the whole transcript among the stored documents.
+pub(crate) const TRANSCRIPT_DOCUMENT: &str = "transcript";
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +396,39 @@ mod tests {
         assert_eq!(ids.len(), 2, "sent twice");
         assert_eq!(ids[0], ids[1]);
         assert_eq!(ids[0], stable_id(EmailKind::Insights, "m", 1));
+    }
+
+    #[tokio::test]
+    async fn a_providers_transcript_is_stored_beside_the_runs_audio_as_json_and_webvtt() {
+        use zoom_symbl_core::transcript::Utterance;
+        let clock = Clock::at(1_000_000);
+        let mut n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+        n.provider.insights.transcript = Some(Transcript {
+            utterances: vec![Utterance {
+                speaker: "Dana <Host>".into(),
+                start: 4.0,
+                end: 6.0,
+                text: "Ship it.".into(),
+            }],
+        });
+        n.apply(samples::status_event("j", JobState::Completed)).await.unwrap();
+        let json = n.objects.object("out", "meetings/m/transcript.json").expect("the JSON");
+        let stored: Transcript = serde_json::from_slice(&json.bytes).unwrap();
+        assert_eq!(Some(stored), n.provider.insights.transcript);
+        let vtt = n
+            .objects
+            .object("out", "meetings/m/transcript.vtt")
+            .expect("the WebVTT");
+        assert_eq!(vtt.content_type, "text/vtt");
+        assert!(String::from_utf8(vtt.bytes)
+            .unwrap()
+            .contains("<v Dana &lt;Host&gt;>Ship it."));
+        let stored = n.meetings.stored_insights.lock().unwrap();
+        assert_eq!(
+            stored[0].documents.get(TRANSCRIPT_DOCUMENT).map(String::as_str),
+            Some("meetings/m/transcript.json"),
+            "the page finds it by its name"
+        );
     }
 
     #[tokio::test]

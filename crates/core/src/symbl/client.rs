@@ -128,13 +128,23 @@ impl SymblClient {
     /// its own: a section Symbl refuses is left out and named, so the host still gets the rest;
     /// a retryable failure (or refused credentials) fails the whole fetch, to be tried again.
     pub async fn insights(&self, conversation_id: &str) -> Result<RawInsights, SymblError> {
-        let (summary, topics, questions, action_items, follow_ups) = tokio::join!(
+        let (summary, topics, questions, action_items, follow_ups, messages) = tokio::join!(
             self.conversation(conversation_id, "summary", &[]),
             self.conversation(conversation_id, "topics", &[("sentiment", "true")]),
             self.conversation(conversation_id, "questions", &[]),
             self.conversation(conversation_id, "action-items", &[]),
             self.conversation(conversation_id, "follow-ups", &[]),
+            self.conversation(conversation_id, "messages", &[]),
         );
+        // The transcript is for the meeting page: refused, the insights still go without it.
+        let messages = match messages {
+            Ok(doc) => doc,
+            Err(e) if e.is_refusal_of_the_request() => {
+                tracing::warn!(error = %e, "Symbl refused the transcript; sending the insights without it");
+                serde_json::Value::Null
+            }
+            Err(e) => return Err(e),
+        };
         let mut sections = Sections::default();
         let mut raw = RawInsights {
             summary: sections.take("summary", summary)?,
@@ -143,6 +153,7 @@ impl SymblClient {
             action_items: sections.take("action-items", action_items)?,
             follow_ups: sections.take("follow-ups", follow_ups)?,
             missing: Vec::new(),
+            messages,
         };
         sections.finish(&mut raw)?;
         Ok(raw)

@@ -4,6 +4,8 @@
 use serde_json::Value;
 
 use crate::insights::{Action, Insights, InsightsReport, Question, Topic};
+use crate::transcript::merge::UNKNOWN_SPEAKER;
+use crate::transcript::{Transcript, Utterance};
 
 /// The five insight documents, exactly as received; one Symbl refused is `null` and named in
 /// `missing`.
@@ -16,6 +18,8 @@ pub struct RawInsights {
     pub follow_ups: Value,
     /// File stems (as in [`RawInsights::documents`]) of the documents Symbl refused.
     pub missing: Vec<&'static str>,
+    /// `GET .../messages`: the transcript, by speaker; `null` when Symbl refused it.
+    pub messages: Value,
 }
 
 impl RawInsights {
@@ -29,6 +33,36 @@ impl RawInsights {
             ("follow-ups", &self.follow_ups),
         ]
     }
+}
+
+/// Symbl's messages as our transcript: who said what, from when to when in the meeting
+/// (`timeOffset` and `duration`, seconds). Messages without text or a time are left out;
+/// `None` when there were no messages to read.
+pub fn transcript_of(messages: &Value) -> Option<Transcript> {
+    let list = messages.get("messages")?.as_array()?;
+    let mut utterances: Vec<Utterance> = list
+        .iter()
+        .filter_map(|m| {
+            let said = text(m, "text")?;
+            let start = m.get("timeOffset")?.as_f64().filter(|t| t.is_finite() && *t >= 0.0)?;
+            let duration = m
+                .get("duration")
+                .and_then(Value::as_f64)
+                .filter(|d| d.is_finite() && *d >= 0.0)
+                .unwrap_or(0.0);
+            Some(Utterance {
+                speaker: m
+                    .get("from")
+                    .and_then(|f| text(f, "name"))
+                    .unwrap_or_else(|| UNKNOWN_SPEAKER.to_owned()),
+                start,
+                end: start + duration,
+                text: said,
+            })
+        })
+        .collect();
+    utterances.sort_by(|a, b| a.start.total_cmp(&b.start));
+    Some(Transcript { utterances })
 }
 
 fn items<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
@@ -97,6 +131,7 @@ impl RawInsights {
         InsightsReport {
             insights: self.insights(),
             documents,
+            transcript: transcript_of(&self.messages),
         }
     }
 }
@@ -116,6 +151,7 @@ mod tests {
             action_items: json!({"actionItems": [{"text": "Send the scope.", "assignee": {"name": "Mary-Jane"}, "dueBy": "2024-06-07T07:00:00.000Z", "from": {"name": "Mary-Jane O'Neil"}}]}),
             follow_ups: json!({"followUps": [{"text": "Meet the customer.", "from": {}, "assignee": {}}]}),
             missing: vec![],
+            messages: Value::Null,
         };
         let i = raw.insights();
         assert_eq!(i.summary, ["Dana and Mary-Jane agreed."]);
@@ -139,6 +175,7 @@ mod tests {
             action_items: json!({"actionItems": 5}),
             follow_ups: json!({}),
             missing: vec![],
+            messages: Value::Null,
         };
         assert_eq!(empty.insights(), Insights::default());
     }
@@ -152,11 +189,42 @@ mod tests {
             action_items: json!({"actionItems": []}),
             follow_ups: Value::Null,
             missing: vec!["questions", "follow-ups"],
+            messages: Value::Null,
         };
         let report = raw.into_report();
         assert_eq!(report.insights.summary, ["Agreed."]);
         assert_eq!(report.insights.missing, ["questions", "follow-ups"]);
         let stored: Vec<_> = report.documents.iter().map(|(name, _)| *name).collect();
         assert_eq!(stored, ["summary", "topics", "action-items"]);
+        assert_eq!(report.transcript, None, "no messages, no transcript");
+    }
+
+    #[test]
+    fn messages_are_the_transcript_by_speaker_at_meeting_time() {
+        let messages = json!({"messages": [
+            {"text": "Then Tuesday.", "from": {"id": "u2", "name": "李雷"}, "timeOffset": 12.5, "duration": 1.5},
+            {"text": "Let's move the review.", "from": {"name": "Dana Host", "email": "d@example.com"},
+             "startTime": "2024-05-31T18:04:21.024Z", "timeOffset": 3.0, "duration": 3.7},
+            {"text": "No speaker.", "from": {}, "timeOffset": 20.0},
+            {"text": "No time.", "from": {"name": "Dana Host"}},
+            {"from": {"name": "Dana Host"}, "timeOffset": 30.0, "duration": 1.0},
+            {"text": "Bad time.", "from": {"name": "Dana Host"}, "timeOffset": -1.0}
+        ]});
+        let t = transcript_of(&messages).unwrap();
+        let said: Vec<(&str, f64, f64, &str)> = t
+            .utterances
+            .iter()
+            .map(|u| (u.speaker.as_str(), u.start, u.end, u.text.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("Dana Host", 3.0, 6.7, "Let's move the review."),
+                ("李雷", 12.5, 14.0, "Then Tuesday."),
+                (UNKNOWN_SPEAKER, 20.0, 20.0, "No speaker.")
+            ]
+        );
+        assert_eq!(transcript_of(&json!({"messages": []})), Some(Transcript::default()));
+        assert_eq!(transcript_of(&Value::Null), None);
     }
 }

@@ -96,5 +96,7 @@ pub fn insights() -> RawInsights {
         action_items: json!({"actionItems": [{"text": "Ship it.", "assignee": {"name": "Dana"}}]}),
         follow_ups: json!({"followUps": []}),
         missing: vec![],
+        // No transcript: a provider need not give one (tests that want one add it).
+        messages: serde_json::Value::Null,
     }
 }

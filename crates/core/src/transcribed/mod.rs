@@ -22,7 +22,7 @@ use crate::ports::{
 };
 use crate::speech::SegmentMap;
 use crate::transcript::jobs::{self, JobSubject};
-use crate::transcript::{merge_participants, parse_words, split_by_speaker, vtt, Transcript, Word};
+use crate::transcript::{merge_participants, parse_words, split_by_speaker, Transcript, Word};
 
 #[cfg(test)]
 mod tests;
@@ -51,7 +51,6 @@ pub const MAX_AUDIO_SECS: f64 = 4.0 * 3600.0;
 pub const SEMAPHORE_NAME: &str = "transcribe-jobs";
 /// The account's default is 250 concurrent jobs; leave room for anything else in it.
 pub const DEFAULT_CONCURRENCY_LIMIT: u32 = 100;
-pub const VTT_FILE: &str = "transcript.vtt";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -192,14 +191,6 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> TranscribeInsights<T, M, 
         })
     }
 
-    async fn put(&self, bucket: &str, key: &str, content_type: &str, body: &[u8]) -> Result<(), ProviderError> {
-        self.objects
-            .put_stream(bucket, key, content_type, body)
-            .await
-            .map(drop)
-            .map_err(|e| ProviderError::Unavailable(e.to_string()))
-    }
-
     /// The model's insights on the transcript, asked again once on an invalid answer and in
     /// parts when it is too long for one request.
     async fn ask_model(&self, facts: MeetingFacts, lines: &[TranscriptLine]) -> Result<Insights, ProviderError> {
@@ -304,20 +295,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
                     .filter_map(|(map, words)| Some((map.as_ref()?, words.as_slice()))),
             ),
         };
-        let prefix = key.run_prefix(audio.run);
-        let json = serde_json::to_vec(&transcript).map_err(refused)?;
-        self.put(
-            &audio.merged_bucket,
-            &Transcript::key(&prefix),
-            "application/json",
-            &json,
-        )
-        .await?;
-        let rendered = vtt::render(&transcript);
-        let vtt_key = format!("{prefix}{VTT_FILE}");
-        self.put(&audio.merged_bucket, &vtt_key, "text/vtt", rendered.as_bytes())
-            .await?;
-        info!(utterances = transcript.utterances.len(), "transcript stored");
+        info!(utterances = transcript.utterances.len(), "transcript merged");
         let lines: Vec<TranscriptLine> = transcript
             .utterances
             .iter()
@@ -332,6 +310,7 @@ impl<T: Transcriber, M: InsightsModel, O: ObjectStore> InsightsProvider for Tran
         Ok(InsightsReport {
             documents: documents(&insights),
             insights,
+            transcript: Some(transcript),
         })
     }
 

@@ -9,6 +9,9 @@ use std::fmt::Write;
 
 use super::merge::Transcript;
 
+/// The file beside `transcript.json` under a meeting's prefix.
+pub const FILE: &str = "transcript.vtt";
+
 /// The shortest cue: WebVTT wants every cue to end after it starts.
 const MIN_CUE_MS: u64 = 1;
 
