@@ -173,6 +173,8 @@ pub mod secret_keys {
     pub const SYMBL_WEBHOOK_TOKEN: &str = "symbl_webhook_token";
     pub const SMTP_USERNAME: &str = "smtp_username";
     pub const SMTP_PASSWORD: &str = "smtp_password";
+    /// The meeting page links' HS256 key (generated into its own secret at deploy time).
+    pub const PAGE_LINK_KEY: &str = "page_link_key";
 }
 
 trait ClassifyName {

@@ -382,6 +382,15 @@ pub trait MeetingOutcomes: Send + Sync {
     fn adopt_job(&self, job: &SubmittedJob, now: i64) -> impl Future<Output = Result<bool>> + Send;
 }
 
+/// What the meeting page shows: the meeting's audio record and where its insights are.
+pub trait PageRecords: Send + Sync {
+    /// `None` for a meeting that does not exist or has no insights stored (yet).
+    fn page_record(
+        &self,
+        meeting_key: &str,
+    ) -> impl Future<Output = Result<Option<(crate::meeting::ProducedAudio, StoredInsights)>>> + Send;
+}
+
 /// Where a meeting's insights are: S3 keys by document name, and the summary page.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredInsights {

@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use zoom_symbl_core::insights::{Action, Insights, Question, Topic};
 use zoom_symbl_core::meeting::ProducedAudio;
@@ -70,25 +68,10 @@ impl<'a> MeetingFacts<'a> {
     }
 
     fn when(&self) -> String {
-        let date = local_time(self.start_time, self.timezone).unwrap_or_else(|| self.start_time.to_owned());
+        let date = zoom_symbl_core::timefmt::local_time(self.start_time, self.timezone)
+            .unwrap_or_else(|| self.start_time.to_owned());
         format!("{date} · {} min", (self.duration_secs / 60.0).round().max(1.0))
     }
-}
-
-const DATE_FORMAT: &str = "%-d %B %Y, %H:%M";
-
-/// The start in the meeting's own time zone, named (`31 May 2024, 11:00 (America/Los_Angeles)`);
-/// in UTC, labelled so, when the zone is absent or unknown. `None`: not an RFC 3339 time.
-fn local_time(start_time: &str, timezone: Option<&str>) -> Option<String> {
-    let at: Timestamp = start_time.trim().parse().ok()?;
-    let zone = timezone.and_then(|name| Some((TimeZone::get(name.trim()).ok()?, name.trim())));
-    Some(match zone {
-        Some((tz, name)) => {
-            let label = tz.iana_name().unwrap_or(name).to_owned();
-            format!("{} ({label})", at.to_zoned_datetime(tz).strftime(DATE_FORMAT))
-        }
-        None => format!("{} UTC", at.to_zoned_datetime(TimeZone::UTC).strftime(DATE_FORMAT)),
-    })
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

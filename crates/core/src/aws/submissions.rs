@@ -371,3 +371,11 @@ impl MeetingOutcomes for DynamoSubmissions {
         }))
     }
 }
+
+impl crate::ports::PageRecords for DynamoSubmissions {
+    async fn page_record(&self, meeting_key: &str) -> Result<Option<(ProducedAudio, crate::ports::StoredInsights)>> {
+        let audio = self.audio(meeting_key).await?;
+        let insights = self.insights_of(meeting_key).await?;
+        Ok(audio.zip(insights))
+    }
+}

@@ -267,6 +267,7 @@ impl Faults for MemMeetings {
         "insights_stored",
         "email_settled",
         "insights_failed",
+        "page_record",
         "insights_of",
         "restart_deferred",
         "adopt_job",

@@ -136,3 +136,12 @@ impl MeetingOutcomes for MemMeetings {
         }))
     }
 }
+
+impl crate::ports::PageRecords for MemMeetings {
+    async fn page_record(&self, meeting_key: &str) -> Result<Option<(ProducedAudio, crate::ports::StoredInsights)>> {
+        self.enter("page_record")?;
+        let audio = self.audio(meeting_key).await?;
+        let insights = self.insights_of(meeting_key).await?;
+        Ok(audio.zip(insights))
+    }
+}
