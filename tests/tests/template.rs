@@ -352,7 +352,7 @@ fn buckets_are_private_encrypted_tls_only_and_expire() {
 }
 
 #[test]
-fn only_the_two_webhook_routes_are_public() {
+fn only_the_two_webhooks_and_the_meeting_page_are_public() {
     let t = Template::load();
     let mut routes = BTreeSet::new();
     for (id, f) in t.of_type("AWS::Serverless::Function") {
@@ -387,6 +387,17 @@ fn only_the_two_webhook_routes_are_public() {
         }
     }
     let expected = BTreeSet::from([
+        // The meeting page: reads only, behind its signed link.
+        (
+            "MeetingPageFunction".to_owned(),
+            "get".to_owned(),
+            "/meetings/{meeting_key}".to_owned(),
+        ),
+        (
+            "MeetingPageFunction".to_owned(),
+            "head".to_owned(),
+            "/meetings/{meeting_key}".to_owned(),
+        ),
         (
             "SymblWebhookFunction".to_owned(),
             "post".to_owned(),
@@ -467,7 +478,7 @@ fn no_secret_reaches_a_function_environment() {
         ]),
         "secret parameters used outside Secrets Manager: {users:?}"
     );
-    for secret in holders.iter().chain(&["SymblWebhookTokenSecret"]) {
+    for secret in holders.iter().chain(&["SymblWebhookTokenSecret", "PageLinkSecret"]) {
         assert_eq!(
             t.resource(secret)["Type"].as_str(),
             Some("AWS::SecretsManager::Secret"),
@@ -497,7 +508,9 @@ fn each_function_reads_only_the_secrets_it_uses() {
             "SymblWebhookFunction" => &["SymblWebhookTokenSecret"],
             "ProducerFunction" => &["ZoomApiSecret"],
             "ConsumerFunction" => &["SymblCredentialsSecret", "SymblWebhookTokenSecret"],
-            "NotifierFunction" => &["SymblCredentialsSecret", "SmtpSecret"],
+            "NotifierFunction" => &["SymblCredentialsSecret", "SmtpSecret", "PageLinkSecret"],
+            // The page reads the link key and nothing else.
+            "MeetingPageFunction" => &["PageLinkSecret"],
             other => panic!("unexpected function {other}"),
         };
         names.iter().map(|n| (*n).to_owned()).collect()
@@ -531,7 +544,7 @@ fn functions_are_rust_on_al2023_with_json_logs() {
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
     let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 5);
+    assert_eq!(functions.len(), 6);
     for (id, f) in functions {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
         assert!(

@@ -7,7 +7,7 @@ use zoom_symbl_core::config::{retention_days, secret_keys, Env, Provider, Secret
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::{symbl, transcribed, Error};
 
-use crate::handler::Settings;
+use crate::handler::{PageSite, Settings};
 use crate::smtp::Security;
 
 pub struct Config {
@@ -27,6 +27,8 @@ pub struct Config {
     pub record_retention: Duration,
     pub smtp: Smtp,
     pub settings: Settings,
+    /// The meeting page's base URL; its links are signed with the secret's `page_link_key`.
+    pub page_base_url: Option<String>,
 }
 
 /// The relay; its credentials are in the deployment's secret.
@@ -79,7 +81,19 @@ impl Config {
                 smtp_backoff: Duration::from_secs(2),
                 // Lambda's async retries come within minutes; a 15-minute attempt renews its lease.
                 stall_grace_secs: env.parse_or("STALL_GRACE_SECS", 600)?,
+                // Completed with the link key from the secret (main.rs).
+                page: None,
             },
+            page_base_url: env.optional("PAGE_BASE_URL"),
+        })
+    }
+
+    /// The meeting page, when its URL and key are both configured.
+    pub fn page_site(&self, secrets: &Secrets) -> Option<PageSite> {
+        let key = secrets.optional(secret_keys::PAGE_LINK_KEY)?;
+        Some(PageSite {
+            base_url: self.page_base_url.clone()?,
+            links: zoom_symbl_core::page_link::PageLinks::new(&key),
         })
     }
 

@@ -114,23 +114,45 @@ fn short_date(s: &str) -> String {
 const STYLE_SECTION: &str = "margin:24px 0 8px;font-size:16px;color:#1f2937;";
 const STYLE_LI: &str = "margin:0 0 6px;line-height:1.5;";
 
-pub fn insights_email(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> Rendered {
+/// Where the email links to: our meeting page (its main button) and the provider's own page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Links<'a> {
+    pub page: Option<&'a str>,
+    pub provider_page: Option<&'a str>,
+}
+
+impl<'a> Links<'a> {
+    pub fn provider(provider_page: Option<&'a str>) -> Self {
+        Links {
+            page: None,
+            provider_page,
+        }
+    }
+}
+
+pub fn insights_email(m: &MeetingFacts, ins: &Insights, links: Links<'_>) -> Rendered {
     Rendered {
         subject: format!("Meeting insights: {}", m.title()),
-        text: insights_text(m, ins, page_url),
-        html: insights_html(m, ins, page_url),
+        text: insights_text(m, ins, links),
+        html: insights_html(m, ins, links),
     }
 }
 
 /// The plain-text part: strings go in as received, since nothing here is interpreted.
-fn insights_text(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> String {
+fn insights_text(m: &MeetingFacts, ins: &Insights, links: Links<'_>) -> String {
     let mut text = format!(
         "{}\n{}\nParticipants: {}\n\n",
         m.title(),
         m.when(),
         m.participants.join(", ")
     );
-    if let Some(url) = page_url {
+    if let Some(url) = links.page {
+        let _ = write!(
+            text,
+            "The meeting page, with the whole transcript and the audio: {url}\n\n"
+        );
+    }
+    if let Some(url) = links.provider_page {
         let _ = write!(text, "Interactive summary: {url}\n\n");
     }
     for notice in notices(ins) {
@@ -206,10 +228,21 @@ fn topic_line(t: &Topic) -> String {
 
 /// The HTML part: every string from Zoom or Symbl passes through `escape`, the link through
 /// `safe_url`.
-fn insights_html(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> String {
+fn insights_html(m: &MeetingFacts, ins: &Insights, links: Links<'_>) -> String {
     let mut html = page_start(m);
-    if let Some(href) = page_url.and_then(safe_url) {
-        html_link_button(&mut html, &href);
+    let page = links.page.and_then(safe_url);
+    if let Some(href) = &page {
+        html_link_button(&mut html, href, "Open the meeting page");
+    }
+    match (links.provider_page.and_then(safe_url), &page) {
+        (Some(href), None) => html_link_button(&mut html, &href, "Open the interactive summary"),
+        (Some(href), Some(_)) => {
+            let _ = write!(
+                html,
+                "<p style=\"margin:0 0 20px;\"><a href=\"{href}\" style=\"color:#2563eb;\">The provider's interactive summary</a></p>"
+            );
+        }
+        (None, _) => {}
     }
     for notice in notices(ins) {
         let _ = write!(
@@ -228,10 +261,10 @@ fn insights_html(m: &MeetingFacts, ins: &Insights, page_url: Option<&str>) -> St
 }
 
 /// `href` must already be checked and escaped by `safe_url`.
-fn html_link_button(html: &mut String, href: &str) {
+fn html_link_button(html: &mut String, href: &str, label: &str) {
     let _ = write!(
         html,
-        "<p style=\"margin:20px 0;\"><a href=\"{href}\" style=\"background:#2563eb;color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600;\">Open the interactive summary</a></p>"
+        "<p style=\"margin:20px 0;\"><a href=\"{href}\" style=\"background:#2563eb;color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600;\">{label}</a></p>"
     );
 }
 
@@ -442,14 +475,16 @@ mod tests {
                 ..facts("Q3 planning sync", vec!["Dana Host", "李雷"])
             },
             &insights(),
-            Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"),
+            Links::provider(Some(
+                "https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true",
+            )),
         );
         let hostile = insights_email(
             &facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]),
             &insights_with_gaps(),
-            Some("javascript:alert(1)"),
+            Links::provider(Some("javascript:alert(1)")),
         );
-        let empty = insights_email(&facts("  ", vec![]), &Insights::default(), None);
+        let empty = insights_email(&facts("  ", vec![]), &Insights::default(), Links::default());
         [
             golden("sample", &sample),
             golden("hostile strings, partial fields", &hostile),
@@ -470,7 +505,9 @@ mod tests {
         let r = insights_email(
             &facts("Q3 planning sync", vec!["Dana Host", "李雷"]),
             &insights(),
-            Some("https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true"),
+            Links::provider(Some(
+                "https://meetinginsights.symbl.ai/meeting/#/x?showVideoSummary=true",
+            )),
         );
         assert_eq!(r.subject, "Meeting insights: Q3 planning sync");
         for part in [&r.text, &r.html] {
@@ -501,7 +538,7 @@ mod tests {
         let r = insights_email(
             &facts("<img src=x onerror=alert(1)>", vec!["O'Neil & \"Co\""]),
             &insights(),
-            Some("javascript:alert(1)"),
+            Links::provider(Some("javascript:alert(1)")),
         );
         assert!(!r.html.contains("<script>") && !r.html.contains("<img"), "{}", r.html);
         assert!(r.html.contains("launch &lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -563,7 +600,7 @@ mod tests {
     fn the_timezone_reaches_the_email_from_the_meeting_record() {
         let audio = zoom_symbl_core::testkit::AudioBuilder::sample().build();
         assert_eq!(audio.timezone.as_deref(), Some("America/Los_Angeles"));
-        let r = insights_email(&MeetingFacts::of(&audio), &insights(), None);
+        let r = insights_email(&MeetingFacts::of(&audio), &insights(), Links::default());
         assert!(r.text.contains("(America/Los_Angeles)"), "{}", r.text);
         let r = failure_email(&MeetingFacts::of(&audio), "x");
         assert!(r.html.contains("(America/Los_Angeles)"), "{}", r.html);
@@ -577,12 +614,12 @@ mod tests {
             missing: vec!["questions".into(), "follow-ups".into()],
             ..insights()
         };
-        let r = insights_email(&facts("Q3 planning sync", vec![]), &partial, None);
+        let r = insights_email(&facts("Q3 planning sync", vec![]), &partial, Links::default());
         let notice = "Some sections could not be fetched and are missing from this email: Questions, Follow-ups.";
         assert!(r.text.contains(notice), "{}", r.text);
         assert!(r.html.contains(notice), "{}", r.html);
         assert!(r.text.contains("Send the revised scope."), "what was fetched is sent");
-        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), None);
+        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), Links::default());
         assert!(!whole.text.contains("could not be fetched") && !whole.html.contains("could not be fetched"));
     }
 
@@ -592,11 +629,15 @@ mod tests {
             left_out: vec!["李雷 (The media <format> is not supported)".into()],
             ..insights()
         };
-        let r = insights_email(&facts("Q3 planning sync", vec!["Dana", "李雷"]), &partial, None);
+        let r = insights_email(
+            &facts("Q3 planning sync", vec!["Dana", "李雷"]),
+            &partial,
+            Links::default(),
+        );
         let notice = "Not transcribed, so not in these insights: 李雷 (The media <format> is not supported).";
         assert!(r.text.contains(notice), "{}", r.text);
         assert!(r.html.contains(&escape(notice)), "{}", r.html);
-        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), None);
+        let whole = insights_email(&facts("Q3 planning sync", vec![]), &insights(), Links::default());
         assert!(!whole.text.contains("Not transcribed"));
     }
 

@@ -32,6 +32,15 @@ pub struct Settings {
     /// A production whose lease lapsed this long ago, with no attempt running, has failed:
     /// longer than Lambda's retries take to come.
     pub stall_grace_secs: i64,
+    /// Where the meeting page is and how its links are signed; `None`: no page link.
+    pub page: Option<PageSite>,
+}
+
+/// The meeting page's base URL (`https://.../Prod`) and the key its links are signed with.
+#[derive(Debug, Clone)]
+pub struct PageSite {
+    pub base_url: String,
+    pub links: zoom_symbl_core::page_link::PageLinks,
 }
 
 /// What invokes the notifier: a status (from symbl-webhook), a Transcribe job's state change
@@ -211,6 +220,7 @@ mod tests {
                 smtp_attempts: 2,
                 smtp_backoff: Duration::from_millis(1),
                 stall_grace_secs: 600,
+                page: None,
             },
         }
     }

@@ -27,7 +27,7 @@ type Healers = Healer<DynamoSubmissions, LambdaProducer, SqsQueue>;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let env = Env::from_process();
-    let config = Config::from_env(&env)?;
+    let mut config = Config::from_env(&env)?;
     let aws = sdk_config().await;
     let secrets = secrets::load(&aws, &config.secret_ids).await?;
     let healer = Healer {
@@ -39,6 +39,7 @@ async fn main() -> Result<(), Error> {
         producer: LambdaProducer::new(aws_sdk_lambda::Client::new(&aws), &config.producer_function),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url),
     };
+    config.settings.page = config.page_site(&secrets);
     let mailer = SmtpMailer::new(
         &config.smtp.host,
         config.smtp.port,

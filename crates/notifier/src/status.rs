@@ -19,7 +19,7 @@ use zoom_symbl_core::transcript::{vtt, Transcript};
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
-use crate::email::{failure_email, insights_email, stable_id, EmailKind, MeetingFacts};
+use crate::email::{failure_email, insights_email, stable_id, EmailKind, Links, MeetingFacts};
 use crate::handler::{Notifier, Outcome};
 
 impl<J, S, P, M, O, E> Notifier<J, S, P, M, O, E>
@@ -178,7 +178,14 @@ where
         let facts = MeetingFacts::of(&audio);
         let (kind, rendered) = match status {
             JobState::Completed if !job.conversation_id.is_empty() => match self.store_insights(job, &audio).await {
-                Ok((insights, page)) => (EmailKind::Insights, insights_email(&facts, &insights, page.as_deref())),
+                Ok((insights, provider_page)) => {
+                    let page = self.page_url(&job.meeting_key)?;
+                    let links = Links {
+                        page: page.as_deref(),
+                        provider_page: provider_page.as_deref(),
+                    };
+                    (EmailKind::Insights, insights_email(&facts, &insights, links))
+                }
                 // Transcribed, but the insights cannot be made (the model answered invalidly
                 // twice, the transcript is unreadable): the host hears why, once.
                 Err(e) if e.retry() == Retry::Permanent => {
@@ -260,6 +267,16 @@ where
             .insights_stored(&job.meeting_key, &documents, page.as_deref())
             .await?;
         Ok((report.insights, page))
+    }
+
+    /// The meeting page's link, signed now (never stored: an email sent again signs afresh),
+    /// valid for `SummaryPageDays`.
+    fn page_url(&self, meeting_key: &str) -> Result<Option<String>, Error> {
+        let Some(site) = &self.settings.page else {
+            return Ok(None);
+        };
+        let days = self.settings.summary_page_ttl_secs / 86_400;
+        site.links.url(&site.base_url, meeting_key, unix_now(), days).map(Some)
     }
 
     /// The whole transcript beside the run's audio, as JSON (for the meeting page) and WebVTT;
@@ -366,6 +383,7 @@ mod tests {
                 smtp_attempts: 1,
                 smtp_backoff: Duration::from_millis(1),
                 stall_grace_secs: 600,
+                page: None,
             },
         }
     }
@@ -428,6 +446,41 @@ mod tests {
             stored[0].documents.get(TRANSCRIPT_DOCUMENT).map(String::as_str),
             Some("meetings/m/transcript.json"),
             "the page finds it by its name"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_insights_email_links_to_the_meeting_page_signed_afresh() {
+        use zoom_symbl_core::page_link::PageLinks;
+        use zoom_symbl_core::secret::SecretString;
+        let clock = Clock::at(1_000_000);
+        let mut n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+        let links = PageLinks::new(&SecretString::new("page-key-for-the-test-0123456789"));
+        n.settings.summary_page_ttl_secs = 30 * 86_400;
+        n.settings.page = Some(crate::handler::PageSite {
+            base_url: "https://api.example/Prod".into(),
+            links: links.clone(),
+        });
+        n.apply(samples::status_event("j", JobState::Completed)).await.unwrap();
+        let sent = n.mailer.sent.lock().unwrap();
+        let text = &sent[0].text;
+        let url = text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://api.example/Prod/meetings/m?t="))
+            .unwrap_or_else(|| panic!("no page link in {text}"));
+        let token = url.split("?t=").nth(1).unwrap();
+        assert_eq!(links.check(token, "m", unix_now()), Ok(()));
+        assert_eq!(
+            links.check(token, "m", unix_now() + 31 * 86_400),
+            Err(zoom_symbl_core::page_link::LinkError::Expired),
+            "SummaryPageDays"
+        );
+        assert!(sent[0].html.contains(">Open the meeting page</a>"), "{}", sent[0].html);
+        assert!(
+            sent[0].html.contains("The provider&#39;s interactive summary")
+                || sent[0].html.contains("The provider's interactive summary"),
+            "Symbl's page stays as a second link: {}",
+            sent[0].html
         );
     }
 
