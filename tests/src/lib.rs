@@ -6,7 +6,6 @@
 //! fails with a message saying so, rather than passing vacuously.
 
 pub mod audio;
-pub mod browser;
 pub mod speech_meeting;
 
 use std::path::PathBuf;
