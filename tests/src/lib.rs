@@ -6,6 +6,7 @@
 //! fails with a message saying so, rather than passing vacuously.
 
 pub mod audio;
+pub mod browser;
 pub mod speech_meeting;
 
 use std::path::PathBuf;
