@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
+use e2e::browser::{artifacts_dir, Browser, Viewport};
 use e2e::{deliver, http, llm, record, sandbox, Stack};
+use serde_json::{json, Value};
 use zoom_sandbox::MeetingSpec;
+use zoom_symbl_core::meeting_key::MeetingKey;
+use zoom_symbl_core::transcript::Transcript;
 
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -77,6 +81,16 @@ async fn the_emailed_link_opens_the_whole_meeting_and_mints_the_audio_url_at_eac
     assert_ne!(again, src, "minted afresh");
     assert_eq!(http().get(&again).send().await.unwrap().status(), 200);
 
+    // In a browser, at a desktop's width and a phone's: what a person sees.
+    let key = MeetingKey::from_uuid(&m.spec.uuid);
+    let stored = stack
+        .object(stack.output("OutputBucketName"), &Transcript::key(&key.s3_prefix()))
+        .await
+        .unwrap();
+    let transcript: Transcript = serde_json::from_slice(&stored).unwrap();
+    assert!(!transcript.utterances.is_empty());
+    in_a_browser(&link, &tag, &transcript).await;
+
     // HEAD: the headers, no body.
     let head = http().head(&link).send().await.unwrap();
     assert_eq!(head.status(), 200);
@@ -93,4 +107,110 @@ async fn the_emailed_link_opens_the_whole_meeting_and_mints_the_audio_url_at_eac
         assert_eq!(r.status(), 404, "{wrong}");
         assert_eq!(r.headers()["cache-control"], "private, no-store");
     }
+}
+
+/// Opens the page in headless Chromium at a desktop's and a phone's width: screenshots of
+/// both (target/test-artifacts/meeting-page-{desktop,phone}.png), every speaker and every
+/// transcript line in the DOM as text, nothing wider than the screen, an audio URL of its own
+/// for each view, and a click on a timestamp that moves the player there.
+async fn in_a_browser(link: &str, tag: &str, transcript: &Transcript) {
+    let mut browser = Browser::launch().await.unwrap();
+    let mut audio_urls = Vec::new();
+    for (width, viewport) in [("desktop", Viewport::DESKTOP), ("phone", Viewport::PHONE)] {
+        browser.viewport(viewport).await.unwrap();
+        browser.navigate(link).await.unwrap();
+        let title = browser.eval("document.querySelector('h1').textContent").await.unwrap();
+        assert_eq!(
+            title,
+            json!(format!("Page review <b>{tag}</b>")),
+            "{width}: the topic is text"
+        );
+        assert_eq!(
+            browser
+                .eval("document.querySelectorAll('h1 b, script:not([nonce])').length")
+                .await
+                .unwrap(),
+            json!(0),
+            "{width}: nothing of the topic became markup"
+        );
+        // Who talked: everyone who spoke, by name.
+        let talkers = browser
+            .eval("[...document.querySelectorAll('.talk > span:not(.who)')].map(s => s.textContent)")
+            .await
+            .unwrap();
+        for u in &transcript.utterances {
+            assert!(
+                talkers.as_array().unwrap().contains(&json!(u.speaker)),
+                "{width}: {} not in {talkers}",
+                u.speaker
+            );
+        }
+        // The transcript: each line's time, speaker and words, in order.
+        let lines = browser
+            .eval(
+                "[...document.querySelectorAll('.line')].map(l => [l.querySelector('a').textContent, \
+                 l.querySelector('a').dataset.t, l.querySelector('b').textContent, l.lastElementChild.textContent])",
+            )
+            .await
+            .unwrap();
+        let lines = lines.as_array().unwrap();
+        assert_eq!(lines.len(), transcript.utterances.len(), "{width}: {lines:?}");
+        for (line, u) in lines.iter().zip(&transcript.utterances) {
+            assert_eq!(line[1], json!((u.start.max(0.0) as u64).to_string()), "{width}: {line}");
+            assert_eq!(line[2], json!(u.speaker), "{width}: {line}");
+            assert_eq!(line[3], json!(format!("{} {}", u.speaker, u.text)), "{width}: {line}");
+        }
+        // Nothing runs off the side of the screen.
+        let widths = browser
+            .eval("[document.documentElement.scrollWidth, window.innerWidth]")
+            .await
+            .unwrap();
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64(),
+            "{width}: the page is wider than the screen: {widths}"
+        );
+        let png = artifacts_dir().join(format!("meeting-page-{width}.png"));
+        let bytes = browser.screenshot(&png, 6000.0).await.unwrap();
+        assert!(bytes > 10_000, "{width}: not a real screenshot ({bytes} bytes)");
+        audio_urls.push(browser.eval("document.querySelector('audio').src").await.unwrap());
+        if width == "desktop" {
+            click_a_timestamp(&mut browser).await;
+            // A presigned URL is dated to the second: the next view comes in another one.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+    }
+    assert_ne!(audio_urls[0], audio_urls[1], "each view has an audio URL of its own");
+}
+
+/// Clicks the latest timestamp in the transcript and waits for the player to be there.
+async fn click_a_timestamp(browser: &mut Browser) {
+    browser
+        .wait_for(
+            "document.querySelector('audio').readyState >= 1",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the audio never loaded its metadata: {e:#}"));
+    let state = browser
+        .eval(
+            "(() => { const a = document.querySelector('audio'); \
+             const ts = [...document.querySelectorAll('a[data-t]')].map(l => Number(l.dataset.t)); \
+             return [a.currentTime, a.duration, Math.max(...ts.filter(t => t < a.duration - 1))]; })()",
+        )
+        .await
+        .unwrap();
+    let (now, t) = (state[0].as_f64().unwrap(), state[2].as_f64().unwrap());
+    assert!(
+        now < 0.5 && t >= 2.0,
+        "a timestamp away from where the player is: {state}"
+    );
+    browser.click(&format!("a[data-t=\"{t}\"]")).await.unwrap();
+    let moved = format!("Math.abs(document.querySelector('audio').currentTime - {t}) < 1.5");
+    browser
+        .wait_for(&moved, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("clicking {t} did not move the player: {e:#}"));
+    // The page stayed where it was: the click seeked, it did not follow the link.
+    let hash: Value = browser.eval("location.hash").await.unwrap();
+    assert_eq!(hash, json!(""), "the click was the player's");
 }
