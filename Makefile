@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-pipeline bench-producer bench-reconcile bench-speech clean-local
+.PHONY: help tools up deploy down status lint build-arm64 unit e2e scan-logs fuzz test demo bench bench-merge bench-cold-start bench-webhook bench-pipeline bench-producer bench-reconcile bench-speech bench-page clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ test: lint unit build-arm64 e2e fuzz ## everything CI runs
 demo: deploy ## run the pipeline locally on a generated meeting
 	@scripts/demo.sh
 
-bench: bench-cold-start bench-merge bench-webhook bench-pipeline bench-speech ## every benchmark in BENCHMARKS.md (JSON in target/bench/)
+bench: bench-cold-start bench-merge bench-webhook bench-pipeline bench-speech bench-page ## every benchmark in BENCHMARKS.md (JSON in target/bench/)
 
 bench-merge: tools ## merge path vs the floor and the original's approach, release stack (SIZES=2x10,8x60,16x60)
 	@scripts/bench/merge.sh
@@ -74,6 +74,9 @@ bench-producer: deploy ## producer on an 8-participant, 60-minute meeting (N=8 M
 bench-speech: tools ## speech cut on an 8-person hour of espeak-ng speech: billed vs truth, kept, time vs decode (SIZES=speech:8x60)
 	@command -v espeak-ng >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; }
 	$(CARGO) run -q --release -p e2e --bin speech-cut -- $${SIZES:-speech:8x60}
+
+bench-page: deploy ## the meeting page of an 8-person hour: its size, and its time over 20 views vs a 3-line meeting's (VIEWS=20)
+	$(CARGO) run -q -p e2e --bin page-bench -- $${VIEWS:-20}
 
 clean-local: down ## forget local state (.local/, .aws-sam/)
 	rm -rf .local .aws-sam
