@@ -44,6 +44,21 @@ async fn the_emailed_link_opens_the_whole_meeting_and_mints_the_audio_url_at_eac
     let mail = stack.one_mail(&tag, WAIT, Duration::from_secs(2)).await;
     let link = page_link(&mail.text);
     assert!(mail.html.contains(">Open the meeting page</a>"), "{}", mail.html);
+    // The talk-time line, the same in both parts: everyone, with a time each.
+    let talk = mail
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("Talk time: "))
+        .unwrap_or_else(|| panic!("no talk-time line in:\n{}", mail.text));
+    for name in ["Dana Host", "Mary-Jane O'Neil", "李雷"] {
+        assert!(talk.contains(&format!("{name} 0:")), "{name} in {talk}");
+    }
+    assert!(
+        mail.html
+            .contains(&format!(">Talk time: {}</p>", talk.replace('\'', "&#39;"))),
+        "{}",
+        mail.html
+    );
 
     let first = http().get(&link).send().await.unwrap();
     assert_eq!(first.status(), 200);

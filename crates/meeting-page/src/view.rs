@@ -6,7 +6,7 @@ use askama::Template;
 use zoom_symbl_core::insights::Insights;
 use zoom_symbl_core::meeting::ProducedAudio;
 use zoom_symbl_core::timefmt::local_time;
-use zoom_symbl_core::transcript::Transcript;
+use zoom_symbl_core::transcript::{clock, talk_times, Transcript};
 
 #[derive(Template)]
 #[template(path = "meeting.html")]
@@ -135,44 +135,19 @@ impl ActionView {
     }
 }
 
-/// Everyone's talk time: measured from their speech for the aws provider, summed from the
-/// transcript otherwise; in the order they appear in the meeting.
+/// Everyone's talk time (core's one reading of it), as a share of the most talkative.
 pub fn talkers(audio: &ProducedAudio, transcript: &Transcript) -> Vec<Talker> {
-    let mut talk: Vec<(String, f64)> = if audio.speech.is_empty() {
-        let mut by_speaker: Vec<(String, f64)> = Vec::new();
-        for u in &transcript.utterances {
-            let secs = (u.end - u.start).max(0.0);
-            match by_speaker.iter_mut().find(|(name, _)| *name == u.speaker) {
-                Some((_, total)) => *total += secs,
-                None => by_speaker.push((u.speaker.clone(), secs)),
-            }
-        }
-        by_speaker
-    } else {
-        audio.speech.iter().map(|t| (t.name.clone(), t.talk_seconds)).collect()
-    };
-    talk.retain(|(name, _)| !name.is_empty());
-    let most = talk.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+    let talk = talk_times(audio, Some(transcript));
+    let most = talk.iter().map(|t| t.seconds).fold(0.0, f64::max);
     talk.into_iter()
-        .map(|(name, secs)| Talker {
-            name,
-            talk: clock(secs),
+        .map(|t| Talker {
+            talk: clock(t.seconds),
             percent: if most > 0.0 {
-                (100.0 * secs / most).round() as u32
+                (100.0 * t.seconds / most).round() as u32
             } else {
                 0
             },
+            name: t.name,
         })
         .collect()
-}
-
-/// `m:ss`, or `h:mm:ss` from an hour.
-pub fn clock(secs: f64) -> String {
-    let s = if secs.is_finite() { secs.max(0.0) as u64 } else { 0 };
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use sha2::{Digest, Sha256};
 use zoom_symbl_core::insights::{Action, Insights, Question, Topic};
 use zoom_symbl_core::meeting::ProducedAudio;
+use zoom_symbl_core::transcript::{clock, talk_times, TalkTime};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
@@ -46,6 +47,8 @@ pub struct MeetingFacts<'a> {
     pub timezone: Option<&'a str>,
     pub duration_secs: f64,
     pub participants: Vec<&'a str>,
+    /// Who talked how long, in the meeting's order; empty when nothing measured it.
+    pub talk: Vec<TalkTime>,
 }
 
 impl<'a> MeetingFacts<'a> {
@@ -56,7 +59,21 @@ impl<'a> MeetingFacts<'a> {
             timezone: audio.timezone.as_deref(),
             duration_secs: audio.duration_secs,
             participants: audio.participants.iter().map(|p| p.name.as_str()).collect(),
+            talk: talk_times(audio, None),
         }
+    }
+
+    /// The talk-time line (`Talk time: Dana 12:05 · Lei 3:40`), when there is one.
+    fn talk_line(&self) -> Option<String> {
+        if self.talk.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .talk
+            .iter()
+            .map(|t| format!("{} {}", t.name, clock(t.seconds)))
+            .collect();
+        Some(format!("Talk time: {}", each.join(" · ")))
     }
 
     fn title(&self) -> &str {
@@ -141,11 +158,15 @@ pub fn insights_email(m: &MeetingFacts, ins: &Insights, links: Links<'_>) -> Ren
 /// The plain-text part: strings go in as received, since nothing here is interpreted.
 fn insights_text(m: &MeetingFacts, ins: &Insights, links: Links<'_>) -> String {
     let mut text = format!(
-        "{}\n{}\nParticipants: {}\n\n",
+        "{}\n{}\nParticipants: {}\n",
         m.title(),
         m.when(),
         m.participants.join(", ")
     );
+    if let Some(line) = m.talk_line() {
+        let _ = writeln!(text, "{line}");
+    }
+    text.push('\n');
     if let Some(url) = links.page {
         let _ = write!(
             text,
@@ -369,10 +390,14 @@ fn page_start(m: &MeetingFacts) -> String {
          <div style=\"max-width:640px;margin:0 auto;padding:24px;\"><div style=\"background:#ffffff;border-radius:10px;padding:28px;\">\
          <h1 style=\"margin:0 0 4px;font-size:22px;\">{title}</h1>\
          <p style=\"margin:0;color:#6b7280;\">{when}</p>\
-         <p style=\"margin:6px 0 0;color:#6b7280;\">Participants: {people}</p>",
+         <p style=\"margin:6px 0 0;color:#6b7280;\">Participants: {people}</p>{talk}",
         title = escape(m.title()),
         when = escape(&m.when()),
         people = escape(&m.participants.join(", ")),
+        talk = m
+            .talk_line()
+            .map(|line| format!("<p style=\"margin:6px 0 0;color:#6b7280;\">{}</p>", escape(&line)))
+            .unwrap_or_default(),
     )
 }
 
@@ -389,6 +414,7 @@ mod tests {
             timezone: None,
             duration_secs: 2524.0,
             participants: people,
+            talk: Vec::new(),
         }
     }
 
@@ -660,6 +686,37 @@ mod tests {
         assert_ne!(id, stable_id(EmailKind::Failure, "dEZwWGJ1L3BROSt6UGdHdGViL0tydz09", 1));
         assert_ne!(id, stable_id(EmailKind::Insights, "b3RoZXI", 1));
         assert!(!id.contains("dEZw"), "the meeting key is not readable in it");
+    }
+
+    #[test]
+    fn the_talk_time_line_is_in_both_parts_and_escaped_in_html() {
+        let mut m = facts("Sync", vec!["Dana", "<b>Lei</b>"]);
+        m.talk = vec![
+            TalkTime {
+                name: "Dana".into(),
+                seconds: 3_725.0,
+            },
+            TalkTime {
+                name: "<b>Lei</b>".into(),
+                seconds: 40.2,
+            },
+        ];
+        let r = insights_email(&m, &insights(), Links::default());
+        assert!(
+            r.text
+                .contains("\nParticipants: Dana, <b>Lei</b>\nTalk time: Dana 1:02:05 · <b>Lei</b> 0:40\n\n"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.html
+                .contains(">Talk time: Dana 1:02:05 · &lt;b&gt;Lei&lt;/b&gt; 0:40</p>"),
+            "{}",
+            r.html
+        );
+        // Nothing measured, no line.
+        let none = insights_email(&facts("Sync", vec!["Dana"]), &insights(), Links::default());
+        assert!(!none.text.contains("Talk time") && !none.html.contains("Talk time"));
     }
 
     #[test]

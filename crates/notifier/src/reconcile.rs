@@ -120,6 +120,7 @@ fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
         timezone: failed.timezone.as_deref(),
         duration_secs: 0.0,
         participants: Vec::new(),
+        talk: Vec::new(),
     };
     let rendered = failure_email(&facts, &failed.reason);
     Ok(OutgoingEmail {

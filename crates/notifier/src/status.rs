@@ -15,7 +15,7 @@ use zoom_symbl_core::ports::{
     Semaphore, StatusEvent, SubmittedJob,
 };
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
-use zoom_symbl_core::transcript::{vtt, Transcript};
+use zoom_symbl_core::transcript::{talk_times, vtt, Transcript};
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
@@ -175,16 +175,19 @@ where
         if audio.host_email.trim().is_empty() {
             return Err(Error::Invalid("the meeting has no host email".into()));
         }
-        let facts = MeetingFacts::of(&audio);
+        let mut facts = MeetingFacts::of(&audio);
         let (kind, rendered) = match status {
             JobState::Completed if !job.conversation_id.is_empty() => match self.store_insights(job, &audio).await {
-                Ok((insights, provider_page)) => {
+                Ok(stored) => {
+                    if let Some(transcript) = &stored.transcript {
+                        facts.talk = talk_times(&audio, Some(transcript));
+                    }
                     let page = self.page_url(&job.meeting_key)?;
                     let links = Links {
                         page: page.as_deref(),
-                        provider_page: provider_page.as_deref(),
+                        provider_page: stored.provider_page.as_deref(),
                     };
-                    (EmailKind::Insights, insights_email(&facts, &insights, links))
+                    (EmailKind::Insights, insights_email(&facts, &stored.insights, links))
                 }
                 // Transcribed, but the insights cannot be made (the model answered invalidly
                 // twice, the transcript is unreadable): the host hears why, once.
@@ -221,7 +224,7 @@ where
     /// (and the insights in our own terms, [`INSIGHTS_DOCUMENT`]), makes the provider's page
     /// where it has one, and records where they all are. Once recorded, an email sent again
     /// (its first try failed) is rendered from them: no second fetch, upload or page.
-    async fn store_insights(&self, job: &JobView, audio: &ProducedAudio) -> Result<(Insights, Option<String>), Error> {
+    async fn store_insights(&self, job: &JobView, audio: &ProducedAudio) -> Result<StoredReport, Error> {
         if let Some(stored) = self.stored_insights(&job.meeting_key, audio).await? {
             return Ok(stored);
         }
@@ -266,7 +269,11 @@ where
         self.meetings
             .insights_stored(&job.meeting_key, &documents, page.as_deref())
             .await?;
-        Ok((report.insights, page))
+        Ok(StoredReport {
+            insights: report.insights,
+            provider_page: page,
+            transcript: report.transcript,
+        })
     }
 
     /// The meeting page's link, signed now (never stored: an email sent again signs afresh),
@@ -307,11 +314,7 @@ where
     }
 
     /// The insights an earlier try stored, with its page; `None` when there are none yet.
-    async fn stored_insights(
-        &self,
-        meeting_key: &str,
-        audio: &ProducedAudio,
-    ) -> Result<Option<(Insights, Option<String>)>, Error> {
+    async fn stored_insights(&self, meeting_key: &str, audio: &ProducedAudio) -> Result<Option<StoredReport>, Error> {
         let Some(stored) = self.meetings.insights_of(meeting_key).await? else {
             return Ok(None);
         };
@@ -321,9 +324,39 @@ where
         let bytes = self.objects.get(&audio.merged_bucket, key).await?;
         let insights: Insights = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Invalid(format!("stored insights are malformed: {e}")))?;
+        // Only the talk-time line needs it, and only without a speech cut (Symbl): an
+        // unreadable transcript costs the email that line, not the email.
+        let transcript = match stored.documents.get(TRANSCRIPT_DOCUMENT) {
+            Some(key) if audio.speech.is_empty() => match self.stored_transcript(&audio.merged_bucket, key).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warn!(error = %e, "the stored transcript could not be read; emailing without talk times");
+                    None
+                }
+            },
+            _ => None,
+        };
         info!("rendering the email from the insights stored earlier");
-        Ok(Some((insights, stored.summary_url)))
+        Ok(Some(StoredReport {
+            insights,
+            provider_page: stored.summary_url,
+            transcript,
+        }))
     }
+
+    async fn stored_transcript(&self, bucket: &str, key: &str) -> Result<Transcript, Error> {
+        let bytes = self.objects.get(bucket, key).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("the stored transcript is malformed: {e}")))
+    }
+}
+
+/// The insights behind an email: stored now or by an earlier try.
+struct StoredReport {
+    insights: Insights,
+    /// The provider's own summary page, when it made one.
+    provider_page: Option<String>,
+    /// The whole transcript, when the provider gave one (for the talk-time line).
+    transcript: Option<Transcript>,
 }
 
 /// An adopted job's deadline beyond twice the meeting's length, as the consumer's default.
@@ -447,6 +480,47 @@ mod tests {
             Some("meetings/m/transcript.json"),
             "the page finds it by its name"
         );
+    }
+
+    #[tokio::test]
+    async fn the_talk_time_line_comes_from_the_transcript_also_when_the_email_is_sent_again() {
+        use zoom_symbl_core::transcript::Utterance;
+        let said = |speaker: &str, start: f64, end: f64| Utterance {
+            speaker: speaker.into(),
+            start,
+            end,
+            text: "words".into(),
+        };
+        let clock = Clock::at(1_000_000);
+        let mut n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+        n.provider.insights.transcript = Some(Transcript {
+            utterances: vec![
+                said("Dana", 0.0, 65.0),
+                said("Lei", 66.0, 70.0),
+                said("Dana", 71.0, 72.0),
+            ],
+        });
+        // The first send's settle fails: the second send renders from what was stored.
+        n.jobs.fail("email_settled");
+        let completed = || samples::status_event("j", JobState::Completed);
+        assert!(n.apply(completed()).await.is_err());
+        n.jobs.heal("email_settled");
+        clock.advance(601);
+        n.apply(completed()).await.unwrap();
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        for email in sent.iter() {
+            assert!(
+                email.text.contains("\nTalk time: Dana 1:06 · Lei 0:04\n"),
+                "{}",
+                email.text
+            );
+            assert!(
+                email.html.contains(">Talk time: Dana 1:06 · Lei 0:04</p>"),
+                "{}",
+                email.html
+            );
+        }
     }
 
     #[tokio::test]

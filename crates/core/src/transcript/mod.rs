@@ -3,8 +3,10 @@
 
 pub mod jobs;
 pub mod merge;
+pub mod talk;
 pub mod transcribe;
 pub mod vtt;
 
 pub use merge::{merge_participants, participant_utterances, split_by_speaker, Transcript, Utterance};
+pub use talk::{clock, talk_times, TalkTime};
 pub use transcribe::{parse_words, TranscribeError, Word};
