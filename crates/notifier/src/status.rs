@@ -431,18 +431,24 @@ mod tests {
             .collect()
     }
 
-    /// The relay took the email but recording that failed: the copy sent once the claim goes
-    /// stale is the same message (same Message-ID), so mail clients fold it into the first.
-    #[tokio::test]
-    async fn an_email_sent_again_after_a_failed_settle_keeps_its_message_id() {
-        let clock = Clock::at(1_000_000);
-        let n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+    /// Job `j` completes and its email goes out, but recording that fails; once the claim is
+    /// stale the email is sent again, rendered from the insights the first try stored.
+    async fn completed_with_a_failed_settle(n: &Subject, clock: &Clock) {
         n.jobs.fail("email_settled");
         let completed = || samples::status_event("j", JobState::Completed);
         assert!(n.apply(completed()).await.is_err());
         n.jobs.heal("email_settled");
         clock.advance(601);
         n.apply(completed()).await.unwrap();
+    }
+
+    /// The relay took the email but recording that failed: the copy sent once the claim goes
+    /// stale is the same message (same Message-ID), so mail clients fold it into the first.
+    #[tokio::test]
+    async fn an_email_sent_again_after_a_failed_settle_keeps_its_message_id() {
+        let clock = Clock::at(1_000_000);
+        let n = notifier(vec![("j", "m")], JobState::Completed, &clock);
+        completed_with_a_failed_settle(&n, &clock).await;
         let ids = stable_ids(&n);
         assert_eq!(ids.len(), 2, "sent twice");
         assert_eq!(ids[0], ids[1]);
@@ -500,13 +506,7 @@ mod tests {
                 said("Dana", 71.0, 72.0),
             ],
         });
-        // The first send's settle fails: the second send renders from what was stored.
-        n.jobs.fail("email_settled");
-        let completed = || samples::status_event("j", JobState::Completed);
-        assert!(n.apply(completed()).await.is_err());
-        n.jobs.heal("email_settled");
-        clock.advance(601);
-        n.apply(completed()).await.unwrap();
+        completed_with_a_failed_settle(&n, &clock).await;
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 2);
         for email in sent.iter() {
