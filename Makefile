@@ -37,7 +37,7 @@ build-arm64: tools ## sam build for arm64 (cross-compiled with zig), offline; PR
 	@scripts/build_arm64.sh
 
 e2e: deploy ## end-to-end tests against the deployed local stack, then the log scan for secrets
-	$(CARGO) test -p e2e -- --test-threads 4
+	$(CARGO) test -p e2e --no-fail-fast -- --test-threads 4
 	@$(MAKE) --no-print-directory scan-logs
 
 scan-logs: ## fail if any secret, token or presigned signature is in the local functions' logs
