@@ -96,6 +96,8 @@ pub enum Actor {
     Notifier,
     /// The notifier's scheduled run: healers and owed emails.
     Reconciler,
+    /// A person, through the `zoom-symbl` command line.
+    Operator,
 }
 
 impl Actor {
@@ -106,6 +108,7 @@ impl Actor {
             Actor::Consumer => "consumer",
             Actor::Notifier => "notifier",
             Actor::Reconciler => "reconciler",
+            Actor::Operator => "operator (`zoom-symbl replay`)",
         }
     }
 }
@@ -155,10 +158,13 @@ pub enum Step {
     /// A richer delivery while the provider works on the earlier audio: kept with the
     /// meeting, which restarts with it once that job's email is settled.
     DeferDelivery,
+    /// An operator runs a finished meeting again from its archived originals, as its next
+    /// run (after a fix, or with another provider); never while a run is in flight.
+    Replay,
 }
 
 impl Step {
-    pub const ALL: [Step; 19] = [
+    pub const ALL: [Step; 20] = [
         Step::Claim,
         Step::TakeOverClaim,
         Step::Dispatch,
@@ -178,6 +184,7 @@ impl Step {
         Step::FailInsights,
         Step::Restart,
         Step::DeferDelivery,
+        Step::Replay,
     ];
 
     /// The states the record must be in. `Claim` and `BeginProduction` may also create the
@@ -210,13 +217,14 @@ impl Step {
                 Failed,
             ],
             Step::DeferDelivery => &[Submitted],
+            Step::Replay => &[Transcribed, Failed],
         }
     }
 
     pub const fn to(self) -> MeetingState {
         use MeetingState::*;
         match self {
-            Step::Claim | Step::TakeOverClaim | Step::Restart => Received,
+            Step::Claim | Step::TakeOverClaim | Step::Restart | Step::Replay => Received,
             Step::Dispatch | Step::Redispatch => Dispatched,
             Step::BeginProduction => Producing,
             Step::SaveProduced => Produced,
@@ -254,6 +262,7 @@ impl Step {
             // The notifier restarts a deferred delivery once the job's email is settled.
             Step::Restart => &[Actor::ZoomWebhook, Actor::Notifier],
             Step::DeferDelivery => &[Actor::ZoomWebhook],
+            Step::Replay => &[Actor::Operator],
         }
     }
 
@@ -534,12 +543,13 @@ mod tests {
                 !step.from().is_empty() || step.may_create(),
                 "{step:?} can start from nothing only if it may create the record"
             );
-            // Final for the run: only a richer recording starts the meeting over, and a
+            // Final for the run: only a richer recording or an operator's replay starts the
+            // meeting over, and a
             // transcript whose insights cannot be made is a failed meeting after all.
             for last in [MeetingState::Failed, MeetingState::Transcribed] {
                 let correction = step == Step::FailInsights && last == MeetingState::Transcribed;
                 assert!(
-                    !step.from().contains(&last) || step == Step::Restart || correction,
+                    !step.from().contains(&last) || [Step::Restart, Step::Replay].contains(&step) || correction,
                     "{step:?}: {last} is final"
                 );
             }
@@ -575,7 +585,9 @@ mod tests {
     fn every_state_but_the_final_ones_has_a_way_out() {
         for state in MeetingState::ALL {
             let leaves = Step::ALL.iter().any(|s| {
-                ![Step::Restart, Step::FailInsights].contains(s) && s.from().contains(&state) && s.to() != state
+                ![Step::Restart, Step::Replay, Step::FailInsights].contains(s)
+                    && s.from().contains(&state)
+                    && s.to() != state
             });
             let is_final = matches!(state, MeetingState::Failed | MeetingState::Transcribed);
             assert_eq!(leaves, !is_final, "{state}");

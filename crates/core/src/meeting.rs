@@ -30,6 +30,10 @@ pub struct Participant {
     pub failure: Option<String>,
 }
 
+/// The delivery a run was made from (without its download token), beside the run's originals
+/// in the input bucket: an operator's replay reads it.
+pub const ORIGINAL_EVENT: &str = "event.json";
+
 /// What the producer made of a meeting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProducedAudio {

@@ -34,6 +34,8 @@ pub struct MeetingClaim {
     pub audio_files: u32,
     /// The audio files Zoom had not finished, listed in the meeting record.
     pub unfinished_files: Vec<String>,
+    /// An operator's replay of archived originals (kept, so a restarted producer replays too).
+    pub replay: Option<Replay>,
 }
 
 impl MeetingClaim {
@@ -54,6 +56,7 @@ impl MeetingClaim {
             event: rec.clone(),
             audio_files: object.completed_audio_files(),
             unfinished_files: object.unfinished_audio_files(),
+            replay: None,
         }
     }
 }
@@ -98,6 +101,17 @@ pub struct ProducerJob {
     /// Which run of the meeting this is: a richer delivery starts the next.
     #[serde(default = "first_run")]
     pub run: u32,
+    /// An operator's replay: the run is made from the originals an earlier run archived,
+    /// and Zoom is not asked for anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Replay>,
+}
+
+/// Where a replayed run's audio comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    /// The earlier run's originals (input bucket), ending with `/`.
+    pub originals_prefix: String,
 }
 
 /// Records and payloads written before runs existed are the first run.
@@ -131,6 +145,9 @@ pub trait ObjectStore: Send + Sync {
 
     /// A small object, whole (the stored insights).
     fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
+
+    /// The object's size, `None` if there is no such object (a replay checks its originals).
+    fn size(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
 }
 
 /// The message the producer queues for the consumer: the meeting record is the payload.
@@ -432,6 +449,9 @@ pub trait MeetingFailures: Send + Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Gives a claim back after a temporary failure, so a later round sends it.
     fn release_failure_email(&self, meeting_key: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A meeting's state and its facts as a failure email shows them (`reason` empty unless
+    /// it failed): what an operator's `resend` sends from. `None` if there is no record.
+    fn meeting_facts(&self, meeting_key: &str) -> impl Future<Output = Result<Option<(MeetingState, FailedMeeting)>>> + Send;
 }
 
 /// A meeting whose state's deadline passed, as the reconciler's healers need it.
@@ -451,6 +471,8 @@ pub struct DueMeeting {
     pub tracking_id: Option<String>,
     /// The meeting's run, which a restarted producer must carry on.
     pub run: u32,
+    /// The run replays archived originals (an operator's `replay`).
+    pub replay: Option<Replay>,
 }
 
 /// Meetings past their state's deadline (a sparse index on state and deadline, never a scan).

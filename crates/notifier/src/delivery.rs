@@ -151,7 +151,7 @@ where
     }
 
     /// Sends, retrying a temporarily refusing relay a few times within this invocation.
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, Error> {
+    pub(crate) async fn send(&self, email: &OutgoingEmail) -> Result<String, Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -49,6 +49,8 @@ pub struct PageSite {
 #[serde(untagged)]
 pub enum Trigger {
     Status(StatusEvent),
+    /// An operator's `zoom-symbl resend`.
+    Resend(crate::resend::ResendRequest),
     /// Before `Schedule`: both carry a `detail-type`, only this one a job in its `detail`.
     Transcription(TranscriptionEvent),
     Schedule(ScheduleEvent),
@@ -100,6 +102,12 @@ pub enum Outcome {
         first: bool,
     },
     Reconciled(usize),
+    /// An operator's resend went out.
+    Resent {
+        kind: String,
+        to: String,
+        message_id: String,
+    },
 }
 
 pub struct Notifier<J, S, P, M, O, E> {
@@ -152,6 +160,7 @@ where
     pub async fn handle_within(&self, trigger: Trigger, budget: Budget) -> Result<Outcome, Error> {
         match trigger {
             Trigger::Status(event) => self.apply(event).await,
+            Trigger::Resend(request) => self.resend(&request.resend).await,
             Trigger::Transcription(event) => match event.status() {
                 Some(status) => self.apply(status).await,
                 None => {
@@ -535,6 +544,57 @@ mod tests {
         );
         assert!(sent[0].html.contains("Board &lt;review&gt;"), "escaped in HTML");
         assert_eq!(email_of(&n, "f1"), Some(EmailState::Sent));
+    }
+
+    fn resend(key: &str, to: Option<&str>) -> Trigger {
+        serde_json::from_value(serde_json::json!({"resend": {"meeting_key": key, "to": to}})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_operators_resend_of_a_failed_meeting_goes_each_time_with_a_message_id_of_its_own() {
+        let n = notifier(JobState::Scheduled, i64::MAX);
+        n.meetings.insert("f1", failed_meeting("host@example.com"));
+        assert_eq!(n.handle(schedule()).await.unwrap(), Outcome::Reconciled(1));
+        let Outcome::Resent { kind, to, .. } = n.handle(resend("f1", Some("ops@example.com"))).await.unwrap() else {
+            panic!("not resent");
+        };
+        assert_eq!((kind.as_str(), to.as_str()), ("failure", "ops@example.com"));
+        assert!(matches!(n.handle(resend("f1", None)).await.unwrap(), Outcome::Resent { to, .. } if to == "host@example.com"));
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 3, "the owed email, then both resends");
+        assert_eq!(sent[1].to, "ops@example.com");
+        assert_eq!(sent[1].text, sent[0].text, "the same email");
+        let ids: std::collections::BTreeSet<_> = sent.iter().map(|e| e.stable_id.clone()).collect();
+        assert_eq!(ids.len(), 3, "each has its own Message-ID: {ids:?}");
+        drop(sent);
+        assert_eq!(email_of(&n, "f1"), Some(EmailState::Sent), "the owed email's ledger is untouched");
+    }
+
+    #[tokio::test]
+    async fn an_operators_resend_of_insights_renders_what_is_stored_without_asking_the_provider() {
+        let n = notifier(JobState::Completed, i64::MAX);
+        assert!(matches!(n.handle(ev(JobState::Completed)).await.unwrap(), Outcome::Finished { .. }));
+        let asked = n.provider.status_asked.lock().unwrap().len();
+        let Outcome::Resent { kind, to, .. } = n.handle(resend("m", None)).await.unwrap() else {
+            panic!("not resent");
+        };
+        assert_eq!((kind.as_str(), to.as_str()), ("insights", "host@example.com"));
+        assert_insights_stored_whole(&n);
+        assert_eq!(n.provider.status_asked.lock().unwrap().len(), asked, "the provider is not asked again");
+        let sent = n.mailer.sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        assert_eq!((&sent[1].subject, &sent[1].text), (&sent[0].subject, &sent[0].text));
+        assert_ne!(sent[1].stable_id, sent[0].stable_id);
+    }
+
+    #[tokio::test]
+    async fn a_resend_of_a_meeting_in_flight_or_unknown_is_refused_in_plain_words() {
+        let n = notifier(JobState::Scheduled, i64::MAX);
+        let in_flight = n.handle(resend("m", None)).await.unwrap_err().to_string();
+        assert!(in_flight.contains("the meeting is submitted: it has no email yet"), "{in_flight}");
+        let unknown = n.handle(resend("nope", None)).await.unwrap_err().to_string();
+        assert!(unknown.contains("no meeting nope"), "{unknown}");
+        assert!(n.mailer.sent.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -129,6 +129,7 @@ impl<M: DueMeetings, P: ProducerInvoker, Q: WorkQueue> Healer<M, P, Q> {
             tracking_id: m.tracking_id.clone(),
             event: event.clone(),
             run: m.run,
+            replay: m.replay.clone(),
         };
         // A failed invoke leaves it `dispatched`: its new deadline brings it back here.
         self.producer.invoke(&job).await?;

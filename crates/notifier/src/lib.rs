@@ -8,5 +8,6 @@ pub mod email;
 pub mod handler;
 pub mod heal;
 mod reconcile;
+pub mod resend;
 pub mod smtp;
 mod status;

@@ -16,7 +16,7 @@ use zoom_symbl_core::telemetry;
 use zoom_symbl_core::transcribed::{self, TranscribeInsights};
 
 use notifier::config::Config;
-use notifier::handler::{Budget, Notifier, Trigger};
+use notifier::handler::{Budget, Notifier, Outcome, Trigger};
 use notifier::heal::Healer;
 use notifier::smtp::SmtpMailer;
 
@@ -100,7 +100,13 @@ async fn serve<P: InsightsProvider>(notifier: Handler<P>, healer: Healers) -> Re
         notifier
             .handle_event(healer, event.payload, budget)
             .await
-            .map(|o| format!("{o:?}"))
+            .map(|o| match o {
+                // The operator's command line reads this answer.
+                Outcome::Resent { kind, to, message_id } => {
+                    serde_json::json!({"resent": kind, "to": to, "message_id": message_id})
+                }
+                other => serde_json::Value::String(format!("{other:?}")),
+            })
     }))
     .await
 }

@@ -110,7 +110,7 @@ where
 }
 
 /// The failure email for a meeting that never reached the provider.
-fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
+pub(crate) fn failure_notice(failed: &FailedMeeting) -> Result<OutgoingEmail, Error> {
     if failed.host_email.trim().is_empty() {
         return Err(Error::Invalid("the meeting has no host email".into()));
     }

@@ -19,7 +19,7 @@ use zoom_symbl_core::transcript::{talk_times, vtt, Transcript};
 use zoom_symbl_core::Error;
 
 use crate::delivery::JobEmail;
-use crate::email::{failure_email, insights_email, stable_id, EmailKind, Links, MeetingFacts};
+use crate::email::{failure_email, insights_email, stable_id, EmailKind, Links, MeetingFacts, Rendered};
 use crate::handler::{Notifier, Outcome};
 
 impl<J, S, P, M, O, E> Notifier<J, S, P, M, O, E>
@@ -175,20 +175,13 @@ where
         if audio.host_email.trim().is_empty() {
             return Err(Error::Invalid("the meeting has no host email".into()));
         }
-        let mut facts = MeetingFacts::of(&audio);
+        let facts = MeetingFacts::of(&audio);
         let (kind, rendered) = match status {
             JobState::Completed if !job.conversation_id.is_empty() => match self.store_insights(job, &audio).await {
-                Ok(stored) => {
-                    if let Some(transcript) = &stored.transcript {
-                        facts.talk = talk_times(&audio, Some(transcript));
-                    }
-                    let page = self.page_url(&job.meeting_key)?;
-                    let links = Links {
-                        page: page.as_deref(),
-                        provider_page: stored.provider_page.as_deref(),
-                    };
-                    (EmailKind::Insights, insights_email(&facts, &stored.insights, links))
-                }
+                Ok(stored) => (
+                    EmailKind::Insights,
+                    self.insights_email_of(&job.meeting_key, &audio, &stored)?,
+                ),
                 // Transcribed, but the insights cannot be made (the model answered invalidly
                 // twice, the transcript is unreadable): the host hears why, once.
                 Err(e) if e.retry() == Retry::Permanent => {
@@ -218,6 +211,25 @@ where
             html: rendered.html,
             stable_id: stable_id(kind, &job.meeting_key, audio.run),
         })
+    }
+
+    /// The insights email of a meeting whose insights are stored, its page link signed now.
+    pub(crate) fn insights_email_of(
+        &self,
+        meeting_key: &str,
+        audio: &ProducedAudio,
+        stored: &StoredReport,
+    ) -> Result<Rendered, Error> {
+        let mut facts = MeetingFacts::of(audio);
+        if let Some(transcript) = &stored.transcript {
+            facts.talk = talk_times(audio, Some(transcript));
+        }
+        let page = self.page_url(meeting_key)?;
+        let links = Links {
+            page: page.as_deref(),
+            provider_page: stored.provider_page.as_deref(),
+        };
+        Ok(insights_email(&facts, &stored.insights, links))
     }
 
     /// Fetches the finished job's insights, keeps the provider's documents beside the meeting
@@ -314,7 +326,7 @@ where
     }
 
     /// The insights an earlier try stored, with its page; `None` when there are none yet.
-    async fn stored_insights(&self, meeting_key: &str, audio: &ProducedAudio) -> Result<Option<StoredReport>, Error> {
+    pub(crate) async fn stored_insights(&self, meeting_key: &str, audio: &ProducedAudio) -> Result<Option<StoredReport>, Error> {
         let Some(stored) = self.meetings.insights_of(meeting_key).await? else {
             return Ok(None);
         };
@@ -351,7 +363,7 @@ where
 }
 
 /// The insights behind an email: stored now or by an earlier try.
-struct StoredReport {
+pub(crate) struct StoredReport {
     insights: Insights,
     /// The provider's own summary page, when it made one.
     provider_page: Option<String>,

@@ -61,7 +61,7 @@ impl<D: Recordings> Archiver<D> {
         concurrency: usize,
     ) -> Vec<Archived> {
         stream::iter(sources.iter().map(|src| {
-            let key = format!("{}{:02}-{}.m4a", to.prefix, src.index + 1, safe_id(&src.file_id));
+            let key = original_key(to.prefix, src);
             async move {
                 let dest = Destination {
                     bucket: to.bucket,
@@ -134,6 +134,28 @@ impl<D: Recordings> Archiver<D> {
         }
         Ok(written)
     }
+}
+
+/// Where a track's original is archived under `prefix` (a replay finds it there again).
+pub fn original_key(prefix: &str, src: &Source) -> String {
+    format!("{prefix}{:02}-{}.m4a", src.index + 1, safe_id(&src.file_id))
+}
+
+/// The originals an earlier run archived under `prefix`, in source order, as if archived
+/// now: a replay downloads nothing. A missing one is left out with its reason.
+pub(crate) async fn find_archived<O: ObjectStore>(
+    objects: &O,
+    bucket: &str,
+    prefix: &str,
+    sources: &[&Source],
+) -> Result<Vec<Archived>, zoom_symbl_core::Error> {
+    let mut found = Vec::with_capacity(sources.len());
+    for src in sources {
+        let key = original_key(prefix, src);
+        let size = objects.size(bucket, &key).await?;
+        found.push((key, size.ok_or(FetchError::NotArchived)));
+    }
+    Ok(found)
 }
 
 /// An MP4/M4A file starts with a box whose type, at offset 4, is `ftyp`.

@@ -30,6 +30,9 @@ pub enum FetchError {
     /// Downloaded whole, but no audio decodes from it (no audio stream, cut before its index).
     #[error("not decodable audio: {0}")]
     Undecodable(String),
+    /// A replay found no original where the earlier run archived it.
+    #[error("not in the archive of the earlier run")]
+    NotArchived,
 }
 
 impl FetchError {
@@ -42,7 +45,8 @@ impl FetchError {
             FetchError::TokenRejected
             | FetchError::NotAudio(_)
             | FetchError::Refused(_)
-            | FetchError::Undecodable(_) => Retry::Permanent,
+            | FetchError::Undecodable(_)
+            | FetchError::NotArchived => Retry::Permanent,
         }
     }
 }

@@ -10,14 +10,14 @@ use tracing::{info, info_span, warn, Instrument};
 
 use zoom_symbl_core::config::Provider;
 use zoom_symbl_core::error::Retry;
-use zoom_symbl_core::meeting::{AudioMode, ProducedAudio, SpeechTrack};
+use zoom_symbl_core::meeting::{AudioMode, ProducedAudio, SpeechTrack, ORIGINAL_EVENT};
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Finality, MeetingStore, ObjectStore, ProducerJob, ProductionStart, WorkItem, WorkQueue};
 use zoom_symbl_core::secret::SecretString;
 use zoom_symbl_core::timefmt::{now_rfc3339, unix_now};
 use zoom_symbl_core::Error;
 
-use crate::archive::{Archived, Archiver, Originals};
+use crate::archive::{self, Archived, Archiver, Originals};
 use crate::channels::{self, Cast, Channel};
 use crate::download::FetchError;
 use crate::merge::{self, Target};
@@ -219,8 +219,25 @@ where
         let timeline = sources::timeline(pieces.iter().copied())?;
         preflight::check(&timeline, pieces.len(), &self.settings.limits)?;
         let prefix = key.run_prefix(job.run);
-        let originals_prefix = format!("{prefix}originals/");
-        let archived = self.archive(job, &pieces, &originals_prefix).await?;
+        let (originals_prefix, archived) = match &job.replay {
+            Some(replay) => {
+                info!(originals = %replay.originals_prefix, "replaying the archived originals; nothing is downloaded");
+                let found = archive::find_archived(
+                    &self.objects,
+                    &self.settings.input_bucket,
+                    &replay.originals_prefix,
+                    &pieces,
+                )
+                .await?;
+                (replay.originals_prefix.clone(), found)
+            }
+            None => {
+                let originals_prefix = format!("{prefix}originals/");
+                let archived = self.archive(job, &pieces, &originals_prefix).await?;
+                self.keep_event(job, &originals_prefix).await?;
+                (originals_prefix, archived)
+            }
+        };
         let archived = self.probe(archived).await?;
         let Cast {
             mode,
@@ -269,6 +286,23 @@ where
                 "download token missing or expired and no Zoom Server-to-Server OAuth credentials are configured to re-mint it",
             )),
         }
+    }
+
+    /// Keeps the delivery beside its originals, without its download token: what a replay
+    /// of this run reads to make the meeting again.
+    async fn keep_event(&self, job: &ProducerJob, originals_prefix: &str) -> Result<(), Error> {
+        let mut event = job.event.clone();
+        event.download_token = None;
+        let json = serde_json::to_vec(&event).map_err(|e| Error::Invalid(format!("the event: {e}")))?;
+        self.objects
+            .put_stream(
+                &self.settings.input_bucket,
+                &format!("{originals_prefix}{ORIGINAL_EVENT}"),
+                "application/json",
+                json.as_slice(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Archives every source; those Zoom refused the token for go again with a fresh one,

@@ -3,6 +3,7 @@
 //! to a signed CDN path, S2S OAuth, the recordings API and fault knobs
 //! (docs/zoom.md).
 
+mod listing;
 pub mod meeting;
 pub mod server;
 pub mod webhook;
@@ -11,6 +12,7 @@ mod payload;
 pub mod tls;
 mod tokens;
 
+pub use listing::user_id;
 pub use meeting::{GeneratedMeeting, GeneratedTrack, MeetingSpec, ParticipantSpec};
 pub use server::{Fault, RequestRecord, Sandbox, SandboxConfig};
 

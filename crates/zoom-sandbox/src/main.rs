@@ -74,6 +74,9 @@ struct ServerArgs {
     s2s_client_id: String,
     #[arg(long, env = "ZOOM_S2S_CLIENT_SECRET", hide_env_values = true)]
     s2s_client_secret: String,
+    /// Requests per second allowed on the user and recording lists before 429 (0 = no limit).
+    #[arg(long, default_value_t = 10)]
+    list_requests_per_sec: u32,
 }
 
 impl ServerArgs {
@@ -90,6 +93,7 @@ impl ServerArgs {
             s2s_client_secret: self.s2s_client_secret.clone(),
             download_token_ttl_secs: 86_400,
             cert_dir: cert_dir.clone(),
+            list_requests_per_sec: self.list_requests_per_sec,
         })
     }
 }

@@ -42,7 +42,10 @@ pub struct MeetingSpec {
     pub uuid: String,
     pub meeting_id: u64,
     pub topic: String,
+    /// The meeting's host; in the sandbox's API also the user it is listed under.
     pub host_email: String,
+    /// `staggered` makes it just past; set it days back before `generate` for backfill tests
+    /// (every track's recording_start/end follows it).
     pub start: OffsetDateTime,
     pub duration_secs: f64,
     pub participants: Vec<ParticipantSpec>,

@@ -7,8 +7,6 @@ use time::OffsetDateTime;
 
 use crate::meeting::{GeneratedMeeting, GeneratedTrack};
 
-pub const HOST_ID: &str = "z8ySandboxHost";
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// `/rec/webhook_download/` links, with host_email, share_url and timezone.
@@ -59,7 +57,7 @@ pub fn recording_object(m: &GeneratedMeeting, base_url: &str, account_id: &str, 
         "uuid": spec.uuid,
         "id": spec.meeting_id,
         "account_id": account_id,
-        "host_id": HOST_ID,
+        "host_id": crate::listing::user_id(&spec.host_email),
         "topic": spec.topic,
         "type": 2,
         "start_time": rfc3339(spec.start),

@@ -1,7 +1,8 @@
 //! The HTTPS stand-in for zoom.us / api.zoom.us: downloads with a 302 to a signed CDN
-//! path, S2S OAuth, the recordings API, fault knobs and a request log.
+//! path, S2S OAuth, the recordings API, the user and recording lists a backfill walks,
+//! fault knobs and a request log.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +20,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::listing::{self, Pager, RateLimit, User};
 use crate::meeting::GeneratedMeeting;
 use crate::payload::{self, Flavor};
 use crate::tokens::{Keys, TokenKind};
@@ -41,6 +43,10 @@ pub struct SandboxConfig {
     pub download_token_ttl_secs: i64,
     /// Where cert.pem (the CA to trust) is written.
     pub cert_dir: PathBuf,
+    /// Zoom's "Medium" per-second limit, shared by `GET /v2/users` and
+    /// `GET /v2/users/{id}/recordings`: the request after this many within one second gets 429.
+    /// 0 = unlimited.
+    pub list_requests_per_sec: u32,
 }
 
 impl SandboxConfig {
@@ -55,6 +61,7 @@ impl SandboxConfig {
             s2s_client_secret: "sandbox-client-secret".into(),
             download_token_ttl_secs: 86_400,
             cert_dir: cert_dir.into(),
+            list_requests_per_sec: 10,
         }
     }
 }
@@ -121,6 +128,10 @@ struct Shared {
     files: Mutex<HashMap<String, PathBuf>>,
     faults: Mutex<HashMap<String, Fault>>,
     requests: Mutex<Vec<RequestRecord>>,
+    /// Users added with `add_user`, by lowercased email; hosts of meetings are added on the fly.
+    users: Mutex<BTreeMap<String, User>>,
+    pager: Mutex<Pager>,
+    list_limit: Mutex<RateLimit>,
 }
 
 // A panic while holding a lock must not take the whole sandbox down with poisoning.
@@ -160,6 +171,9 @@ impl Sandbox {
             files: Mutex::default(),
             faults: Mutex::default(),
             requests: Mutex::default(),
+            users: Mutex::default(),
+            pager: Mutex::default(),
+            list_limit: Mutex::new(RateLimit::new(config.list_requests_per_sec)),
         });
         let app = routes(shared.clone());
         let task = tokio::spawn(crate::tls::serve(listener, tokio_rustls::TlsAcceptor::from(tls), app));
@@ -184,6 +198,21 @@ impl Sandbox {
             files.insert(t.file_id.clone(), t.path.clone());
         }
         lock(&self.shared.meetings).push(meeting.clone());
+    }
+
+    /// Lists a user in `GET /v2/users` (hosts of added meetings are listed anyway; this sets
+    /// their names, or adds a user without meetings). Returns their id, `zoom_sandbox::user_id(email)`.
+    pub fn add_user(&self, email: &str, first_name: &str, last_name: &str) -> String {
+        let user = User::new(email, first_name, last_name);
+        let id = user.id.clone();
+        lock(&self.shared.users).insert(user.key(), user);
+        id
+    }
+
+    /// The next `n` requests to the list endpoints answer 429 (replacing any count left), so a
+    /// test can prove a client backs off without racing the clock.
+    pub fn throttle_next(&self, n: u32) {
+        lock(&self.shared.list_limit).force_next(n);
     }
 
     /// JWT-shaped token with an `exp` claim; a negative ttl gives an already expired one.
@@ -233,9 +262,12 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/cdn/{file_id}", get(cdn))
         .route("/oauth/token", post(oauth_token))
         .route("/v2/meetings/{meeting_id}/recordings", get(recordings))
+        .route("/v2/users", get(list_users))
+        .route("/v2/users/{user_id}/recordings", get(user_recordings))
         .route("/_sandbox/faults/{file_id}", post(set_fault))
         .route("/_sandbox/requests", get(list_requests))
         .route("/_sandbox/download_token", post(admin_token))
+        .route("/_sandbox/throttle", post(admin_throttle))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
 }
@@ -384,6 +416,16 @@ async fn set_fault(State(s): State<Arc<Shared>>, Path(file_id): Path<String>, Js
     StatusCode::NO_CONTENT
 }
 
+#[derive(Deserialize)]
+struct Throttle {
+    next: u32,
+}
+
+async fn admin_throttle(State(s): State<Arc<Shared>>, Json(t): Json<Throttle>) -> StatusCode {
+    lock(&s.list_limit).force_next(t.next);
+    StatusCode::NO_CONTENT
+}
+
 async fn list_requests(State(s): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {
     Json(lock(&s.requests).clone())
 }
@@ -471,14 +513,18 @@ fn has_escape(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
+/// The API takes the S2S bearer header only (query tokens were refused from 2023).
+fn api_token_ok(s: &Shared, headers: &HeaderMap) -> bool {
+    bearer(headers).map(|t| s.keys.check(t, now())) == Some(Ok(TokenKind::S2s))
+}
+
 async fn recordings(
     State(s): State<Arc<Shared>>,
     params: RawPathParams,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    // The API takes the bearer header only (query tokens were refused from 2023).
-    if bearer(&headers).map(|t| s.keys.check(t, now())) != Some(Ok(TokenKind::S2s)) {
+    if !api_token_ok(&s, &headers) {
         return invalid_token();
     }
     let segment = params
@@ -516,6 +562,175 @@ async fn recordings(
         object["download_access_token"] = json!(s.keys.issue(TokenKind::Download, ttl, now()));
     }
     authorized(Json(object).into_response())
+}
+
+/// Auth, then the shared "Medium" rate limit: what both list endpoints check first.
+/// Some = answer this instead.
+fn list_gate(s: &Shared, headers: &HeaderMap) -> Option<Response> {
+    if !api_token_ok(s, headers) {
+        return Some(invalid_token());
+    }
+    if !lock(&s.list_limit).admit(std::time::Instant::now()) {
+        return Some(authorized(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                Json(json!({
+                    "code": 429,
+                    "message": "You have reached the maximum per-second rate limit for this API. Try again later.",
+                })),
+            )
+                .into_response(),
+        ));
+    }
+    None
+}
+
+fn bad_request(message: &str) -> Response {
+    authorized(zoom_error(StatusCode::BAD_REQUEST, 300, message))
+}
+
+/// Explicit users plus every meeting host, by lowercased email.
+fn all_users(s: &Shared) -> Vec<User> {
+    let mut users: BTreeMap<String, User> = lock(&s.meetings)
+        .iter()
+        .map(|m| User::from_email(&m.spec.host_email))
+        .map(|u| (u.key(), u))
+        .collect();
+    users.extend(lock(&s.users).iter().map(|(k, u)| (k.clone(), u.clone())));
+    users.into_values().collect()
+}
+
+/// One page of `items` from the token's offset, and the token for the next page ("" on the last).
+/// The error is the message of a 400 with code 300.
+struct Page<T> {
+    items: Vec<T>,
+    page_size: usize,
+    page_count: usize,
+    page_number: usize,
+    total_records: usize,
+    next_page_token: String,
+}
+
+fn page<T: Clone>(s: &Shared, scope: &str, items: &[T], query: &HashMap<String, String>) -> Result<Page<T>, String> {
+    let page_size = listing::page_size(query.get("page_size").map(String::as_str))?;
+    let token = query.get("next_page_token").map(String::as_str);
+    let mut pager = lock(&s.pager);
+    let Some(offset) = pager.resume(scope, token, now()) else {
+        return Err("The next page token is invalid or expired.".into());
+    };
+    let end = offset.saturating_add(page_size).min(items.len());
+    let next_page_token = if end < items.len() {
+        pager.issue(scope, end, now())
+    } else {
+        String::new()
+    };
+    Ok(Page {
+        items: items.get(offset..end).unwrap_or_default().to_vec(),
+        page_size,
+        page_count: items.len().div_ceil(page_size),
+        page_number: offset / page_size + 1,
+        total_records: items.len(),
+        next_page_token,
+    })
+}
+
+/// `GET /v2/users`: every user is active, so `status=inactive|pending` lists nobody.
+async fn list_users(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    if let Some(r) = list_gate(&s, &headers) {
+        return r;
+    }
+    let query = query_pairs(raw.as_deref());
+    let status = query.get("status").map_or("active", String::as_str);
+    let users = match status {
+        "active" => all_users(&s),
+        "inactive" | "pending" => Vec::new(),
+        other => return bad_request(&format!("Invalid field: status ({other}).")),
+    };
+    let page = match page(&s, &format!("users:{status}"), &users, &query) {
+        Ok(p) => p,
+        Err(m) => return bad_request(&m),
+    };
+    authorized(
+        Json(json!({
+            "page_count": page.page_count,
+            "page_number": page.page_number,
+            "page_size": page.page_size,
+            "total_records": page.total_records,
+            "next_page_token": page.next_page_token,
+            "users": page.items.iter().map(User::json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+    )
+}
+
+/// `GET /v2/users/{userId}/recordings`: the user's meetings whose UTC start date lies in
+/// [from, to], newest first, each as `/v2/meetings/{id}/recordings` shows it minus the
+/// download_access_token (a client asks that endpoint for one per meeting).
+async fn user_recordings(
+    State(s): State<Arc<Shared>>,
+    Path(user_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = list_gate(&s, &headers) {
+        return r;
+    }
+    let Some(user) = all_users(&s).into_iter().find(|u| u.is(&user_id)) else {
+        let message = format!("User does not exist: {user_id}.");
+        return authorized(zoom_error(StatusCode::NOT_FOUND, 1001, &message));
+    };
+    let query = query_pairs(raw.as_deref());
+    let today = OffsetDateTime::now_utc().date();
+    let window = listing::date_window(
+        query.get("from").map(String::as_str),
+        query.get("to").map(String::as_str),
+        today,
+    );
+    let (from, to) = match window {
+        Ok(w) => w,
+        Err(m) => return bad_request(&m),
+    };
+    let mut meetings: Vec<GeneratedMeeting> = {
+        // The last registration of an instance wins, as in /v2/meetings/{id}/recordings.
+        let mut seen = HashSet::new();
+        lock(&s.meetings)
+            .iter()
+            .rev()
+            .filter(|m| seen.insert(m.spec.uuid.clone()))
+            .filter(|m| m.spec.host_email.trim().eq_ignore_ascii_case(&user.email))
+            .filter(|m| (from..=to).contains(&m.spec.start.to_offset(time::UtcOffset::UTC).date()))
+            .cloned()
+            .collect()
+    };
+    meetings.sort_by(|a, b| {
+        b.spec
+            .start
+            .cmp(&a.spec.start)
+            .then_with(|| a.spec.uuid.cmp(&b.spec.uuid))
+    });
+    let (from, to) = (listing::format_date(from), listing::format_date(to));
+    let page = match page(&s, &format!("recordings:{}:{from}:{to}", user.id), &meetings, &query) {
+        Ok(p) => p,
+        Err(m) => return bad_request(&m),
+    };
+    let objects: Vec<serde_json::Value> = page
+        .items
+        .iter()
+        .map(|m| payload::recording_object(m, &s.base_url, &s.account_id, Flavor::Api))
+        .collect();
+    authorized(
+        Json(json!({
+            "from": from,
+            "to": to,
+            "page_count": page.page_count,
+            "page_size": page.page_size,
+            "total_records": page.total_records,
+            "next_page_token": page.next_page_token,
+            "meetings": objects,
+        }))
+        .into_response(),
+    )
 }
 
 #[cfg(test)]

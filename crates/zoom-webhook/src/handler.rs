@@ -156,6 +156,7 @@ impl<C: MeetingClaims, P: ProducerInvoker> ZoomWebhook<C, P> {
             tracking_id: claim.tracking_id.clone(),
             event: claim.event.clone(),
             run,
+            replay: None,
         };
         let started = Instant::now();
         let invoked = self.producer.invoke(&job).await;

@@ -7,11 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::meetings::PK;
 use super::submissions::DynamoSubmissions;
-use super::{conditional, guarded, n, query_due, s, state, DUE_AT};
+use super::{conditional, guarded, n, query_due, s, sdk_error, state, DUE_AT};
 use crate::lifecycle::{deadline, EmailState, MeetingState, Step};
 use crate::ports::{FailedMeeting, MeetingFailures};
 use crate::timefmt::now_rfc3339;
-use crate::Result;
+use crate::{Error, Result};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -22,6 +22,25 @@ fn text(item: &Item, name: &str) -> String {
 /// Failed, not handed to Symbl, and the host not told (or a claim on it gone stale).
 const UNNOTIFIED: &str = "#st = :failed AND attribute_not_exists(job_id) AND (attribute_not_exists(email_status) \
                           OR (email_status = :sending AND email_claimed_at < :stale))";
+
+/// A meeting record's facts as the failure email shows them.
+fn failed_meeting(i: &HashMap<String, AttributeValue>) -> FailedMeeting {
+    FailedMeeting {
+        meeting_key: text(i, PK),
+        topic: text(i, "topic"),
+        host_email: text(i, "host_email"),
+        start_time: Some(text(i, "start_time"))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| text(i, "received_at")),
+        timezone: Some(text(i, "timezone")).filter(|t| !t.is_empty()),
+        reason: text(i, "failure_reason"),
+        run: i
+            .get(super::meetings::RUN)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+    }
+}
 
 impl MeetingFailures for DynamoSubmissions {
     async fn fail_stalled(&self, now: i64, grace_secs: i64) -> Result<usize> {
@@ -51,22 +70,24 @@ impl MeetingFailures for DynamoSubmissions {
         Ok(items
             .iter()
             .filter(|i| !i.contains_key("job_id"))
-            .map(|i| FailedMeeting {
-                meeting_key: text(i, PK),
-                topic: text(i, "topic"),
-                host_email: text(i, "host_email"),
-                start_time: Some(text(i, "start_time"))
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| text(i, "received_at")),
-                timezone: Some(text(i, "timezone")).filter(|t| !t.is_empty()),
-                reason: text(i, "failure_reason"),
-                run: i
-                    .get(super::meetings::RUN)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1),
-            })
+            .map(failed_meeting)
             .collect())
+    }
+
+    async fn meeting_facts(&self, meeting_key: &str) -> Result<Option<(MeetingState, FailedMeeting)>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.meetings_table)
+            .key(PK, s(meeting_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let state = MeetingState::parse(&text(&item, "status"))
+            .ok_or_else(|| Error::Invalid(format!("meeting {meeting_key} has no known status")))?;
+        Ok(Some((state, failed_meeting(&item))))
     }
 
     async fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64) -> Result<bool> {

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::meetings::{EVENT, HEALS, PK, RUN};
+use super::meetings::{EVENT, HEALS, PK, REPLAY_ORIGINALS, RUN};
 use super::submissions::DynamoSubmissions;
 use super::{conditional, guarded, n, query_due, s, DUE_AT};
 use crate::lifecycle::{MeetingState, Step};
-use crate::ports::{DueMeeting, DueMeetings};
+use crate::ports::{DueMeeting, DueMeetings, Replay};
 use crate::timefmt::now_rfc3339;
 use crate::{Error, Result};
 
@@ -43,6 +43,7 @@ fn due_meeting(item: &Item, state: MeetingState) -> Option<DueMeeting> {
         run: number(item, RUN)
             .and_then(|r| u32::try_from(r).ok())
             .unwrap_or_else(crate::ports::first_run),
+        replay: text(item, REPLAY_ORIGINALS).map(|originals_prefix| Replay { originals_prefix }),
     })
 }
 

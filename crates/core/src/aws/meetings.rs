@@ -38,6 +38,13 @@ pub const HEALS: &str = "heals";
 /// Which run of the meeting the record holds (a richer delivery starts the next).
 pub const RUN: &str = "run";
 
+/// The earlier run's originals a replayed run is made from (see [`Replay`](crate::ports::Replay)).
+pub const REPLAY_ORIGINALS: &str = "replay_originals";
+
+/// The UTC month a claim was written in (`2026-12`) and its time: the `by_month` index that
+/// lists meetings newest first without a scan.
+pub const RECEIVED_MONTH: &str = "received_month";
+
 /// DynamoDB items stop at 400 KB; an event larger than this is not kept (the meeting then
 /// fails with that reason if its producer never starts).
 const MAX_KEPT_EVENT_BYTES: usize = 300 * 1024;
@@ -263,6 +270,12 @@ pub(crate) async fn put_claim(
     if let Some(t) = &c.tracking_id {
         put = put.item("zoom_tracking_id", s(t));
     }
+    if let Some(replay) = &c.replay {
+        put = put.item(REPLAY_ORIGINALS, s(&replay.originals_prefix));
+    }
+    if let Some(month) = c.received_at.get(..7) {
+        put = put.item(RECEIVED_MONTH, s(month));
+    }
     // The failure email shows the meeting's time in its own zone, even if production never ran.
     if let Some(tz) = c.event.payload.object.timezone.as_deref().filter(|t| !t.is_empty()) {
         put = put.item("timezone", s(tz));
@@ -273,7 +286,33 @@ pub(crate) async fn put_claim(
     conditional(put.send().await)
 }
 
+/// What an operator's replay found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayStart {
+    /// The claim of the next run is written; the caller starts its producer.
+    Started { run: u32 },
+    /// A run is in flight (or the record changed while replaying): nothing was written.
+    InFlight(MeetingState),
+    NoSuchMeeting,
+}
+
 impl DynamoMeetings {
+    /// Claims the meeting's next run for an operator's replay (`c.replay` says from where),
+    /// only from a final state: a run in flight is never replaced.
+    pub async fn replay(&self, c: &MeetingClaim) -> Result<ReplayStart> {
+        let Some(seen) = self.run_of(&c.key).await? else {
+            return Ok(ReplayStart::NoSuchMeeting);
+        };
+        if !Step::Replay.from().contains(&seen.state) {
+            return Ok(ReplayStart::InFlight(seen.state));
+        }
+        if self.put_claim(c, ClaimWrite::Restart(&seen)).await? {
+            return Ok(ReplayStart::Started { run: seen.run + 1 });
+        }
+        let now = self.run_of(&c.key).await?.map_or(seen.state, |s| s.state);
+        Ok(ReplayStart::InFlight(now))
+    }
+
     /// The meeting's status and, when it failed, why.
     async fn status_of(&self, key: &MeetingKey) -> Result<(Option<MeetingState>, Option<String>)> {
         let out = self

@@ -42,7 +42,7 @@ impl MemObjects {
 
 impl Faults for MemObjects {
     const NAME: &'static str = "MemObjects";
-    const OPS: &'static [&'static str] = &["put_stream", "presign_get", "get"];
+    const OPS: &'static [&'static str] = &["put_stream", "presign_get", "get", "size"];
 
     fn knobs(&self) -> &Knobs {
         &self.knobs
@@ -89,5 +89,10 @@ impl ObjectStore for MemObjects {
         self.object(bucket, key)
             .map(|o| o.bytes)
             .ok_or_else(|| Error::permanent("s3", format!("NoSuchKey: {bucket}/{key}")))
+    }
+
+    async fn size(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
+        self.enter("size")?;
+        Ok(self.object(bucket, key).map(|o| o.bytes.len() as u64))
     }
 }

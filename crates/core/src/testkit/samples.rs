@@ -54,6 +54,7 @@ pub fn producer_job() -> ProducerJob {
         tracking_id: None,
         event,
         run: 1,
+        replay: None,
     }
 }
 

@@ -812,3 +812,62 @@ async fn for_aws_each_speaker_gets_a_speech_file_and_a_map_and_no_multichannel_f
     assert!(p.objects.object("out", &audio.mixdown_key).is_some());
     assert_eq!((audio.merged_format.as_str(), audio.channels), ("mp3", 1));
 }
+
+#[tokio::test]
+async fn a_replay_makes_the_next_run_from_the_archived_originals_and_asks_zoom_for_nothing() {
+    let first = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs(), OutputFormat::Wav);
+    assert_eq!(first.handle(zoom_job()).await.unwrap(), Outcome::Queued);
+    // The run keeps its delivery beside its originals, without the download token.
+    let kept = object(&first, "in", &format!("{}originals/event.json", prefix()));
+    let event: zoom_symbl_core::zoom::RecordingCompleted = serde_json::from_slice(&kept.bytes).unwrap();
+    assert!(event.download_token.is_none());
+    assert_eq!(event.payload, zoom_job().event.payload);
+
+    // Zoom serves nothing and no token can be minted; 李雷's original is gone from the archive.
+    let replay = making(MemRecordings::default(), MemTokens::default(), codecs(), OutputFormat::Wav);
+    *replay.objects.objects.lock().unwrap() = first.objects.objects.lock().unwrap().clone();
+    replay
+        .objects
+        .objects
+        .lock()
+        .unwrap()
+        .remove(&("in".to_owned(), original_key(3, TRACKS[2].0)));
+    let start = ProductionStart::Produce { attempt: 1 };
+    replay.store.insert(
+        samples::meeting_key().as_str(),
+        MeetingRow {
+            run: Some(2),
+            ..MeetingRow::where_production_starts(&start)
+        },
+    );
+    let originals_prefix = format!("{}originals/", prefix());
+    let job = ProducerJob {
+        run: 2,
+        replay: Some(zoom_symbl_core::ports::Replay {
+            originals_prefix: originals_prefix.clone(),
+        }),
+        event,
+        ..zoom_job()
+    };
+    assert_eq!(replay.handle(job).await.unwrap(), Outcome::Queued);
+
+    assert!(replay.archiver.downloads.requests.lock().unwrap().is_empty(), "nothing downloaded");
+    assert!(replay.zoom.minted.lock().unwrap().is_empty(), "no token minted");
+    let audio = replay
+        .store
+        .row(samples::meeting_key().as_str())
+        .unwrap()
+        .audio
+        .unwrap();
+    assert_eq!(audio.run, 2);
+    assert_eq!(audio.originals_prefix, originals_prefix, "the record points at the originals it was made from");
+    let run2 = samples::meeting_key().run_prefix(2);
+    assert_eq!(audio.merged_key, format!("{run2}merged.wav"), "the next run's own outputs");
+    assert!(object(&replay, "out", &audio.merged_key).bytes.len() > PCM_OFFSET);
+    assert_eq!(
+        audio.participants[2].failure.as_deref(),
+        Some("not in the archive of the earlier run")
+    );
+    assert!(audio.participants[..2].iter().all(|p| p.failure.is_none()));
+    assert_eq!(audio.channels, 2);
+}

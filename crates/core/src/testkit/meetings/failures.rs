@@ -52,22 +52,18 @@ impl MeetingFailures for MemMeetings {
         Ok(rows
             .iter()
             .filter(|(_, r)| r.unnotified(now, stale_secs))
-            .map(|(key, r)| FailedMeeting {
-                meeting_key: key.clone(),
-                topic: r.topic.clone(),
-                host_email: r.host_email.clone(),
-                start_time: r
-                    .start_time
-                    .clone()
-                    .filter(|t| !t.is_empty())
-                    .or_else(|| r.received_at.clone())
-                    .unwrap_or_default(),
-                reason: r.failure_reason.clone().unwrap_or_default(),
-                timezone: r.claim.as_ref().and_then(|c| c.event.payload.object.timezone.clone()),
-                run: r.run.unwrap_or(1),
-            })
+            .map(|(key, r)| r.facts(key))
             .collect())
     }
+
+    async fn meeting_facts(&self, meeting_key: &str) -> Result<Option<(MeetingState, FailedMeeting)>> {
+        self.enter("meeting_facts")?;
+        let rows = self.rows.lock().unwrap();
+        Ok(rows
+            .get(meeting_key)
+            .and_then(|r| Some((r.status?, r.facts(meeting_key)))))
+    }
+
 
     async fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64) -> Result<bool> {
         self.enter("claim_failure_email")?;
@@ -93,5 +89,25 @@ impl MeetingFailures for MemMeetings {
             }
         }
         Ok(())
+    }
+}
+
+impl MeetingRow {
+    /// The row's facts as the failure email shows them.
+    fn facts(&self, key: &str) -> FailedMeeting {
+        FailedMeeting {
+            meeting_key: key.to_owned(),
+            topic: self.topic.clone(),
+            host_email: self.host_email.clone(),
+            start_time: self
+                .start_time
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| self.received_at.clone())
+                .unwrap_or_default(),
+            reason: self.failure_reason.clone().unwrap_or_default(),
+            timezone: self.claim.as_ref().and_then(|c| c.event.payload.object.timezone.clone()),
+            run: self.run.unwrap_or(1),
+        }
     }
 }

@@ -25,6 +25,7 @@ impl DueMeetings for MemMeetings {
                     received_at: r.received_at.clone().unwrap_or_default(),
                     tracking_id: r.claim.as_ref().and_then(|c| c.tracking_id.clone()),
                     run: r.run.unwrap_or(1),
+                    replay: r.claim.as_ref().and_then(|c| c.replay.clone()),
                 })
             })
             .collect();
