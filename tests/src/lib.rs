@@ -549,3 +549,43 @@ pub fn deployed_build(function: &str) -> String {
     }
     "unknown".into()
 }
+
+/// What one run of the operators' command line printed, and its exit code.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// `--json`'s output.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Runs `zoom-symbl --local --stack <this stack> <args>` (the binary `make e2e` builds) as an
+/// operator would, trusting the Zoom sandbox's CA for backfill's Zoom calls.
+pub async fn zoom_symbl(stack: &Stack, args: &[&str]) -> CliRun {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("zoom-symbl")))
+        .filter(|b| b.exists())
+        .expect("target/debug/zoom-symbl is missing: `cargo build -p zoom-symbl-cli` (make e2e does)");
+    let out = tokio::process::Command::new(bin)
+        .args(["--local", "--stack", &stack.stack_name])
+        .args(args)
+        .env("ZOOM_SYMBL_LOCAL_ENDPOINT", &stack.endpoint)
+        .env("SSL_CERT_FILE", root.join(".local/ca-bundle.pem"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("running zoom-symbl");
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -45,6 +45,9 @@ pub const REPLAY_ORIGINALS: &str = "replay_originals";
 /// lists meetings newest first without a scan.
 pub const RECEIVED_MONTH: &str = "received_month";
 
+/// The recording's share link (the `by_share_url` index finds a meeting by it).
+pub const SHARE_URL: &str = "share_url";
+
 /// DynamoDB items stop at 400 KB; an event larger than this is not kept (the meeting then
 /// fails with that reason if its producer never starts).
 const MAX_KEPT_EVENT_BYTES: usize = 300 * 1024;
@@ -275,6 +278,9 @@ pub(crate) async fn put_claim(
     }
     if let Some(month) = c.received_at.get(..7) {
         put = put.item(RECEIVED_MONTH, s(month));
+    }
+    if let Some(link) = c.event.payload.object.share_url.as_deref().filter(|l| !l.is_empty()) {
+        put = put.item(SHARE_URL, s(link));
     }
     // The failure email shows the meeting's time in its own zone, even if production never ran.
     if let Some(tz) = c.event.payload.object.timezone.as_deref().filter(|t| !t.is_empty()) {

@@ -116,6 +116,9 @@ pub struct RecordingObject {
     /// Present only when the account records a separate audio file per participant.
     #[serde(default)]
     pub participant_audio_files: Option<Vec<ParticipantAudioFile>>,
+    /// The recording's share link, by which an operator may name the meeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
