@@ -3,6 +3,8 @@
 # fuzz/fuzz_targets/{zoom_webhook,symbl_webhook}.rs.
 #
 #   scripts/fuzz.sh [seconds-per-target]      (default 30)
+#   scripts/fuzz.sh --build-only              (build the targets, run nothing: `make test`
+#                                              builds them beside the e2e suite)
 #
 # Installs the pinned cargo-fuzz if it is missing, builds the targets on the stable toolchain
 # (no sanitizer, so no nightly flags; debug assertions and overflow checks on), runs each for
@@ -15,6 +17,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
+BUILD_ONLY=0
+if [[ "${1:-}" == "--build-only" ]]; then BUILD_ONLY=1; shift; fi
 SECS="${1:-30}"
 CARGO_FUZZ_VERSION=0.13.2
 TARGETS=(zoom_webhook symbl_webhook)
@@ -43,6 +47,7 @@ log "building fuzz targets (${TARGETS[*]})"
 start=$SECONDS
 cargo fuzz build "${FUZZ_ARGS[@]}"
 log "built in $((SECONDS - start)) s"
+((BUILD_ONLY)) && exit 0
 
 mkdir -p "$LOGS"
 failed=()

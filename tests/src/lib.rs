@@ -574,8 +574,14 @@ pub async fn zoom_symbl(stack: &Stack, args: &[&str]) -> CliRun {
         .and_then(|exe| Some(exe.parent()?.parent()?.join("zoom-symbl")))
         .filter(|b| b.exists())
         .expect("target/debug/zoom-symbl is missing: `cargo build -p zoom-symbl-cli` (make e2e does)");
+    // A test that names another stack means it.
+    let stack_args: &[&str] = if args.contains(&"--stack") {
+        &["--local"]
+    } else {
+        &["--local", "--stack", &stack.stack_name]
+    };
     let out = tokio::process::Command::new(bin)
-        .args(["--local", "--stack", &stack.stack_name])
+        .args(stack_args)
         .args(args)
         .env("ZOOM_SYMBL_LOCAL_ENDPOINT", &stack.endpoint)
         .env("SSL_CERT_FILE", root.join(".local/ca-bundle.pem"))

@@ -91,6 +91,7 @@ async fn a_dead_lettered_work_item_is_shown_then_moved_back_to_one_email() {
     consumer_reads_work(&stack, true).await;
 
     let shown = zoom_symbl(&stack, &["redrive", "--queue", "work", "--dry-run"]).await;
+    println!("$ zoom-symbl redrive --queue work --dry-run\n{}", shown.stdout);
     assert_eq!(shown.code, 0, "{shown:?}");
     assert!(shown.stdout.contains(&key) && shown.stdout.contains("Moved nothing"), "{}", shown.stdout);
     let moved = zoom_symbl(&stack, &["--json", "redrive", "--queue", "work"]).await;

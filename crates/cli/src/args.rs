@@ -13,7 +13,7 @@ pub struct Cli {
     #[command(flatten)]
     pub target: Target,
     /// Print JSON for scripts instead of tables
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -23,13 +23,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Target {
     /// The CloudFormation stack [default: samconfig.toml's stack_name; with --local, zoom-symbl-local-aws]
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Stack")]
     pub stack: Option<String>,
     /// Work against the local stack (ministack on localhost:4566) instead of AWS
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Stack")]
     pub local: bool,
     /// The AWS region [default: the AWS profile's]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", help_heading = "Stack")]
     pub region: Option<String>,
 }
 
@@ -105,7 +105,7 @@ pub struct BackfillArgs {
 
 #[derive(Debug, Args)]
 pub struct RedriveArgs {
-    /// Only this dead-letter queue [default: all three]
+    /// Only this dead-letter queue: work items onto the work queue again, producer or notifier events invoked again [default: all three]
     #[arg(long, value_enum, value_name = "QUEUE")]
     pub queue: Option<QueueName>,
     /// Show the dead letters, move nothing
@@ -116,11 +116,11 @@ pub struct RedriveArgs {
 /// The stack's dead-letter queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum QueueName {
-    /// Work items the consumer could not submit (back onto the work queue)
+    // Work items the consumer could not submit: back onto the work queue.
     Work,
-    /// Producer invocations that failed every attempt (the producer invoked again)
+    // Producer invocations that failed every attempt: the producer invoked again.
     Producer,
-    /// Notifier events that failed every attempt (the notifier invoked again)
+    // Notifier events that failed every attempt: the notifier invoked again.
     Notifier,
 }
 

@@ -78,9 +78,9 @@ pub async fn run(stack: &Stack, args: &RedriveArgs, as_json: bool) -> Result<()>
         }));
     } else if !letters.is_empty() {
         if args.dry_run {
-            println!("Moved nothing (--dry-run): {} dead letters stay.", letters.len());
+            println!("Moved nothing (--dry-run): {} stay.", letters_n(letters.len()));
         } else {
-            println!("Moved {moved} of {} dead letters back.", letters.len());
+            println!("Moved {moved} of {} back.", letters_n(letters.len()));
         }
         for f in &failures {
             println!("Not moved: {f}");
@@ -90,6 +90,10 @@ pub async fn run(stack: &Stack, args: &RedriveArgs, as_json: bool) -> Result<()>
         return Err(CliError::Partial(format!("{} dead letters could not be moved", failures.len())));
     }
     Ok(())
+}
+
+fn letters_n(n: usize) -> String {
+    format!("{n} dead letter{}", if n == 1 { "" } else { "s" })
 }
 
 fn names(queues: &[QueueName]) -> String {

@@ -91,7 +91,11 @@ async fn jobs(stack: &Stack, r: &MeetingRecord) -> Result<Vec<Value>> {
         "job": job_id,
         "kind": if stack.provider() == "aws" { "run" } else { "symbl" },
         "status": record.as_ref().and_then(|j| records::text(j, "status")),
-        "detail": record.as_ref().and_then(|j| records::text(j, "conversation_id")),
+        // Symbl's conversation; the aws run job's is only its participants' labels.
+        "detail": record
+            .as_ref()
+            .and_then(|j| records::text(j, "conversation_id"))
+            .filter(|_| stack.provider() != "aws"),
     }));
     if stack.provider() != "aws" {
         return Ok(out);
@@ -221,15 +225,17 @@ fn render(v: &Value) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     ));
-    for (name, path) in v["files"].as_object().into_iter().flatten() {
-        let label = match name.as_str() {
-            "originals" => "Originals",
-            "audio" => "Audio",
-            "merged" => "Merged",
-            "transcript" => "Transcript",
-            _ => "Insights",
-        };
-        rows.push((label, path.as_str().unwrap_or("").to_owned()));
+    let files = [
+        ("originals", "Originals"),
+        ("audio", "Audio"),
+        ("merged", "Merged"),
+        ("transcript", "Transcript"),
+        ("insights", "Insights"),
+    ];
+    for (name, label) in files {
+        if let Some(path) = v["files"][name].as_str() {
+            rows.push((label, path.to_owned()));
+        }
     }
     if let Some(link) = v["page_link"].as_str() {
         rows.push(("Page", link.to_owned()));
