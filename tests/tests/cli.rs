@@ -95,18 +95,47 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
     let by_uuid = zoom_symbl(&stack, &["--json", "status", &finished.spec.uuid]).await;
     assert_eq!(by_uuid.code, 0, "{by_uuid:?}");
     let s = by_uuid.json();
-    assert_eq!((s["state"].as_str(), s["run"].as_u64()), (Some("transcribed"), Some(1)), "{s:#}");
+    assert_eq!(
+        (s["state"].as_str(), s["run"].as_u64()),
+        (Some("transcribed"), Some(1)),
+        "{s:#}"
+    );
     assert_eq!(s["email"]["status"], "sent", "{s:#}");
     assert!(s["deadline"].is_null(), "nothing owed on a finished meeting: {s:#}");
-    let steps: Vec<&str> = s["timeline"].as_array().unwrap().iter().filter_map(|t| t["step"].as_str()).collect();
-    for step in ["received", "dispatched", "producing", "produced", "queued", "submitted", "transcribed"] {
+    let steps: Vec<&str> = s["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["step"].as_str())
+        .collect();
+    for step in [
+        "received",
+        "dispatched",
+        "producing",
+        "produced",
+        "queued",
+        "submitted",
+        "transcribed",
+    ] {
         assert!(steps.contains(&step), "{step} in {steps:?}");
     }
     let jobs = s["jobs"].as_array().unwrap();
-    assert_eq!(jobs.iter().filter(|j| j["kind"] == "transcribe").count(), 2, "one per speaker: {jobs:?}");
-    assert!(jobs.iter().filter(|j| j["kind"] == "transcribe").all(|j| j["status"] == "completed"), "{jobs:?}");
+    assert_eq!(
+        jobs.iter().filter(|j| j["kind"] == "transcribe").count(),
+        2,
+        "one per speaker: {jobs:?}"
+    );
+    assert!(
+        jobs.iter()
+            .filter(|j| j["kind"] == "transcribe")
+            .all(|j| j["status"] == "completed"),
+        "{jobs:?}"
+    );
     for file in ["originals", "audio", "transcript", "insights"] {
-        assert!(s["files"][file].as_str().is_some_and(|f| f.starts_with("s3://")), "{file}: {s:#}");
+        assert!(
+            s["files"][file].as_str().is_some_and(|f| f.starts_with("s3://")),
+            "{file}: {s:#}"
+        );
     }
     let page = s["page_link"].as_str().expect("a page link");
     let shown = e2e::http().get(page).send().await.unwrap();
@@ -123,13 +152,26 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
     let human = zoom_symbl(&stack, &["status", &finished.spec.uuid]).await;
     println!("$ zoom-symbl status {}\n{}", finished.spec.uuid, human.stdout);
     assert_eq!(human.code, 0, "{human:?}");
-    for text in ["transcribed (run 1)", "Page", "transcribe", "completed", &format!("Finished {run}")] {
+    for text in [
+        "transcribed (run 1)",
+        "Page",
+        "transcribe",
+        "completed",
+        &format!("Finished {run}"),
+    ] {
         assert!(human.stdout.contains(text), "{text:?} in\n{}", human.stdout);
     }
 
-    let f = zoom_symbl(&stack, &["--json", "status", &failed.spec.uuid]).await.json();
+    let f = zoom_symbl(&stack, &["--json", "status", &failed.spec.uuid])
+        .await
+        .json();
     assert_eq!(f["state"], "failed", "{f:#}");
-    assert!(f["failure_reason"].as_str().is_some_and(|r| r.contains("invalid twice")), "{f:#}");
+    assert!(
+        f["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("invalid twice")),
+        "{f:#}"
+    );
     assert_eq!(f["email"]["status"], "sent");
     assert!(f["page_link"].is_null(), "no page without insights");
 
@@ -149,7 +191,9 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
     assert!(c < b && b < a, "newest first: stuck {c}, failed {b}, finished {a}");
     let received: Vec<&str> = rows.iter().filter_map(|r| r["received_at"].as_str()).collect();
     assert!(received.windows(2).all(|w| w[0] >= w[1]), "{received:?}");
-    let failures = zoom_symbl(&stack, &["--json", "list", "--state", "failed", "--since", "1h"]).await.json();
+    let failures = zoom_symbl(&stack, &["--json", "list", "--state", "failed", "--since", "1h"])
+        .await
+        .json();
     let failures = failures.as_array().unwrap();
     assert!(listed(failures, &failed.spec.uuid).is_some() && listed(failures, &finished.spec.uuid).is_none());
     assert!(failures.iter().all(|r| r["state"] == "failed"));
@@ -164,7 +208,10 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
 
     // resend: the same email, to another address, each time asked.
     let resent = zoom_symbl(&stack, &["resend", &finished.spec.uuid, "--to", "ops@example.com"]).await;
-    println!("$ zoom-symbl resend {} --to ops@example.com\n{}", finished.spec.uuid, resent.stdout);
+    println!(
+        "$ zoom-symbl resend {} --to ops@example.com\n{}",
+        finished.spec.uuid, resent.stdout
+    );
     assert_eq!(resent.code, 0, "{resent:?}");
     assert!(resent.stdout.contains("ops@example.com"), "{}", resent.stdout);
     let mails = eventually("the resent email", WAIT, || async {
@@ -190,9 +237,16 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
         println!("$ zoom-symbl --json replay {}\n{}", failed.spec.uuid, replay.stdout);
         assert_eq!(replay.code, 0, "{replay:?}");
         let r = replay.json();
-        assert_eq!((r["run"].as_u64(), r["originals"].as_u64()), (Some(2), Some(2)), "{r:#}");
+        assert_eq!(
+            (r["run"].as_u64(), r["originals"].as_u64()),
+            (Some(2), Some(2)),
+            "{r:#}"
+        );
         let twice = zoom_symbl(&stack, &["replay", &failed.spec.uuid]).await;
-        println!("$ zoom-symbl replay {} (again)\n{}{}", failed.spec.uuid, twice.stdout, twice.stderr);
+        println!(
+            "$ zoom-symbl replay {} (again)\n{}{}",
+            failed.spec.uuid, twice.stdout, twice.stderr
+        );
         assert_eq!(twice.code, 4, "a run in flight is not replaced: {twice:?}");
         assert!(twice.stderr.contains("in flight"), "{}", twice.stderr);
         eventually("the replayed run's email", WAIT, || async {
@@ -203,21 +257,43 @@ async fn status_list_resend_and_replay_speak_of_a_finished_a_failed_and_a_stuck_
         .unwrap()
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.mails(&format!("Failing {run}")).len(), 2, "one email for the replay");
-    assert!(replayed.iter().any(|m| m.text.contains("Action items") || m.text.contains("Summary")), "insights this time");
+    assert_eq!(
+        stack.mails(&format!("Failing {run}")).len(),
+        2,
+        "one email for the replay"
+    );
+    assert!(
+        replayed
+            .iter()
+            .any(|m| m.text.contains("Action items") || m.text.contains("Summary")),
+        "insights this time"
+    );
     assert_eq!(downloads_of(&failed), fetched, "nothing downloaded from Zoom again");
     let item = stack.meeting(&failed.spec.uuid).await.unwrap();
     assert_eq!(attr_s(&item, "status"), Some("transcribed"));
-    let again = zoom_symbl(&stack, &["--json", "status", &failed.spec.uuid]).await.json();
-    assert_eq!((again["state"].as_str(), again["run"].as_u64()), (Some("transcribed"), Some(2)));
+    let again = zoom_symbl(&stack, &["--json", "status", &failed.spec.uuid])
+        .await
+        .json();
+    assert_eq!(
+        (again["state"].as_str(), again["run"].as_u64()),
+        (Some("transcribed"), Some(2))
+    );
 
     // Plain words and exit codes for what is not there.
     let nobody = zoom_symbl(&stack, &["status", "no-such-meeting=="]).await;
     assert_eq!(nobody.code, 3, "{nobody:?}");
-    assert!(nobody.stderr.contains("no meeting no-such-meeting=="), "{}", nobody.stderr);
+    assert!(
+        nobody.stderr.contains("no meeting no-such-meeting=="),
+        "{}",
+        nobody.stderr
+    );
     let no_stack = zoom_symbl(&stack, &["--stack", "no-such-stack", "list"]).await;
     assert_eq!(no_stack.code, 3, "{no_stack:?}");
-    assert!(no_stack.stderr.contains("no stack named no-such-stack"), "{}", no_stack.stderr);
+    assert!(
+        no_stack.stderr.contains("no stack named no-such-stack"),
+        "{}",
+        no_stack.stderr
+    );
     let bad = zoom_symbl(&stack, &["list", "--state", "done"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
 }
@@ -229,7 +305,10 @@ fn listed(rows: &[Value], uuid: &str) -> Option<usize> {
 
 fn event_share_url(m: &GeneratedMeeting) -> String {
     let event = sandbox().recording_completed(m, "t");
-    event["payload"]["object"]["share_url"].as_str().expect("a share link").to_owned()
+    event["payload"]["object"]["share_url"]
+        .as_str()
+        .expect("a share link")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -241,7 +320,10 @@ async fn a_backfill_of_five_past_meetings_starts_four_skips_the_one_processed_an
     let days = |n: i64| time::Duration::days(n);
     let now = OffsetDateTime::now_utc();
     let mut meetings = Vec::new();
-    for (i, (host, ago)) in [(&alice, 20), (&alice, 14), (&alice, 9), (&bob, 12), (&bob, 8)].into_iter().enumerate() {
+    for (i, (host, ago)) in [(&alice, 20), (&alice, 14), (&alice, 9), (&bob, 12), (&bob, 8)]
+        .into_iter()
+        .enumerate()
+    {
         meetings.push(meeting(&format!("Backfill {run} #{i}"), host, Some(now - days(ago))).await);
     }
     let _turn = TURN.lock().await;
@@ -261,7 +343,11 @@ async fn a_backfill_of_five_past_meetings_starts_four_skips_the_one_processed_an
             .unwrap_or_else(|| panic!("{topic} not listed:\n{}", out.stdout))
             .to_owned()
     };
-    assert!(line(&format!("Backfill {run} #3")).contains("skipped  already processed"), "{}", out.stdout);
+    assert!(
+        line(&format!("Backfill {run} #3")).contains("skipped  already processed"),
+        "{}",
+        out.stdout
+    );
     for i in [0, 1, 2, 4] {
         let l = line(&format!("Backfill {run} #{i}"));
         assert!(l.contains("started") && l.contains(&meetings[i].spec.host_email), "{l}");
@@ -278,13 +364,25 @@ async fn a_backfill_of_five_past_meetings_starts_four_skips_the_one_processed_an
         assert_eq!(mail.to, m.spec.host_email, "#{i}");
     }
     // Idempotent: a second backfill starts nothing.
-    let again = zoom_symbl(&stack, &["--json", "backfill", "--from", &from, "--to", &to, "--user", &alice]).await;
+    let again = zoom_symbl(
+        &stack,
+        &["--json", "backfill", "--from", &from, "--to", &to, "--user", &alice],
+    )
+    .await;
     assert_eq!(again.code, 0, "{again:?}");
     let again = again.json();
     assert_eq!(
-        (again["found"].as_u64(), again["started"].as_u64(), again["skipped"].as_u64()),
+        (
+            again["found"].as_u64(),
+            again["started"].as_u64(),
+            again["skipped"].as_u64()
+        ),
         (Some(3), Some(0), Some(3)),
         "{again:#}"
     );
-    assert!(again["meetings"].as_array().unwrap().iter().all(|m| m["reason"] == "already processed"));
+    assert!(again["meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["reason"] == "already processed"));
 }

@@ -30,7 +30,10 @@ async fn consumer_reads_work(stack: &Stack, on: bool) {
             .await
             .unwrap();
     }
-    assert!(!mappings.event_source_mappings().is_empty(), "the consumer reads the work queue");
+    assert!(
+        !mappings.event_source_mappings().is_empty(),
+        "the consumer reads the work queue"
+    );
 }
 
 async fn queue_arn(stack: &Stack, output: &str) -> String {
@@ -72,7 +75,11 @@ async fn a_dead_lettered_work_item_is_shown_then_moved_back_to_one_email() {
             .max_number_of_messages(10)
             .send()
             .await?;
-        Ok(out.messages().iter().find(|msg| msg.body().is_some_and(|b| b.contains(&key))).cloned())
+        Ok(out
+            .messages()
+            .iter()
+            .find(|msg| msg.body().is_some_and(|b| b.contains(&key)))
+            .cloned())
     })
     .await
     .unwrap();
@@ -93,14 +100,20 @@ async fn a_dead_lettered_work_item_is_shown_then_moved_back_to_one_email() {
     let shown = zoom_symbl(&stack, &["redrive", "--queue", "work", "--dry-run"]).await;
     println!("$ zoom-symbl redrive --queue work --dry-run\n{}", shown.stdout);
     assert_eq!(shown.code, 0, "{shown:?}");
-    assert!(shown.stdout.contains(&key) && shown.stdout.contains("Moved nothing"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains(&key) && shown.stdout.contains("Moved nothing"),
+        "{}",
+        shown.stdout
+    );
     let moved = zoom_symbl(&stack, &["--json", "redrive", "--queue", "work"]).await;
     assert_eq!(moved.code, 0, "{moved:?}");
     let moved = moved.json();
     assert_eq!(moved["moved"], 1, "{moved:#}");
     assert_eq!(moved["dead_letters"][0]["meeting"], key.as_str());
 
-    let mail = stack.one_mail(&format!("Redrive {tag}"), WAIT, Duration::from_secs(3)).await;
+    let mail = stack
+        .one_mail(&format!("Redrive {tag}"), WAIT, Duration::from_secs(3))
+        .await;
     assert!(mail.subject.contains(&format!("Redrive {tag}")));
     let empty = zoom_symbl(&stack, &["redrive", "--queue", "work"]).await;
     assert_eq!(empty.code, 0, "{empty:?}");

@@ -20,7 +20,9 @@ impl MeetingRef {
     pub fn parse(raw: &str) -> Result<MeetingRef> {
         let raw = raw.trim();
         if raw.is_empty() {
-            return Err(CliError::Usage("name a meeting: its UUID, its number or its share link".into()));
+            return Err(CliError::Usage(
+                "name a meeting: its UUID, its number or its share link".into(),
+            ));
         }
         if raw.starts_with("https://") || raw.starts_with("http://") {
             let url = url::Url::parse(raw).map_err(|e| CliError::Usage(format!("not a link: {e}")))?;
@@ -44,7 +46,9 @@ impl MeetingRef {
             return Ok(MeetingRef::Number(digits));
         }
         if raw.chars().any(char::is_whitespace) {
-            return Err(CliError::Usage(format!("{raw:?} is not a meeting UUID, number or link")));
+            return Err(CliError::Usage(format!(
+                "{raw:?} is not a meeting UUID, number or link"
+            )));
         }
         Ok(MeetingRef::Uuid(raw.to_owned()))
     }
@@ -102,8 +106,14 @@ mod tests {
             MeetingRef::parse("tFpXbu/pQ9+zPgGteb/Krw==").unwrap(),
             MeetingRef::Uuid("tFpXbu/pQ9+zPgGteb/Krw==".into())
         );
-        assert_eq!(MeetingRef::parse("845 1234 5678").unwrap(), MeetingRef::Number("84512345678".into()));
-        assert_eq!(MeetingRef::parse("845-123-4567").unwrap(), MeetingRef::Number("8451234567".into()));
+        assert_eq!(
+            MeetingRef::parse("845 1234 5678").unwrap(),
+            MeetingRef::Number("84512345678".into())
+        );
+        assert_eq!(
+            MeetingRef::parse("845-123-4567").unwrap(),
+            MeetingRef::Number("8451234567".into())
+        );
         assert_eq!(
             MeetingRef::parse("https://us02web.zoom.us/rec/share/AbCd?pwd=secret#x").unwrap(),
             MeetingRef::ShareLink("https://us02web.zoom.us/rec/share/AbCd".into())
@@ -116,7 +126,13 @@ mod tests {
 
     #[test]
     fn what_names_no_meeting_is_bad_usage() {
-        for bad in ["", "  ", "https://example.com/about", "two words", "https://zoom.us/j/12"] {
+        for bad in [
+            "",
+            "  ",
+            "https://example.com/about",
+            "two words",
+            "https://zoom.us/j/12",
+        ] {
             assert!(matches!(MeetingRef::parse(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
         // Too short for a meeting number: taken as a UUID, which is then simply not found.

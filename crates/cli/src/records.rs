@@ -14,7 +14,10 @@ use crate::stack::Stack;
 pub type Item = HashMap<String, AttributeValue>;
 
 pub fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned().filter(|s| !s.is_empty())
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .filter(|s| !s.is_empty())
 }
 
 pub fn number(item: &Item, name: &str) -> Option<i64> {

@@ -43,9 +43,11 @@ impl Stack {
             .await;
         let described = match out {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| {
-                aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s).is_some_and(|m| m.contains("does not exist"))
-            }) =>
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s)
+                        .is_some_and(|m| m.contains("does not exist"))
+                }) =>
             {
                 return Err(CliError::NoSuchStack { name, place })
             }

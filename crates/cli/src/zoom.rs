@@ -171,7 +171,10 @@ impl ZoomClient {
                 Err(_) => backoff(attempt),
             };
             if attempt >= ATTEMPTS {
-                return Err(CliError::remote(&what, format!("still throttled or failing after {ATTEMPTS} attempts")));
+                return Err(CliError::remote(
+                    &what,
+                    format!("still throttled or failing after {ATTEMPTS} attempts"),
+                ));
             }
             tokio::time::sleep(wait.min(MAX_WAIT)).await;
         }

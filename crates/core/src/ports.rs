@@ -451,7 +451,10 @@ pub trait MeetingFailures: Send + Sync {
     fn release_failure_email(&self, meeting_key: &str, claim: &str) -> impl Future<Output = Result<()>> + Send;
     /// A meeting's state and its facts as a failure email shows them (`reason` empty unless
     /// it failed): what an operator's `resend` sends from. `None` if there is no record.
-    fn meeting_facts(&self, meeting_key: &str) -> impl Future<Output = Result<Option<(MeetingState, FailedMeeting)>>> + Send;
+    fn meeting_facts(
+        &self,
+        meeting_key: &str,
+    ) -> impl Future<Output = Result<Option<(MeetingState, FailedMeeting)>>> + Send;
 }
 
 /// A meeting whose state's deadline passed, as the reconciler's healers need it.

@@ -559,7 +559,9 @@ mod tests {
             panic!("not resent");
         };
         assert_eq!((kind.as_str(), to.as_str()), ("failure", "ops@example.com"));
-        assert!(matches!(n.handle(resend("f1", None)).await.unwrap(), Outcome::Resent { to, .. } if to == "host@example.com"));
+        assert!(
+            matches!(n.handle(resend("f1", None)).await.unwrap(), Outcome::Resent { to, .. } if to == "host@example.com")
+        );
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 3, "the owed email, then both resends");
         assert_eq!(sent[1].to, "ops@example.com");
@@ -567,20 +569,31 @@ mod tests {
         let ids: std::collections::BTreeSet<_> = sent.iter().map(|e| e.stable_id.clone()).collect();
         assert_eq!(ids.len(), 3, "each has its own Message-ID: {ids:?}");
         drop(sent);
-        assert_eq!(email_of(&n, "f1"), Some(EmailState::Sent), "the owed email's ledger is untouched");
+        assert_eq!(
+            email_of(&n, "f1"),
+            Some(EmailState::Sent),
+            "the owed email's ledger is untouched"
+        );
     }
 
     #[tokio::test]
     async fn an_operators_resend_of_insights_renders_what_is_stored_without_asking_the_provider() {
         let n = notifier(JobState::Completed, i64::MAX);
-        assert!(matches!(n.handle(ev(JobState::Completed)).await.unwrap(), Outcome::Finished { .. }));
+        assert!(matches!(
+            n.handle(ev(JobState::Completed)).await.unwrap(),
+            Outcome::Finished { .. }
+        ));
         let asked = n.provider.status_asked.lock().unwrap().len();
         let Outcome::Resent { kind, to, .. } = n.handle(resend("m", None)).await.unwrap() else {
             panic!("not resent");
         };
         assert_eq!((kind.as_str(), to.as_str()), ("insights", "host@example.com"));
         assert_insights_stored_whole(&n);
-        assert_eq!(n.provider.status_asked.lock().unwrap().len(), asked, "the provider is not asked again");
+        assert_eq!(
+            n.provider.status_asked.lock().unwrap().len(),
+            asked,
+            "the provider is not asked again"
+        );
         let sent = n.mailer.sent.lock().unwrap();
         assert_eq!(sent.len(), 2);
         assert_eq!((&sent[1].subject, &sent[1].text), (&sent[0].subject, &sent[0].text));
@@ -591,7 +604,10 @@ mod tests {
     async fn a_resend_of_a_meeting_in_flight_or_unknown_is_refused_in_plain_words() {
         let n = notifier(JobState::Scheduled, i64::MAX);
         let in_flight = n.handle(resend("m", None)).await.unwrap_err().to_string();
-        assert!(in_flight.contains("the meeting is submitted: it has no email yet"), "{in_flight}");
+        assert!(
+            in_flight.contains("the meeting is submitted: it has no email yet"),
+            "{in_flight}"
+        );
         let unknown = n.handle(resend("nope", None)).await.unwrap_err().to_string();
         assert!(unknown.contains("no meeting nope"), "{unknown}");
         assert!(n.mailer.sent.lock().unwrap().is_empty());

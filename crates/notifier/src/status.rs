@@ -326,7 +326,11 @@ where
     }
 
     /// The insights an earlier try stored, with its page; `None` when there are none yet.
-    pub(crate) async fn stored_insights(&self, meeting_key: &str, audio: &ProducedAudio) -> Result<Option<StoredReport>, Error> {
+    pub(crate) async fn stored_insights(
+        &self,
+        meeting_key: &str,
+        audio: &ProducedAudio,
+    ) -> Result<Option<StoredReport>, Error> {
         let Some(stored) = self.meetings.insights_of(meeting_key).await? else {
             return Ok(None);
         };

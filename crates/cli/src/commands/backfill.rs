@@ -18,7 +18,7 @@ use crate::args::BackfillArgs;
 use crate::error::{CliError, Result};
 use crate::output::{fields, print_json, table};
 use crate::stack::Stack;
-use crate::zoom::{User, ZoomClient, S2s};
+use crate::zoom::{S2s, User, ZoomClient};
 
 /// Zoom lists at most a month per request; 28 days is within a month whatever the month.
 const WINDOW_DAYS: i64 = 28;
@@ -44,11 +44,15 @@ pub async fn run(stack: &Stack, args: &BackfillArgs, as_json: bool) -> Result<()
         secrets.optional(secret_keys::ZOOM_S2S_CLIENT_ID),
         secrets.optional(secret_keys::ZOOM_S2S_CLIENT_SECRET),
     ) {
-        (Some(account), Some(client), Some(secret)) if !account.is_empty() && !client.is_empty() && !secret.is_empty() => S2s {
-            account_id: account.expose().to_owned(),
-            client_id: client.expose().to_owned(),
-            client_secret: secret,
-        },
+        (Some(account), Some(client), Some(secret))
+            if !account.is_empty() && !client.is_empty() && !secret.is_empty() =>
+        {
+            S2s {
+                account_id: account.expose().to_owned(),
+                client_id: client.expose().to_owned(),
+                client_secret: secret,
+            }
+        }
         _ => {
             return Err(CliError::Refused(format!(
                 "no Zoom Server-to-Server OAuth credentials are configured in stack {}: deploy it with \
@@ -145,7 +149,10 @@ pub async fn run(stack: &Stack, args: &BackfillArgs, as_json: bool) -> Result<()
         println!(
             "{}",
             fields(&[
-                ("Found", format!("{} meetings ({} users, {from} to {to})", found.len(), users.len())),
+                (
+                    "Found",
+                    format!("{} meetings ({} users, {from} to {to})", found.len(), users.len())
+                ),
                 (verb, started.to_string()),
                 ("Skipped", skipped.to_string()),
                 ("Failed", failed.to_string()),
@@ -154,7 +161,10 @@ pub async fn run(stack: &Stack, args: &BackfillArgs, as_json: bool) -> Result<()
         );
     }
     if failed > 0 {
-        return Err(CliError::Partial(format!("{failed} of {} meetings could not be started", found.len())));
+        return Err(CliError::Partial(format!(
+            "{failed} of {} meetings could not be started",
+            found.len()
+        )));
     }
     Ok(())
 }
@@ -187,7 +197,12 @@ async fn feed(
         .and_then(|o| o.remove("download_access_token"))
         .and_then(|t| t.as_str().map(str::to_owned))
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| CliError::remote("Zoom", "no download_access_token for the recording (does the app have the recording:read scope?)"))?;
+        .ok_or_else(|| {
+            CliError::remote(
+                "Zoom",
+                "no download_access_token for the recording (does the app have the recording:read scope?)",
+            )
+        })?;
     // The per-meeting API leaves out the host's email; the listing's user is the host.
     object["host_email"] = json!(user.email);
     for field in ["share_url", "timezone"] {
@@ -237,7 +252,13 @@ async fn deliver(http: &reqwest::Client, webhook: &WebhookVerifier, url: &str, e
                 )));
             }
             Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = if e.is_timeout() { "timed out".into() } else { "unreachable".into() },
+            Err(e) => {
+                last = if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "unreachable".into()
+                }
+            }
         }
         tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
     }
@@ -330,6 +351,8 @@ mod tests {
     fn what_has_audio() {
         assert!(has_audio(&json!({"participant_audio_files": [{"id": "a"}]})));
         assert!(has_audio(&json!({"recording_files": [{"file_type": "M4A"}]})));
-        assert!(!has_audio(&json!({"recording_files": [{"file_type": "MP4"}], "participant_audio_files": []})));
+        assert!(!has_audio(
+            &json!({"recording_files": [{"file_type": "MP4"}], "participant_audio_files": []})
+        ));
     }
 }

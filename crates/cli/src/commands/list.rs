@@ -118,7 +118,11 @@ async fn recent(
 /// Meetings past their state's deadline, most overdue first.
 async fn stuck(stack: &Stack, states: &[MeetingState], now: i64, limit: usize) -> Result<Vec<Item>> {
     let table_name = stack.output("MeetingsTableName")?;
-    let wanted = if states.is_empty() { MeetingState::ALL.to_vec() } else { states.to_vec() };
+    let wanted = if states.is_empty() {
+        MeetingState::ALL.to_vec()
+    } else {
+        states.to_vec()
+    };
     let mut out = Vec::new();
     for state in wanted {
         let mut start = None;
@@ -216,7 +220,10 @@ mod tests {
 
     #[test]
     fn the_months_to_ask_newest_first() {
-        assert_eq!(months_back(date!(2026 - 01 - 05), date!(2025 - 11 - 30)), ["2026-01", "2025-12", "2025-11"]);
+        assert_eq!(
+            months_back(date!(2026 - 01 - 05), date!(2025 - 11 - 30)),
+            ["2026-01", "2025-12", "2025-11"]
+        );
         assert_eq!(months_back(date!(2026 - 12 - 06), date!(2026 - 12 - 01)), ["2026-12"]);
     }
 
@@ -227,6 +234,9 @@ mod tests {
             [MeetingState::Failed, MeetingState::Queued]
         );
         let err = parse_states(&["done".into()]).unwrap_err().to_string();
-        assert!(err.contains("no state \"done\"") && err.contains("transcribed"), "{err}");
+        assert!(
+            err.contains("no state \"done\"") && err.contains("transcribed"),
+            "{err}"
+        );
     }
 }

@@ -87,7 +87,10 @@ pub async fn run(stack: &Stack, args: &RedriveArgs, as_json: bool) -> Result<()>
         }
     }
     if !failures.is_empty() {
-        return Err(CliError::Partial(format!("{} dead letters could not be moved", failures.len())));
+        return Err(CliError::Partial(format!(
+            "{} dead letters could not be moved",
+            failures.len()
+        )));
     }
     Ok(())
 }
@@ -98,7 +101,11 @@ fn letters_n(n: usize) -> String {
 
 fn names(queues: &[QueueName]) -> String {
     let names: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
-    format!("the {} dead-letter queue{}", names.join(", "), if names.len() > 1 { "s" } else { "" })
+    format!(
+        "the {} dead-letter queue{}",
+        names.join(", "),
+        if names.len() > 1 { "s" } else { "" }
+    )
 }
 
 fn dead_letter_url(stack: &Stack, queue: QueueName) -> Result<&str> {
@@ -136,7 +143,10 @@ async fn read(stack: &Stack, queue: QueueName) -> Result<Vec<Letter>> {
 
 /// What the message is: the work item's meeting, or the failed invocation's event and error.
 fn letter(queue: QueueName, message: Message) -> Letter {
-    let body: Value = message.body().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    let body: Value = message
+        .body()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
     let receives = message
         .attributes()
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -170,7 +180,11 @@ fn letter(queue: QueueName, message: Message) -> Letter {
             (request.to_string(), meeting, why)
         }
     };
-    let why = if why.is_empty() { format!("received {receives} times") } else { why };
+    let why = if why.is_empty() {
+        format!("received {receives} times")
+    } else {
+        why
+    };
     Letter {
         queue,
         message,
@@ -252,10 +266,15 @@ mod tests {
         let l = letter(QueueName::Producer, Message::builder().body(body.to_string()).build());
         assert_eq!(l.meeting, "k1");
         assert_eq!(l.why, "RetriesExhausted: zoom download: HTTP 503");
-        assert_eq!(serde_json::from_str::<Value>(&l.payload).unwrap(), json!({"meeting_key": "k1", "run": 1}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&l.payload).unwrap(),
+            json!({"meeting_key": "k1", "run": 1})
+        );
         let w = letter(
             QueueName::Work,
-            Message::builder().body(r#"{"meeting_key":"k2","produced_at":"x"}"#).build(),
+            Message::builder()
+                .body(r#"{"meeting_key":"k2","produced_at":"x"}"#)
+                .build(),
         );
         assert_eq!((w.meeting.as_str(), w.payload.contains("k2")), ("k2", true));
     }

@@ -109,9 +109,15 @@ pub async fn run(stack: &Stack, args: &MeetingArg, as_json: bool) -> Result<()> 
             "{}",
             fields(&[
                 ("Replaying", format!("{topic} ({})", claim.uuid)),
-                ("Run", format!("{run} (was {state})", state = state.map_or("", |s| s.as_str()))),
+                (
+                    "Run",
+                    format!("{run} (was {state})", state = state.map_or("", |s| s.as_str()))
+                ),
                 ("From", format!("{source} ({originals} originals)")),
-                ("Started", "the producer; the host gets this run's email when it is done".into()),
+                (
+                    "Started",
+                    "the producer; the host gets this run's email when it is done".into()
+                ),
             ])
         );
     }
@@ -134,8 +140,12 @@ async fn archived(stack: &Stack, bucket: &str, prefix: &str) -> Result<(Recordin
         }
         Err(e) => return Err(CliError::aws("S3 GetObject", e)),
     };
-    let event: RecordingCompleted = serde_json::from_slice(&body)
-        .map_err(|e| CliError::remote("the archived delivery", format!("s3://{bucket}/{key} does not parse: {e}")))?;
+    let event: RecordingCompleted = serde_json::from_slice(&body).map_err(|e| {
+        CliError::remote(
+            "the archived delivery",
+            format!("s3://{bucket}/{key} does not parse: {e}"),
+        )
+    })?;
     let listed = s3
         .list_objects_v2()
         .bucket(bucket)

@@ -36,7 +36,10 @@ pub async fn run(stack: &Stack, args: &ResendArgs, as_json: bool) -> Result<()> 
         .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
         .unwrap_or(Value::Null);
     if out.function_error().is_some() {
-        let message = answer["errorMessage"].as_str().unwrap_or("the notifier failed").to_owned();
+        let message = answer["errorMessage"]
+            .as_str()
+            .unwrap_or("the notifier failed")
+            .to_owned();
         return Err(if message.contains("no email yet") || message.contains("not stored") {
             CliError::Refused(format!("meeting {meeting}: {message}"))
         } else if message.contains("no meeting") {
@@ -59,7 +62,10 @@ pub async fn run(stack: &Stack, args: &ResendArgs, as_json: bool) -> Result<()> 
         println!(
             "{}",
             fields(&[
-                ("Sent", format!("the {kind} email of {}", record.text("topic").unwrap_or_default())),
+                (
+                    "Sent",
+                    format!("the {kind} email of {}", record.text("topic").unwrap_or_default())
+                ),
                 ("To", to.to_owned()),
                 ("Message-ID", answer["message_id"].as_str().unwrap_or("").to_owned()),
             ])
@@ -73,7 +79,9 @@ fn check_address(to: &str) -> Result<()> {
     let ok = to
         .split_once('@')
         .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.'))
-        && !to.chars().any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>');
+        && !to
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>');
     if ok {
         Ok(())
     } else {
@@ -88,7 +96,14 @@ mod tests {
     #[test]
     fn one_plain_address_only() {
         assert!(check_address("ops@example.com").is_ok());
-        for bad in ["", "ops", "@example.com", "ops@localhost", "a@b.com, c@d.com", "Ops <ops@example.com>"] {
+        for bad in [
+            "",
+            "ops",
+            "@example.com",
+            "ops@localhost",
+            "a@b.com, c@d.com",
+            "Ops <ops@example.com>",
+        ] {
             assert!(matches!(check_address(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
     }

@@ -53,9 +53,9 @@ async fn view(stack: &Stack, r: &MeetingRecord) -> Result<Value> {
         .iter()
         .filter_map(|(what, attr)| Some(json!({"step": what, "at": r.text(attr)?})))
         .collect();
-    let deadline = r.number("due_at").map(|due| {
-        json!({"due_at": due, "when": when(due), "relative": relative(due, now), "overdue": due < now})
-    });
+    let deadline = r
+        .number("due_at")
+        .map(|due| json!({"due_at": due, "when": when(due), "relative": relative(due, now), "overdue": due < now}));
     let jobs = jobs(stack, r).await?;
     let email = email(stack, r).await?;
     let files = files(stack, r)?;
@@ -84,7 +84,9 @@ async fn view(stack: &Stack, r: &MeetingRecord) -> Result<Value> {
 /// The provider's jobs: the run's job record and, for `aws`, each Transcribe job as
 /// Transcribe reports it.
 async fn jobs(stack: &Stack, r: &MeetingRecord) -> Result<Vec<Value>> {
-    let Some(job_id) = r.text("job_id") else { return Ok(Vec::new()) };
+    let Some(job_id) = r.text("job_id") else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     let record = records::job(stack, &job_id).await?;
     out.push(json!({
@@ -113,7 +115,12 @@ async fn jobs(stack: &Stack, r: &MeetingRecord) -> Result<Vec<Value>> {
     let transcribe = stack.transcribe();
     for (subject, who) in subjects {
         let name = name_in(&job_id, subject);
-        let (status, reason) = match transcribe.get_transcription_job().transcription_job_name(&name).send().await {
+        let (status, reason) = match transcribe
+            .get_transcription_job()
+            .transcription_job_name(&name)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let job = out.transcription_job();
                 (
@@ -156,7 +163,10 @@ fn files(stack: &Stack, r: &MeetingRecord) -> Result<Value> {
     let mut files = serde_json::Map::new();
     if let Some(audio) = r.audio() {
         let input = stack.output("InputBucketName")?;
-        files.insert("originals".into(), json!(format!("s3://{input}/{}", audio.originals_prefix)));
+        files.insert(
+            "originals".into(),
+            json!(format!("s3://{input}/{}", audio.originals_prefix)),
+        );
         files.insert(
             "audio".into(),
             json!(format!("s3://{}/{}", audio.merged_bucket, audio.mixdown_key)),
@@ -210,7 +220,11 @@ fn render(v: &Value) -> String {
         "Deadline",
         match &v["deadline"] {
             Value::Null => "none: nothing is owed on it".into(),
-            d => format!("{} ({})", d["when"].as_str().unwrap_or(""), d["relative"].as_str().unwrap_or("")),
+            d => format!(
+                "{} ({})",
+                d["when"].as_str().unwrap_or(""),
+                d["relative"].as_str().unwrap_or("")
+            ),
         },
     ));
     if let Some(reason) = v["failure_reason"].as_str() {
@@ -219,11 +233,15 @@ fn render(v: &Value) -> String {
     let email = &v["email"];
     rows.push((
         "Email",
-        [email["status"].as_str(), email["at"].as_str().map(when_text).as_deref(), email["detail"].as_str()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", "),
+        [
+            email["status"].as_str(),
+            email["at"].as_str().map(when_text).as_deref(),
+            email["detail"].as_str(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
     ));
     let files = [
         ("originals", "Originals"),

@@ -296,7 +296,9 @@ pub(crate) async fn put_claim(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayStart {
     /// The claim of the next run is written; the caller starts its producer.
-    Started { run: u32 },
+    Started {
+        run: u32,
+    },
     /// A run is in flight (or the record changed while replaying): nothing was written.
     InFlight(MeetingState),
     NoSuchMeeting,

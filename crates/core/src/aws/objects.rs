@@ -204,7 +204,9 @@ impl ObjectStore for S3Objects {
 
     async fn size(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
         match self.client.head_object().bucket(bucket).key(key).send().await {
-            Ok(out) => Ok(Some(out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0))),
+            Ok(out) => Ok(Some(
+                out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            )),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(sdk_error("s3", e)),
         }

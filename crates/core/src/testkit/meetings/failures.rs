@@ -64,7 +64,6 @@ impl MeetingFailures for MemMeetings {
             .and_then(|r| Some((r.status?, r.facts(meeting_key)))))
     }
 
-
     async fn claim_failure_email(&self, meeting_key: &str, claim: &str, now: i64, stale_secs: i64) -> Result<bool> {
         self.enter("claim_failure_email")?;
         let mut rows = self.rows.lock().unwrap();
@@ -106,7 +105,10 @@ impl MeetingRow {
                 .or_else(|| self.received_at.clone())
                 .unwrap_or_default(),
             reason: self.failure_reason.clone().unwrap_or_default(),
-            timezone: self.claim.as_ref().and_then(|c| c.event.payload.object.timezone.clone()),
+            timezone: self
+                .claim
+                .as_ref()
+                .and_then(|c| c.event.payload.object.timezone.clone()),
             run: self.run.unwrap_or(1),
         }
     }
