@@ -173,6 +173,18 @@ impl Stack {
             .unwrap_or_default())
     }
 
+    /// The meeting's transcript as the notifier stored it (`transcript.json` of its first run).
+    pub async fn transcript(&self, uuid: &str) -> Result<zoom_symbl_core::transcript::Transcript> {
+        let key = MeetingKey::from_uuid(uuid).s3_prefix();
+        let json = self
+            .object(
+                self.output("OutputBucketName"),
+                &zoom_symbl_core::transcript::Transcript::key(&key),
+            )
+            .await?;
+        Ok(serde_json::from_slice(&json)?)
+    }
+
     pub async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
         let out = self.s3().await.get_object().bucket(bucket).key(key).send().await?;
         Ok(out.body.collect().await?.into_bytes().to_vec())

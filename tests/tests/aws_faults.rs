@@ -17,7 +17,6 @@ use zoom_symbl_core::aws::transcribe::TranscribeJobs;
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Transcriber, TranscriptionState};
 use zoom_symbl_core::transcript::jobs::{self, JobSubject};
-use zoom_symbl_core::transcript::Transcript;
 
 static TURN: Mutex<()> = Mutex::const_new(());
 const WAIT: Duration = Duration::from_secs(240);
@@ -173,12 +172,7 @@ async fn one_failed_transcription_leaves_its_participant_out_and_the_others_go_o
         "{}",
         mail.text
     );
-    let key = MeetingKey::from_uuid(&m.spec.uuid);
-    let json = stack
-        .object(stack.output("OutputBucketName"), &Transcript::key(&key.s3_prefix()))
-        .await
-        .unwrap();
-    let transcript: Transcript = serde_json::from_slice(&json).unwrap();
+    let transcript = stack.transcript(&m.spec.uuid).await.unwrap();
     assert!(!transcript.utterances.is_empty());
     assert!(
         transcript.utterances.iter().all(|u| u.speaker != "李雷"),

@@ -10,7 +10,6 @@ use zoom_symbl_core::aws::transcribe::TranscribeJobs;
 use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::ports::{Transcriber, TranscriptionState};
 use zoom_symbl_core::transcript::jobs::{self, JobSubject};
-use zoom_symbl_core::transcript::Transcript;
 
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -119,8 +118,7 @@ async fn a_meeting_is_transcribed_per_speaker_summarized_by_the_model_and_emaile
     );
 
     // The transcript: words at meeting time, by the two who spoke, in time order.
-    let json = stack.object(bucket, &Transcript::key(&key.s3_prefix())).await.unwrap();
-    let transcript: Transcript = serde_json::from_slice(&json).unwrap();
+    let transcript = stack.transcript(&m.spec.uuid).await.unwrap();
     assert!(!transcript.utterances.is_empty());
     let mut last = 0.0;
     for u in &transcript.utterances {
@@ -191,11 +189,7 @@ async fn without_participant_files_the_mixed_track_is_one_job_with_speaker_label
     let transcribe = TranscribeJobs::new(&stack.aws().await);
     let name = jobs::name_in(&run_job, JobSubject::Mixed);
     assert_eq!(transcribe.state(&name).await.unwrap(), TranscriptionState::Completed);
-    let json = stack
-        .object(stack.output("OutputBucketName"), &Transcript::key(&key.s3_prefix()))
-        .await
-        .unwrap();
-    let transcript: Transcript = serde_json::from_slice(&json).unwrap();
+    let transcript = stack.transcript(&m.spec.uuid).await.unwrap();
     assert!(!transcript.utterances.is_empty());
     // Transcribe's labels, not the participants' names: a mixed track does not say who is who.
     assert!(

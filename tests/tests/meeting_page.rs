@@ -8,7 +8,6 @@ use e2e::browser::{artifacts_dir, Browser, Viewport};
 use e2e::{deliver, http, llm, record, sandbox, Stack};
 use serde_json::{json, Value};
 use zoom_sandbox::MeetingSpec;
-use zoom_symbl_core::meeting_key::MeetingKey;
 use zoom_symbl_core::transcript::Transcript;
 
 const WAIT: Duration = Duration::from_secs(240);
@@ -97,12 +96,7 @@ async fn the_emailed_link_opens_the_whole_meeting_and_mints_the_audio_url_at_eac
     assert_eq!(http().get(&again).send().await.unwrap().status(), 200);
 
     // In a browser, at a desktop's width and a phone's: what a person sees.
-    let key = MeetingKey::from_uuid(&m.spec.uuid);
-    let stored = stack
-        .object(stack.output("OutputBucketName"), &Transcript::key(&key.s3_prefix()))
-        .await
-        .unwrap();
-    let transcript: Transcript = serde_json::from_slice(&stored).unwrap();
+    let transcript = stack.transcript(&m.spec.uuid).await.unwrap();
     assert!(!transcript.utterances.is_empty());
     in_a_browser(&link, &tag, &transcript).await;
 

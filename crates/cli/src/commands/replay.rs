@@ -17,7 +17,7 @@ use crate::args::MeetingArg;
 use crate::error::{CliError, Result};
 use crate::meeting_ref::MeetingRef;
 use crate::output::{fields, print_json};
-use crate::records::MeetingRecord;
+use crate::records::{self, MeetingRecord};
 use crate::stack::Stack;
 
 /// As long as a delivery's claim: the reconciler starts the producer if this command dies
@@ -35,6 +35,14 @@ pub async fn run(stack: &Stack, args: &MeetingArg, as_json: bool) -> Result<()> 
         return Err(CliError::Refused(format!(
             "meeting {meeting} is {} (run {}): a run is in flight; replay it once it is transcribed or failed",
             state.map_or("in an unknown state", |s| s.as_str()),
+            record.run()
+        )));
+    }
+    // Its email is part of the run: a replay now would leave it to go out after the new run's.
+    if !email_settled(stack, &record).await? {
+        return Err(CliError::Refused(format!(
+            "meeting {meeting}'s email of run {} is not settled yet (the reconciler sends an owed email within \
+             minutes); replay it after",
             record.run()
         )));
     }
@@ -122,6 +130,22 @@ pub async fn run(stack: &Stack, args: &MeetingArg, as_json: bool) -> Result<()> 
         );
     }
     Ok(())
+}
+
+/// The run's email was sent or failed for good (on the meeting before any job, else on its job).
+async fn email_settled(stack: &Stack, record: &MeetingRecord) -> Result<bool> {
+    let settled = |state: Option<String>| state.is_some_and(|s| s == "sent" || s == "failed");
+    if let Some(status) = record.text("email_status") {
+        return Ok(settled(Some(status)));
+    }
+    let Some(job_id) = record.text("job_id") else {
+        return Ok(false);
+    };
+    Ok(settled(
+        records::job(stack, &job_id)
+            .await?
+            .and_then(|j| records::text(&j, "email_state")),
+    ))
 }
 
 /// The earlier run's delivery and how many originals lie beside it.
