@@ -824,7 +824,12 @@ async fn a_replay_makes_the_next_run_from_the_archived_originals_and_asks_zoom_f
     assert_eq!(event.payload, zoom_job().event.payload);
 
     // Zoom serves nothing and no token can be minted; 李雷's original is gone from the archive.
-    let replay = making(MemRecordings::default(), MemTokens::default(), codecs(), OutputFormat::Wav);
+    let replay = making(
+        MemRecordings::default(),
+        MemTokens::default(),
+        codecs(),
+        OutputFormat::Wav,
+    );
     *replay.objects.objects.lock().unwrap() = first.objects.objects.lock().unwrap().clone();
     replay
         .objects
@@ -851,7 +856,10 @@ async fn a_replay_makes_the_next_run_from_the_archived_originals_and_asks_zoom_f
     };
     assert_eq!(replay.handle(job).await.unwrap(), Outcome::Queued);
 
-    assert!(replay.archiver.downloads.requests.lock().unwrap().is_empty(), "nothing downloaded");
+    assert!(
+        replay.archiver.downloads.requests.lock().unwrap().is_empty(),
+        "nothing downloaded"
+    );
     assert!(replay.zoom.minted.lock().unwrap().is_empty(), "no token minted");
     let audio = replay
         .store
@@ -860,9 +868,16 @@ async fn a_replay_makes_the_next_run_from_the_archived_originals_and_asks_zoom_f
         .audio
         .unwrap();
     assert_eq!(audio.run, 2);
-    assert_eq!(audio.originals_prefix, originals_prefix, "the record points at the originals it was made from");
+    assert_eq!(
+        audio.originals_prefix, originals_prefix,
+        "the record points at the originals it was made from"
+    );
     let run2 = samples::meeting_key().run_prefix(2);
-    assert_eq!(audio.merged_key, format!("{run2}merged.wav"), "the next run's own outputs");
+    assert_eq!(
+        audio.merged_key,
+        format!("{run2}merged.wav"),
+        "the next run's own outputs"
+    );
     assert!(object(&replay, "out", &audio.merged_key).bytes.len() > PCM_OFFSET);
     assert_eq!(
         audio.participants[2].failure.as_deref(),
