@@ -25,7 +25,7 @@ use crate::output::OutputFormat;
 use crate::plan::{parse_time, MergePlan, PieceInput, Timeline, TrackInput};
 use crate::ports::{Codecs, DownloadTokens, Recordings};
 use crate::sources::{self, select_speakers, Source};
-use crate::speech::{self, SpeechPiece, SpeechTarget};
+use crate::speech::{self, Mixdown, SpeechTarget};
 use crate::zoom_api::jwt_expired;
 
 #[derive(Debug, Clone)]
@@ -244,14 +244,12 @@ where
             participants,
             channels,
         } = channels::assign(mode, &speakers, archived)?;
-        let merged = self.merge(&prefix, timeline, &channels).await?;
-        let speech = match (self.settings.provider, mode) {
-            (Provider::Aws, AudioMode::Multichannel | AudioMode::SingleParticipant) => {
-                self.cut_speech(&prefix, timeline, &channels).await?
-            }
-            // A mixed track is transcribed whole, its speakers labelled by Transcribe.
-            (Provider::Aws, AudioMode::MixedDiarization) | (Provider::Symbl, _) => Vec::new(),
+        // A mixed track is transcribed whole, its speakers labelled by Transcribe.
+        let cut_speech = match (self.settings.provider, mode) {
+            (Provider::Aws, AudioMode::Multichannel | AudioMode::SingleParticipant) => true,
+            (Provider::Aws, AudioMode::MixedDiarization) | (Provider::Symbl, _) => false,
         };
+        let (merged, speech) = self.merge(&prefix, timeline, &channels, cut_speech).await?;
         Ok(ProducedAudio {
             mode,
             topic: object.topic.clone(),
@@ -338,8 +336,16 @@ where
     }
 
     /// Merges the archived pieces, channel k being the k-th, into the output bucket: the
-    /// multichannel file for Symbl and the MP3 mixdown, or (for `aws`) the mixdown alone.
-    async fn merge(&self, prefix: &str, timeline: Timeline, channels: &[Channel<'_>]) -> Result<Merged, Error> {
+    /// multichannel file for Symbl and the MP3 mixdown, or (for `aws`) the mixdown alone, and
+    /// with `cut_speech` each participant's speech cut from the same decoders (participant k
+    /// is channel k + 1).
+    async fn merge(
+        &self,
+        prefix: &str,
+        timeline: Timeline,
+        channels: &[Channel<'_>],
+        cut_speech: bool,
+    ) -> Result<(Merged, Vec<SpeechTrack>), Error> {
         let plan = self.plan(timeline, channels).await?;
         let format = self.settings.format.for_channels(plan.channels.len());
         let mixdown_key = format!("{prefix}mixdown.mp3");
@@ -354,15 +360,42 @@ where
             format,
         };
         let started = Instant::now();
-        let merged_bytes = merge::merge(&self.codecs, &self.objects, &plan, &to).await?;
+        let (merged_bytes, speech) = if cut_speech {
+            let indexes: Vec<u16> = (0..plan.channels.len() as u16).collect();
+            let mixdown = Mixdown {
+                bucket: to.bucket,
+                key: &mixdown_key,
+            };
+            let target = SpeechTarget {
+                bucket: &self.settings.output_bucket,
+                meeting_prefix: prefix,
+            };
+            let cuts = speech::cut_in_merge(&self.codecs, &self.objects, &plan, &mixdown, &indexes, &target).await?;
+            let tracks: Vec<SpeechTrack> = cuts
+                .into_iter()
+                .zip(&plan.channels)
+                .zip(indexes)
+                .map(|((cut, channel), index)| SpeechTrack {
+                    index,
+                    name: channel.name.clone(),
+                    map_key: cut.map_key,
+                    flac_key: cut.flac_key,
+                    talk_seconds: cut.talk_seconds,
+                })
+                .collect();
+            (0, tracks)
+        } else {
+            (merge::merge(&self.codecs, &self.objects, &plan, &to).await?, Vec::new())
+        };
         info!(
             channels = plan.channels.len(),
             duration_secs = plan.duration_secs(),
             merged_bytes,
+            speaking = speech.iter().filter(|t| t.flac_key.is_some()).count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "merged"
         );
-        Ok(match multichannel {
+        let merged = match multichannel {
             Some(merged_key) => Merged {
                 sample_rate: plan.sample_rate,
                 channels: plan.channels.len() as u16,
@@ -379,56 +412,8 @@ where
                 merged_bytes: 0,
                 mixdown_key,
             },
-        })
-    }
-
-    /// Each participant's speech, cut to its own FLAC with the map back to meeting time
-    /// (participant k is channel k + 1).
-    async fn cut_speech(
-        &self,
-        prefix: &str,
-        timeline: Timeline,
-        channels: &[Channel<'_>],
-    ) -> Result<Vec<SpeechTrack>, Error> {
-        let started = Instant::now();
-        let mut tracks = Vec::with_capacity(channels.len());
-        for (index, channel) in channels.iter().enumerate() {
-            let mut pieces = Vec::with_capacity(channel.pieces.len());
-            for (src, original_key) in &channel.pieces {
-                let start = parse_time("recording_start", &src.start)?;
-                pieces.push(SpeechPiece {
-                    source: self
-                        .objects
-                        .presign_get(&self.settings.input_bucket, original_key, self.settings.presign_ttl)
-                        .await?,
-                    offset_seconds: (start - timeline.origin).as_seconds_f64().max(0.0),
-                });
-            }
-            let participant = speech::Participant {
-                index: index as u16,
-                name: channel.name,
-                pieces: &pieces,
-            };
-            let to = SpeechTarget {
-                bucket: &self.settings.output_bucket,
-                meeting_prefix: prefix,
-            };
-            let cut = speech::cut_speech(&self.codecs, &self.objects, &participant, &to).await?;
-            tracks.push(SpeechTrack {
-                index: participant.index,
-                name: channel.name.to_owned(),
-                map_key: cut.map_key,
-                flac_key: cut.flac_key,
-                talk_seconds: cut.talk_seconds,
-            });
-        }
-        info!(
-            participants = tracks.len(),
-            speaking = tracks.iter().filter(|t| t.flac_key.is_some()).count(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "speech cut"
-        );
-        Ok(tracks)
+        };
+        Ok((merged, speech))
     }
 
     /// Every archived original is probed: one that holds no decodable audio is left out with

@@ -771,18 +771,36 @@ fn a_restarted_run_writes_its_audio_beside_the_earlier_run() {
     assert_eq!(key.run_prefix(2), format!("{}run-2/", key.s3_prefix()));
 }
 
-/// For the `aws` provider: each participant's speech is cut (Dana and 李雷 speak, Mary-Jane
-/// never does) and no multichannel file is made; the mixdown still is.
+/// For the `aws` provider: each participant's speech is cut from the merge's own decoders
+/// (Dana and 李雷 speak, Mary-Jane never does), each original decoded once, and no
+/// multichannel file is made; the mixdown still is. The sample meeting shortened to ten
+/// seconds, at the detector's 16 kHz.
 #[tokio::test]
 async fn for_aws_each_speaker_gets_a_speech_file_and_a_map_and_no_multichannel_file_is_made() {
     use crate::speech::tests::pcm;
+    let (dana, li_lei) = (pcm(3.0, &[(1.0, 2.0)]), pcm(2.0, &[(0.5, 1.5)]));
     let codecs = MemCodecs::default()
-        .decoding(TRACKS[0].0, pcm(3.0, &[(1.0, 2.0)]))
+        .decoding(TRACKS[0].0, dana.clone())
         .decoding(TRACKS[1].0, pcm(1.0, &[]))
-        .decoding(TRACKS[2].0, pcm(2.0, &[(0.5, 1.5)]));
+        .decoding(TRACKS[2].0, li_lei.clone());
     let mut p = making(zoom(EVENT_TOKEN), MemTokens::default(), codecs, OutputFormat::Wav);
     p.settings.provider = Provider::Aws;
-    assert_eq!(p.handle(zoom_job()).await.unwrap(), Outcome::Queued);
+    p.settings.sample_rate = 16_000;
+    let mut job = zoom_job();
+    let spans = [("07", "17"), ("10", "15"), ("09", "16")];
+    for (f, (start, end)) in job
+        .event
+        .payload
+        .object
+        .participant_audio_files
+        .iter_mut()
+        .flatten()
+        .zip(spans)
+    {
+        f.recording_start = format!("2024-05-31T18:00:{start}Z");
+        f.recording_end = format!("2024-05-31T18:00:{end}Z");
+    }
+    assert_eq!(p.handle(job).await.unwrap(), Outcome::Queued);
     let row = p.store.row(samples::meeting_key().as_str()).unwrap();
     let audio = row.audio.unwrap();
     let spoke: Vec<(u16, &str, bool)> = audio
@@ -798,18 +816,36 @@ async fn for_aws_each_speaker_gets_a_speech_file_and_a_map_and_no_multichannel_f
             (2, "李雷", true)
         ]
     );
-    for t in &audio.speech {
+    // Each original decoded once, by the merge; the FLACs are encoded in the process.
+    assert_eq!(p.codecs.decoded.lock().unwrap().len(), 3);
+    assert_eq!(*p.codecs.encoders.lock().unwrap(), ["mp3 16000 Hz"]);
+    // 李雷 joins 2 s after Dana: their speech is put back there.
+    for (t, (track, joins)) in audio.speech.iter().zip([(&dana, 0.0), (&dana, 0.0), (&li_lei, 2.0)]) {
         assert_eq!(t.map_key, format!("{}speech/{}.json", prefix(), t.index));
-        let map = object(&p, "out", &t.map_key);
-        assert!(map.bytes.starts_with(br#"{"index":"#), "the segment map is stored");
-        if let Some(flac) = &t.flac_key {
-            assert!(p.objects.object("out", flac).is_some(), "{flac}");
-            assert!(t.talk_seconds > 0.5 && t.talk_seconds < 2.0, "{}", t.talk_seconds);
-        }
+        let map: zoom_symbl_core::speech::SegmentMap =
+            serde_json::from_slice(&object(&p, "out", &t.map_key).bytes).unwrap();
+        assert_eq!((map.index(), map.name()), (t.index, t.name.as_str()));
+        let Some(flac) = &t.flac_key else {
+            assert!(map.segments().is_empty() && t.talk_seconds == 0.0);
+            continue;
+        };
+        assert!(t.talk_seconds > 1.0 && t.talk_seconds < 2.0, "{}", t.talk_seconds);
+        assert_eq!(map.speech_seconds(), t.talk_seconds);
+        // The FLAC, read back, is the track's samples where the map says.
+        let stored = object(&p, "out", flac);
+        assert_eq!(stored.content_type, "audio/flac");
+        let cut = crate::speech::flac::decode(&stored.bytes);
+        let [segment] = map.segments() else {
+            panic!("one segment: {:?}", map.segments())
+        };
+        let at = |secs: f64| (secs * 16_000.0).round() as usize;
+        let from = at(segment.meeting_start - joins);
+        assert_eq!(cut, track[from..from + at(segment.duration)], "{}", t.name);
     }
     assert!(p.objects.object("out", &format!("{}merged.wav", prefix())).is_none());
     assert_eq!(audio.mixdown_key, format!("{}mixdown.mp3", prefix()));
-    assert!(p.objects.object("out", &audio.mixdown_key).is_some());
+    let mixdown = object(&p, "out", &audio.mixdown_key);
+    assert_eq!(mixdown.bytes.len(), 10 * 16_000 * 2, "ten seconds of the mono mix");
     assert_eq!((audio.merged_format.as_str(), audio.channels), ("mp3", 1));
 }
 

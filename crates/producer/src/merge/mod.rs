@@ -4,7 +4,10 @@
 
 mod interleave;
 
+use std::future::Future;
+
 pub(crate) use interleave::read_full;
+pub(crate) use interleave::{NoTap, Tap};
 
 use zoom_symbl_core::ports::ObjectStore;
 use zoom_symbl_core::Error;
@@ -42,6 +45,27 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
     plan: &MergePlan,
     to: &Target<'_>,
 ) -> Result<u64, Error> {
+    let (bytes, (), ()) = merge_tapped(codecs, objects, plan, to, NoTap, async { Ok(()) }).await?;
+    Ok(bytes)
+}
+
+/// The merge, with `tap` shown every piece's samples as they are decoded, and `beside` run
+/// concurrently with it (what drains the tap's own outputs: the tap may wait on it, so it
+/// must run while the merge does). `beside` must end once the tap is finished.
+pub(crate) async fn merge_tapped<C, O, T, B, Out>(
+    codecs: &C,
+    objects: &O,
+    plan: &MergePlan,
+    to: &Target<'_>,
+    mut tap: T,
+    beside: B,
+) -> Result<(u64, T::Done, Out), Error>
+where
+    C: Codecs,
+    O: ObjectStore,
+    T: Tap,
+    B: Future<Output = Result<Out, Error>>,
+{
     let (mut readers, decoders): (Vec<Reader>, Vec<C::Process>) = start_decoders(codecs, plan)?
         .into_iter()
         .map(|d| (d.pcm, d.process))
@@ -56,13 +80,23 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
             encoder: None,
         },
     };
-    let (mut merged_in, mut mp3_in) = (merged.pcm, mp3.pcm);
+    // No multichannel file: no frames are woven (a sink would cost the weave all the same).
+    let (mut merged_in, mut mp3_in) = (to.merged_key.map(|_| merged.pcm), mp3.pcm);
     let interleaving = async {
-        let stats = interleave(plan, &mut readers, &merged.header, &mut merged_in, &mut mp3_in).await;
+        let stats = interleave(
+            plan,
+            &mut readers,
+            &merged.header,
+            merged_in.as_mut(),
+            &mut mp3_in,
+            &mut tap,
+        )
+        .await?;
         // Closing the inputs lets the encoders and uploads finish.
         drop(merged_in);
         drop(mp3_in);
-        stats
+        let done = tap.finish().await?;
+        Ok::<_, Error>((stats, done))
     };
     let upload_merged = async {
         match to.merged_key {
@@ -74,17 +108,18 @@ pub async fn merge<C: Codecs, O: ObjectStore>(
             None => Ok(0),
         }
     };
-    let (stats, merged_bytes, _mix_bytes) = tokio::try_join!(
+    let ((stats, done), merged_bytes, _mix_bytes, beside) = tokio::try_join!(
         interleaving,
         upload_merged,
         objects.put_stream(to.bucket, to.mixdown_key, "audio/mpeg", mp3.encoded),
+        beside,
     )?;
     settle_decoders(decoders, &stats).await?;
     mp3.process.finish().await?;
     if let Some(encoder) = merged.encoder {
         encoder.finish().await?;
     }
-    Ok(merged_bytes)
+    Ok((merged_bytes, done, beside))
 }
 
 fn start_decoders<C: Codecs>(codecs: &C, plan: &MergePlan) -> Result<Vec<Decoder<C::Process>>, Error> {

@@ -1,159 +1,172 @@
-//! Pass 2: the speech stretches of every piece, back to back, as one PCM stream for the FLAC
-//! encoder. The cut is made here on whole samples (each piece decoded again through the same
-//! codec port), not in an ffmpeg filter graph: no argument grows with the number of
-//! segments, and the file's timeline is exactly the one the segment map states.
+//! One piece's speech cut while the piece is decoded: its samples go through the detector and
+//! are held only until the detector has settled whether they are speech (about half a minute:
+//! its look-ahead, padding and join gap), then the speech among them is handed on and the rest
+//! dropped. The cut is made on whole samples, the same ones the segment map states.
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use std::collections::VecDeque;
 
+use zoom_symbl_core::speech::{SpeechSegment, Vad, VadSettings};
 use zoom_symbl_core::Error;
 
-use super::timeline::{PieceSpeech, Stretch};
-use crate::merge::read_full;
-use crate::ports::{CodecProcess, Codecs, Decoder};
+use super::timeline::{self, Stretch};
 
-/// Samples per read: 0.25 s at 16 kHz.
-const BLOCK_SAMPLES: usize = 4096;
+pub(super) struct PieceCutter {
+    vad: Vad,
+    rate: u32,
+    /// Samples from `held_from` on, not settled yet.
+    held: VecDeque<i16>,
+    held_from: u64,
+    /// The first of the detector's segments not wholly handed on.
+    next: usize,
+}
 
-/// Writes each piece's stretches, in order, to `out`; returns the samples written.
-pub(super) async fn write_speech<C: Codecs, W: AsyncWrite + Unpin>(
-    codecs: &C,
-    sample_rate: u32,
-    pieces: &[PieceSpeech<'_>],
-    out: &mut W,
-) -> Result<u64, Error> {
-    let mut written = 0;
-    for piece in pieces.iter().filter(|p| !p.stretches.is_empty()) {
-        let Decoder { mut pcm, process } = codecs.decoder(piece.source, sample_rate)?;
-        match copy_stretches(&mut pcm, &piece.stretches, out).await? {
-            Copied::All(n) => {
-                written += n;
-                // The rest of the piece is not needed.
-                drop(pcm);
-                process.stop().await;
-            }
-            Copied::EndedAt(sample) => {
-                drop(pcm);
-                // The decoder's own failure says more than the shortfall, when there is one.
-                process.finish().await?;
-                return Err(Error::retryable(
-                    "ffmpeg",
-                    format!(
-                        "the second decode of a piece ended at {:.3} s, before its speech did",
-                        sample as f64 / f64::from(sample_rate)
-                    ),
-                ));
-            }
-        }
+impl PieceCutter {
+    pub fn new(settings: VadSettings) -> Result<Self, Error> {
+        Ok(PieceCutter {
+            vad: Vad::new(settings).map_err(|e| Error::Config(e.to_string()))?,
+            rate: settings.sample_rate_hz,
+            held: VecDeque::new(),
+            held_from: 0,
+            next: 0,
+        })
     }
-    out.flush().await.map_err(|e| Error::retryable("speech encoder", e))?;
-    Ok(written)
+
+    /// Feeds the piece's next samples; appends the speech settled since to `out`.
+    pub fn push(&mut self, samples: &[i16], out: &mut Vec<i16>) {
+        self.vad.push(samples);
+        self.held.extend(samples);
+        let heard = self.held_from + self.held.len() as u64;
+        let settled = timeline::to_samples(self.vad.settled_seconds(), self.rate).min(heard);
+        let vad = &self.vad;
+        self.next = hand_on(
+            vad.segments(),
+            self.next,
+            settled,
+            self.rate,
+            &mut self.held,
+            &mut self.held_from,
+            out,
+        );
+    }
+
+    /// The rest of the piece's speech to `out`, and the piece's stretches: exactly what was
+    /// handed on, in the piece's own samples.
+    pub fn finish(self, out: &mut Vec<i16>) -> Vec<Stretch> {
+        let PieceCutter {
+            vad,
+            rate,
+            mut held,
+            mut held_from,
+            next,
+        } = self;
+        let heard = held_from + held.len() as u64;
+        let speech = vad.finish();
+        hand_on(&speech.segments, next, heard, rate, &mut held, &mut held_from, out);
+        timeline::stretches(&speech.segments, None, rate)
+    }
+
+    /// Samples held now (for the memory bound).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Copied {
-    /// Every stretch was copied: this many samples.
-    All(u64),
-    /// The input ended at this sample, inside or before a stretch.
-    EndedAt(u64),
-}
-
-/// Copies samples `[from, to)` of each stretch (ordered, disjoint) from mono s16le `pcm` to
-/// `out`, and reads no further than the last stretch's end.
-async fn copy_stretches<R, W>(pcm: &mut R, stretches: &[Stretch], out: &mut W) -> Result<Copied, Error>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; BLOCK_SAMPLES * 2];
-    let mut pos = 0u64; // sample at buf[0]
-    let mut written = 0u64;
-    let mut next = stretches.iter().peekable();
-    while let Some(&&stretch) = next.peek() {
-        // Full blocks (read_full fills the buffer unless the input ends), so every block
-        // starts on a whole sample.
-        let want = stretch.to.saturating_sub(pos).min(BLOCK_SAMPLES as u64) as usize * 2;
-        let got = read_full(pcm, &mut buf[..want])
-            .await
-            .map_err(|e| Error::retryable("ffmpeg", format!("reading decoded audio: {e}")))?;
-        let end = pos + (got / 2) as u64;
-        while let Some(&&s) = next.peek() {
-            let (from, to) = (s.from.max(pos), s.to.min(end));
-            if from < to {
-                let bytes = &buf[((from - pos) * 2) as usize..((to - pos) * 2) as usize];
-                out.write_all(bytes)
-                    .await
-                    .map_err(|e| Error::retryable("speech encoder", e))?;
-                written += to - from;
-            }
-            if s.to > end {
-                break;
-            }
-            next.next();
-        }
-        if got < want {
-            if next.peek().is_some() {
-                return Ok(Copied::EndedAt(end));
-            }
+/// Hands on the speech among the held samples before `until` (where the detector has settled)
+/// and drops the held samples before it; returns the first segment not wholly handed on.
+fn hand_on(
+    segments: &[SpeechSegment],
+    mut next: usize,
+    until: u64,
+    rate: u32,
+    held: &mut VecDeque<i16>,
+    held_from: &mut u64,
+    out: &mut Vec<i16>,
+) -> usize {
+    for segment in &segments[next.min(segments.len())..] {
+        let (from, to) = (
+            timeline::to_samples(segment.start, rate),
+            timeline::to_samples(segment.end, rate),
+        );
+        if from >= until {
             break;
         }
-        pos = end;
+        let (a, b) = (from.max(*held_from), to.min(until));
+        if a < b {
+            let (start, end) = ((a - *held_from) as usize, (b - *held_from) as usize);
+            out.extend(held.range(start..end));
+        }
+        // A segment ending right where the settled part ends may still grow.
+        if to < until {
+            next += 1;
+        } else {
+            break;
+        }
     }
-    Ok(Copied::All(written))
+    let settled = (until.saturating_sub(*held_from) as usize).min(held.len());
+    held.drain(..settled);
+    *held_from += settled as u64;
+    next
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::speech::tests::pcm;
 
-    fn pcm(samples: impl IntoIterator<Item = i16>) -> Vec<u8> {
-        samples.into_iter().flat_map(i16::to_le_bytes).collect()
+    /// The cut made in chunks, against the whole track's stretches copied afterwards.
+    fn cut_in_chunks(track: &[i16], chunk: usize) -> (Vec<i16>, Vec<Stretch>, usize) {
+        let mut cutter = PieceCutter::new(VadSettings::default()).unwrap();
+        let mut out = Vec::new();
+        let mut most_held = 0;
+        for c in track.chunks(chunk) {
+            cutter.push(c, &mut out);
+            most_held = most_held.max(cutter.held());
+        }
+        let stretches = cutter.finish(&mut out);
+        (out, stretches, most_held)
     }
 
-    fn samples(bytes: &[u8]) -> Vec<i16> {
-        bytes
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn stretches_are_copied_exactly_across_block_boundaries() {
-        let input = pcm((0..20_000).map(|i| (i % 30_000) as i16));
-        let stretches = [
-            Stretch { from: 10, to: 20 },
-            Stretch { from: 4_090, to: 4_100 },
-            Stretch {
-                from: 8_000,
-                to: 12_500,
-            },
+    #[test]
+    fn the_cut_is_the_stretches_samples_back_to_back_whatever_the_chunking() {
+        // Long enough that most of it is settled before the end; bursts near the start,
+        // in the middle, near a chunk edge and at the very end.
+        // 20.0 and 22.0 overlap once padded, 45.0 and 47.9 are 0.6 s apart: both joined.
+        let bursts = [
+            (0.1, 1.0),
+            (20.0, 21.5),
+            (22.0, 22.4),
+            (45.0, 47.0),
+            (47.9, 48.5),
+            (79.0, 80.0),
         ];
-        let mut out = Vec::new();
-        let copied = copy_stretches(&mut &input[..], &stretches, &mut out).await.unwrap();
-        assert_eq!(copied, Copied::All(4_520));
-        let expected: Vec<i16> = (10..20).chain(4_090..4_100).chain(8_000..12_500).collect();
-        assert_eq!(samples(&out), expected);
+        let track = pcm(80.0, &bursts);
+        let expected_stretches = timeline::stretches(
+            &zoom_symbl_core::speech::vad::detect(&track, VadSettings::default())
+                .unwrap()
+                .segments,
+            None,
+            16_000,
+        );
+        let expected: Vec<i16> = expected_stretches
+            .iter()
+            .flat_map(|s| track[s.from as usize..s.to as usize].iter().copied())
+            .collect();
+        assert_eq!(expected_stretches.len(), 4, "{expected_stretches:?}");
+        for chunk in [1, 4_096, 16_000 * 7 + 3] {
+            let (cut, stretches, most_held) = cut_in_chunks(&track, chunk);
+            assert_eq!(stretches, expected_stretches, "chunks of {chunk}");
+            assert_eq!(cut, expected, "chunks of {chunk}");
+            // The look-ahead, padding and join gap, and one chunk.
+            assert!(most_held <= 16_000 * 32 + chunk, "held {most_held} samples");
+        }
     }
 
-    #[tokio::test]
-    async fn reading_stops_at_the_last_stretch() {
-        let input = pcm(0..30_000);
-        let mut reader = &input[..];
-        let mut out = Vec::new();
-        let stretches = [Stretch { from: 100, to: 200 }];
-        copy_stretches(&mut reader, &stretches, &mut out).await.unwrap();
-        assert_eq!(input.len() - reader.len(), 400, "read up to sample 200 only");
-    }
-
-    #[tokio::test]
-    async fn an_input_shorter_than_its_stretches_says_where_it_ended() {
-        let input = pcm(0..1_000);
-        let mut out = Vec::new();
-        let stretches = [Stretch { from: 0, to: 10 }, Stretch { from: 900, to: 1_100 }];
-        let copied = copy_stretches(&mut &input[..], &stretches, &mut out).await.unwrap();
-        assert_eq!(copied, Copied::EndedAt(1_000));
-        // A stretch ending exactly at the end of the input is complete.
-        let exact = [Stretch { from: 900, to: 1_000 }];
-        let copied = copy_stretches(&mut &input[..], &exact, &mut Vec::new()).await.unwrap();
-        assert_eq!(copied, Copied::All(100));
+    #[test]
+    fn silence_hands_on_nothing_and_holds_a_bounded_amount() {
+        let track = pcm(70.0, &[]);
+        let (cut, stretches, most_held) = cut_in_chunks(&track, 4_096);
+        assert!(cut.is_empty() && stretches.is_empty());
+        assert!(most_held <= 16_000 * 32 + 4_096, "held {most_held} samples");
     }
 }

@@ -2,26 +2,30 @@
 //! speak, written back to back as one mono FLAC for Transcribe (it bills per second, silence
 //! included), and the segment map that puts times in that file back on the meeting timeline.
 //!
-//! Two passes over the participant's pieces, both through the [`Codecs`] port (ffmpeg in
-//! Lambda, doubles in handler tests): `detect` decodes each piece to 16 kHz mono on a pipe
-//! into the detector, `cut` decodes the pieces that have speech again and copies only the
-//! speech into one FLAC encoder, whose output is streamed into the store. Nothing is held
-//! whole in memory and nothing is written to `/tmp`.
+//! One decode of each track: the cut is a tap on the merge that makes the mixdown ([`tap`]),
+//! reading each piece's samples from the merge's own decoder into a streaming detector with a
+//! bounded look-ahead ([`cut`]); the speech it settles streams into that participant's FLAC
+//! encoder ([`flac`], in the process), whose output is stored while the merge goes on. Memory
+//! per participant is the detector's window, the samples it has not settled (about half a
+//! minute) and one FLAC block, whatever the meeting's length, and nothing is written to
+//! `/tmp`. The maps are stored last, each after its FLAC is complete.
 
 mod cut;
-mod detect;
+pub(crate) mod flac;
+mod tap;
 #[cfg(test)]
 pub(crate) mod tests;
 mod timeline;
-
-use tokio::io::AsyncWriteExt;
 
 use zoom_symbl_core::ports::ObjectStore;
 use zoom_symbl_core::speech::{SegmentMap, VadSettings};
 use zoom_symbl_core::Error;
 
-use crate::ports::{CodecProcess, Codecs, Encoder};
-use timeline::PieceSpeech;
+use crate::merge::{self, Target};
+use crate::output::OutputFormat;
+use crate::plan::{ChannelPlan, MergePlan, PiecePlan};
+use crate::ports::Codecs;
+use tap::{SpeakerCut, SpeechTap};
 
 pub const FLAC_CONTENT_TYPE: &str = "audio/flac";
 pub const MAP_CONTENT_TYPE: &str = "application/json";
@@ -72,46 +76,153 @@ pub fn flac_key(meeting_prefix: &str, index: u16) -> String {
     format!("{}/speech/{index}.flac", meeting_prefix.trim_end_matches('/'))
 }
 
-/// Finds `participant`'s speech, stores its FLAC (when there is any) and then its segment map
-/// (last, so a stored map means the FLAC it describes is complete).
-pub async fn cut_speech<C: Codecs, O: ObjectStore>(
+/// Where the mixdown goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Mixdown<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+/// The `aws` provider's audio work for a meeting of `meeting_seconds`: the MP3 mixdown of
+/// every participant and each one's speech FLAC and map, from one decode of each piece at
+/// `sample_rate`. Participant k is channel k of the mixdown.
+pub async fn merge_and_cut<C: Codecs, O: ObjectStore>(
     codecs: &C,
     objects: &O,
-    participant: &Participant<'_>,
+    participants: &[Participant<'_>],
+    meeting_seconds: f64,
+    sample_rate: u32,
+    mixdown: &Mixdown<'_>,
     to: &SpeechTarget<'_>,
-) -> Result<ParticipantSpeech, Error> {
-    let settings = VadSettings::default();
-    let rate = settings.sample_rate_hz;
-    let ordered = timeline::in_meeting_order(participant.pieces)?;
-    let mut pieces = Vec::with_capacity(ordered.len());
-    for (i, piece) in ordered.iter().enumerate() {
-        let speech = detect::detect(codecs, &piece.source, settings).await?;
-        let limit = ordered
-            .get(i + 1)
-            .map(|next| next.offset_seconds - piece.offset_seconds);
-        pieces.push(PieceSpeech {
-            source: &piece.source,
-            offset_seconds: piece.offset_seconds,
-            stretches: timeline::stretches(&speech.segments, limit, rate),
+) -> Result<Vec<ParticipantSpeech>, Error> {
+    let plan = plan_of(participants, meeting_seconds, sample_rate)?;
+    let indexes: Vec<u16> = participants.iter().map(|p| p.index).collect();
+    cut_in_merge(codecs, objects, &plan, mixdown, &indexes, to).await
+}
+
+/// The same merge without the cut: the mixdown alone, as the aws producer made it before the
+/// speech was cut in the same pass (what a benchmark compares the cut's own cost with).
+pub async fn mixdown_only<C: Codecs, O: ObjectStore>(
+    codecs: &C,
+    objects: &O,
+    participants: &[Participant<'_>],
+    meeting_seconds: f64,
+    sample_rate: u32,
+    mixdown: &Mixdown<'_>,
+) -> Result<(), Error> {
+    let plan = plan_of(participants, meeting_seconds, sample_rate)?;
+    let target = Target {
+        bucket: mixdown.bucket,
+        merged_key: None,
+        mixdown_key: mixdown.key,
+        format: OutputFormat::Wav,
+    };
+    merge::merge(codecs, objects, &plan, &target).await.map(|_| ())
+}
+
+/// Participant k on channel k + 1, each piece at its offset.
+fn plan_of(participants: &[Participant<'_>], meeting_seconds: f64, sample_rate: u32) -> Result<MergePlan, Error> {
+    if !(meeting_seconds.is_finite() && meeting_seconds > 0.0) {
+        return Err(Error::Invalid(format!("meeting length {meeting_seconds} s")));
+    }
+    let mut channels = Vec::with_capacity(participants.len());
+    for (k, p) in participants.iter().enumerate() {
+        let pieces = timeline::in_meeting_order(p.pieces)?
+            .into_iter()
+            .map(|piece| PiecePlan {
+                source: piece.source.clone(),
+                offset_samples: timeline::to_samples(piece.offset_seconds, sample_rate),
+            })
+            .collect();
+        channels.push(ChannelPlan {
+            channel: k as u16 + 1,
+            name: p.name.to_owned(),
+            pieces,
         });
     }
-    let map = timeline::segment_map(participant.index, participant.name, &pieces, rate)?;
-    let expected = timeline::total_samples(&pieces);
-    let (flac_key, flac_bytes) = if expected == 0 {
-        (None, 0)
-    } else {
-        let key = flac_key(to.meeting_prefix, participant.index);
-        let (samples, bytes) = upload_flac(codecs, objects, to.bucket, &key, &pieces, rate).await?;
-        if samples != expected {
-            // Cannot happen with a deterministic decoder; if it does, the map would lie.
-            return Err(Error::retryable(
-                "speech cut",
-                format!("wrote {samples} samples where the map has {expected}"),
-            ));
-        }
-        (Some(key), bytes)
+    Ok(MergePlan {
+        sample_rate,
+        total_samples: timeline::to_samples(meeting_seconds, sample_rate),
+        channels,
+    })
+}
+
+/// The merge of `plan` into the mixdown alone, with every channel's speech cut from the same
+/// decoders; channel k is participant `indexes[k]`. Returns each participant's speech, in
+/// channel order.
+pub(crate) async fn cut_in_merge<C: Codecs, O: ObjectStore>(
+    codecs: &C,
+    objects: &O,
+    plan: &MergePlan,
+    mixdown: &Mixdown<'_>,
+    indexes: &[u16],
+    to: &SpeechTarget<'_>,
+) -> Result<Vec<ParticipantSpeech>, Error> {
+    if indexes.len() != plan.channels.len() {
+        return Err(Error::Invalid(format!(
+            "{} participants for {} channels",
+            indexes.len(),
+            plan.channels.len()
+        )));
+    }
+    let rate = plan.sample_rate;
+    let settings = VadSettings {
+        sample_rate_hz: rate,
+        ..VadSettings::default()
     };
-    let map_key = SegmentMap::key(to.meeting_prefix, participant.index);
+    let seconds = |samples: u64| samples as f64 / f64::from(rate);
+    let channels = plan
+        .channels
+        .iter()
+        .zip(indexes)
+        .map(|(c, &index)| {
+            let offsets = c.pieces.iter().map(|p| seconds(p.offset_samples)).collect();
+            (flac_key(to.meeting_prefix, index), offsets)
+        })
+        .collect();
+    let (tap, started) = SpeechTap::new(settings, channels)?;
+    let target = Target {
+        bucket: mixdown.bucket,
+        merged_key: None,
+        mixdown_key: mixdown.key,
+        format: OutputFormat::Wav,
+    };
+    let uploads = tap::uploads(objects, to.bucket, started);
+    let (_, cuts, stored) = merge::merge_tapped(codecs, objects, plan, &target, tap, uploads).await?;
+    let mut results = Vec::with_capacity(cuts.len());
+    for ((cut, channel), &index) in cuts.into_iter().zip(&plan.channels).zip(indexes) {
+        results.push(store_map(objects, to, index, &channel.name, cut, rate, &stored).await?);
+    }
+    Ok(results)
+}
+
+/// Checks that the FLAC holds exactly what the map states, then stores the map (last, so a
+/// stored map means the FLAC it describes is complete).
+async fn store_map<O: ObjectStore>(
+    objects: &O,
+    to: &SpeechTarget<'_>,
+    index: u16,
+    name: &str,
+    cut: SpeakerCut,
+    rate: u32,
+    stored: &[(String, u64)],
+) -> Result<ParticipantSpeech, Error> {
+    let map = timeline::segment_map(index, name, &cut.pieces, rate)?;
+    let expected = timeline::total_samples(&cut.pieces);
+    if cut.written != expected {
+        // Cannot happen: the map and the file come from the same stretches.
+        return Err(Error::retryable(
+            "speech cut",
+            format!("wrote {} samples where the map has {expected}", cut.written),
+        ));
+    }
+    let key = flac_key(to.meeting_prefix, index);
+    let (flac_key, flac_bytes) = match stored.iter().find(|(k, _)| *k == key) {
+        Some((_, bytes)) => (Some(key), *bytes),
+        None if expected == 0 => (None, 0),
+        None => return Err(Error::retryable("speech cut", format!("{key} was not stored"))),
+    };
+    let map_key = SegmentMap::key(to.meeting_prefix, index);
     let json = serde_json::to_vec(&map).map_err(|e| Error::Invalid(format!("speech map: {e}")))?;
     objects
         .put_stream(to.bucket, &map_key, MAP_CONTENT_TYPE, &json[..])
@@ -125,38 +236,12 @@ pub async fn cut_speech<C: Codecs, O: ObjectStore>(
         flac_bytes,
     };
     tracing::info!(
-        participant = participant.index,
-        pieces = participant.pieces.len(),
+        participant = index,
+        pieces = cut.pieces.len(),
         segments = result.map.segments().len(),
         talk_seconds = result.talk_seconds,
         flac_bytes,
         "speech cut"
     );
     Ok(result)
-}
-
-/// The cut PCM through one mono FLAC encoder into the store, concurrently (the encoder's
-/// pipe is small); returns the samples fed and the bytes stored.
-async fn upload_flac<C: Codecs, O: ObjectStore>(
-    codecs: &C,
-    objects: &O,
-    bucket: &str,
-    key: &str,
-    pieces: &[PieceSpeech<'_>],
-    rate: u32,
-) -> Result<(u64, u64), Error> {
-    let Encoder { pcm, encoded, process } = codecs.flac_encoder(1, rate)?;
-    let feeding = async move {
-        let mut pcm = pcm;
-        let samples = cut::write_speech(codecs, rate, pieces, &mut pcm).await?;
-        pcm.shutdown()
-            .await
-            .map_err(|e| Error::retryable("speech encoder", e))?;
-        // Closing its input lets the encoder finish, and the upload with it.
-        drop(pcm);
-        Ok::<_, Error>(samples)
-    };
-    let (samples, bytes) = tokio::try_join!(feeding, objects.put_stream(bucket, key, FLAC_CONTENT_TYPE, encoded))?;
-    process.finish().await?;
-    Ok((samples, bytes))
 }

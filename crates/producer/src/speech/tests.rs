@@ -1,6 +1,6 @@
-//! The speech cut end to end: real ffmpeg on generated recordings, and the codec doubles
-//! the handler tests use (whose FLAC "encoder" passes PCM through, so the cut is checked to
-//! the sample).
+//! The speech cut in the merge, end to end: real ffmpeg on generated recordings, and the codec
+//! doubles the handler tests use (whose FLAC "encoder" passes PCM through, so the cut is
+//! checked to the sample).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,7 +18,44 @@ use crate::testing::MemCodecs;
 
 const BUCKET: &str = "out";
 const PREFIX: &str = "meetings/YWI";
+const MIXDOWN: &str = "meetings/YWI/mixdown.mp3";
 const RATE: f64 = 16_000.0;
+
+/// The aws producer's audio work for these participants over `meeting_seconds`.
+async fn cut<C: Codecs>(
+    codecs: &C,
+    objects: &MemObjects,
+    participants: &[Participant<'_>],
+    meeting_seconds: f64,
+) -> Result<Vec<ParticipantSpeech>, Error> {
+    let mixdown = Mixdown {
+        bucket: BUCKET,
+        key: MIXDOWN,
+    };
+    merge_and_cut(
+        codecs,
+        objects,
+        participants,
+        meeting_seconds,
+        16_000,
+        &mixdown,
+        &target(),
+    )
+    .await
+}
+
+/// What was stored under the meeting's `speech/`.
+fn speech_keys(objects: &MemObjects) -> Vec<String> {
+    objects
+        .puts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|put| put.strip_prefix("out/"))
+        .filter(|key| key.contains("/speech/"))
+        .map(str::to_owned)
+        .collect()
+}
 
 /// An AAC recording at 48 kHz like Zoom's: quiet noise (about -55 dBFS) with 220 Hz bursts
 /// (about -13 dBFS) over `bursts`, made by ffmpeg's expression source.
@@ -107,9 +144,10 @@ async fn two_bursts_make_two_segments_and_a_flac_as_long_as_them() {
         name: "Mary-Jane O'Neil",
         pieces: &pieces,
     };
-    let got = cut_speech(&Ffmpeg::locate(None), &objects, &who, &target())
+    let got = cut(&Ffmpeg::locate(None), &objects, &[who], 12.0)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
 
     let segments = got.map.segments();
     assert_eq!(segments.len(), 2, "{segments:?}");
@@ -131,6 +169,9 @@ async fn two_bursts_make_two_segments_and_a_flac_as_long_as_them() {
     assert_eq!(got.map_key, "meetings/YWI/speech/1.json");
     assert_eq!(stored_map(&objects, 1), got.map);
     assert_eq!(got.map.name(), "Mary-Jane O'Neil");
+    let mixdown = objects.object(BUCKET, MIXDOWN).unwrap();
+    assert_eq!(mixdown.content_type, "audio/mpeg");
+    assert!(!mixdown.bytes.is_empty(), "the mixdown is made in the same pass");
 }
 
 #[tokio::test]
@@ -144,9 +185,10 @@ async fn a_silent_track_stores_an_empty_map_and_no_flac() {
         name: "Bob",
         pieces: &pieces,
     };
-    let got = cut_speech(&Ffmpeg::locate(None), &objects, &who, &target())
+    let got = cut(&Ffmpeg::locate(None), &objects, &[who], 6.0)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(got.map.segments().is_empty());
     assert_eq!((got.flac_key, got.talk_seconds, got.flac_seconds), (None, 0.0, 0.0));
     assert!(objects.object(BUCKET, "meetings/YWI/speech/0.flac").is_none());
@@ -155,7 +197,7 @@ async fn a_silent_track_stores_an_empty_map_and_no_flac() {
         serde_json::from_slice::<serde_json::Value>(&stored.bytes).unwrap(),
         serde_json::json!({"index": 0, "name": "Bob", "segments": []})
     );
-    assert_eq!(objects.puts.lock().unwrap().len(), 1, "the map only");
+    assert_eq!(speech_keys(&objects), ["meetings/YWI/speech/0.json"], "the map only");
 }
 
 #[tokio::test]
@@ -171,9 +213,10 @@ async fn pieces_at_different_offsets_give_segments_in_meeting_order() {
         name: "李雷",
         pieces: &pieces,
     };
-    let got = cut_speech(&Ffmpeg::locate(None), &objects, &who, &target())
+    let got = cut(&Ffmpeg::locate(None), &objects, &[who], 24.0)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     let segments = got.map.segments();
     assert_eq!(segments.len(), 2, "{segments:?}");
     assert_near(segments[0].meeting_start, 3.0 + 1.0 - PADDING_SECONDS, 0.05);
@@ -184,9 +227,8 @@ async fn pieces_at_different_offsets_give_segments_in_meeting_order() {
     assert_eq!(stored_map(&objects, 2), got.map);
 }
 
-/// Everything goes through pipes: the run adds nothing to the temp dir. Entries other tests
-/// make at the same time (tempfile's `.tmp…` directories), and a C compiler's temporaries
-/// (`ccXXXXXX.*`, from builds running beside the tests on the same machine) are not this code's.
+/// Everything goes through pipes: the run adds nothing to the temp dir. What other programs on
+/// the machine make there meanwhile is not this code's (see [`is_someone_elses`]).
 #[tokio::test]
 async fn nothing_is_left_in_the_temp_dir() {
     let inputs = tempfile::Builder::new().prefix("speech-inputs-").tempdir().unwrap();
@@ -196,7 +238,7 @@ async fn nothing_is_left_in_the_temp_dir() {
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| !name.starts_with(".tmp") && !is_compiler_temporary(name))
+            .filter(|name| !is_someone_elses(name))
             .collect()
     };
     let before = listing();
@@ -206,16 +248,17 @@ async fn nothing_is_left_in_the_temp_dir() {
         name: "A",
         pieces: &pieces,
     };
-    let got = cut_speech(&Ffmpeg::locate(None), &MemObjects::default(), &who, &target())
+    let got = cut(&Ffmpeg::locate(None), &MemObjects::default(), &[who], 14.0)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(got.flac_key.is_some());
     let added: Vec<_> = listing().difference(&before).cloned().collect();
     assert!(added.is_empty(), "left in the temp dir: {added:?}");
 }
 
 #[tokio::test]
-async fn a_piece_that_cannot_be_decoded_fails_and_stores_nothing() {
+async fn a_piece_that_cannot_be_decoded_fails_and_stores_no_speech() {
     let pieces = [piece("/nonexistent/piece.m4a", 0.0)];
     let objects = MemObjects::default();
     let who = Participant {
@@ -223,12 +266,12 @@ async fn a_piece_that_cannot_be_decoded_fails_and_stores_nothing() {
         name: "A",
         pieces: &pieces,
     };
-    let err = cut_speech(&Ffmpeg::locate(None), &objects, &who, &target())
+    let err = cut(&Ffmpeg::locate(None), &objects, &[who], 3.0)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("decoder exited"), "{err}");
-    assert!(objects.puts.lock().unwrap().is_empty());
+    assert!(speech_keys(&objects).is_empty());
 }
 
 /// Noise at -60 dBFS with -20 dBFS tone over `bursts`, as 16 kHz samples (deterministic).
@@ -251,34 +294,40 @@ pub(crate) fn pcm(seconds: f64, bursts: &[(f64, f64)]) -> Vec<i16> {
         .collect()
 }
 
-/// With the doubles the handler tests use: the "FLAC" is the cut PCM itself, so every
-/// segment's samples are checked where the map says they are, and each process ends.
+/// With the doubles the handler tests use: the FLAC, read back, holds every segment's samples
+/// where the map says they are; each piece is decoded once, by the merge, the only encoder
+/// process is the mixdown's, and each process ends.
 #[tokio::test]
 async fn the_cut_holds_exactly_the_mapped_samples_through_the_codec_doubles() {
     let (a, b) = (pcm(6.0, &[(1.0, 2.0), (4.0, 4.6)]), pcm(3.0, &[(0.5, 1.5)]));
     let codecs = MemCodecs::default()
         .decoding("piece-a", a.clone())
-        .decoding("piece-b", b.clone());
+        .decoding("piece-b", b.clone())
+        .decoding("quiet", pcm(8.0, &[]));
     let objects = MemObjects::default();
     // Piece b starts 4.2 s into piece a: a's second burst is cut off there.
     let pieces = [piece("s3://piece-b", 14.2), piece("s3://piece-a", 10.0)];
-    let who = Participant {
-        index: 4,
-        name: "Dana",
-        pieces: &pieces,
-    };
-    let got = cut_speech(&codecs, &objects, &who, &target()).await.unwrap();
+    let quiet = [piece("s3://quiet", 1.0)];
+    let who = [
+        Participant {
+            index: 4,
+            name: "Dana",
+            pieces: &pieces,
+        },
+        Participant {
+            index: 5,
+            name: "Quiet",
+            pieces: &quiet,
+        },
+    ];
+    let mut got = cut(&codecs, &objects, &who, 18.0).await.unwrap();
+    let silent = got.pop().unwrap();
+    let got = got.pop().unwrap();
     let segments = got.map.segments();
     assert_eq!(segments.len(), 3, "{segments:?}");
     assert_near(segments[1].meeting_end(), 14.2, 1e-9);
 
-    let cut: Vec<i16> = objects
-        .object(BUCKET, "meetings/YWI/speech/4.flac")
-        .unwrap()
-        .bytes
-        .chunks_exact(2)
-        .map(|s| i16::from_le_bytes([s[0], s[1]]))
-        .collect();
+    let cut = flac::decode(&objects.object(BUCKET, "meetings/YWI/speech/4.flac").unwrap().bytes);
     assert_eq!(cut.len() as f64 / RATE, got.flac_seconds);
     for s in segments {
         let (track, offset) = if s.meeting_start < 14.2 { (&a, 10.0) } else { (&b, 14.2) };
@@ -291,21 +340,36 @@ async fn the_cut_holds_exactly_the_mapped_samples_through_the_codec_doubles() {
             "{s:?}"
         );
     }
-    assert_eq!(*codecs.encoders.lock().unwrap(), ["flac 1 channels 16000 Hz"]);
+    assert!(silent.flac_key.is_none() && silent.map.segments().is_empty());
+
+    assert_eq!(
+        *codecs.decoded.lock().unwrap(),
+        ["s3://piece-a", "s3://piece-b", "s3://quiet"],
+        "each piece decoded once"
+    );
+    assert_eq!(*codecs.encoders.lock().unwrap(), ["mp3 16000 Hz"]);
     assert_eq!(
         *codecs.ended.lock().unwrap(),
         [
-            "finished decoder piece-a",
-            "finished decoder piece-b",
             "stopped decoder piece-a",
-            "stopped decoder piece-b",
-            "finished flac encoder",
+            "finished decoder piece-b",
+            "finished decoder quiet",
+            "finished mp3 encoder",
         ]
+    );
+    assert_eq!(
+        speech_keys(&objects),
+        [
+            "meetings/YWI/speech/4.flac",
+            "meetings/YWI/speech/4.json",
+            "meetings/YWI/speech/5.json"
+        ],
+        "each map after its FLAC"
     );
 }
 
 #[tokio::test]
-async fn a_decoder_failing_in_the_first_pass_fails_the_cut() {
+async fn a_decoder_that_fails_fails_the_cut_and_stores_no_map() {
     let codecs = MemCodecs::default()
         .decoding("piece-a", pcm(3.0, &[(1.0, 2.0)]))
         .failing("piece-a");
@@ -316,11 +380,47 @@ async fn a_decoder_failing_in_the_first_pass_fails_the_cut() {
         name: "A",
         pieces: &pieces,
     };
-    assert!(cut_speech(&codecs, &objects, &who, &target()).await.is_err());
-    assert!(objects.puts.lock().unwrap().is_empty());
+    assert!(cut(&codecs, &objects, &[who], 4.0).await.is_err());
+    assert!(speech_keys(&objects).iter().all(|k| !k.ends_with(".json")));
+}
+
+/// A participant who speaks through a long meeting: the cut streams (what is held stays
+/// bounded, see `cut`'s tests) and its samples are still exactly the mapped ones.
+#[tokio::test]
+async fn a_long_speaker_is_cut_exactly_in_one_pass() {
+    let bursts: Vec<(f64, f64)> = (0..30).map(|i| (i as f64 * 4.0 + 0.5, i as f64 * 4.0 + 2.0)).collect();
+    let track = pcm(125.0, &bursts);
+    let codecs = MemCodecs::default().decoding("long", track.clone());
+    let objects = MemObjects::default();
+    let pieces = [piece("s3://long", 0.0)];
+    let who = Participant {
+        index: 0,
+        name: "A",
+        pieces: &pieces,
+    };
+    let got = cut(&codecs, &objects, &[who], 125.0).await.unwrap().remove(0);
+    assert_eq!(got.map.segments().len(), 30);
+    let flac = flac::decode(&objects.object(BUCKET, "meetings/YWI/speech/0.flac").unwrap().bytes);
+    let expected: Vec<i16> = got
+        .map
+        .segments()
+        .iter()
+        .flat_map(|s| {
+            let from = (s.meeting_start * RATE).round() as usize;
+            track[from..from + (s.duration * RATE).round() as usize].to_vec()
+        })
+        .collect();
+    assert!(flac == expected, "the FLAC is the mapped samples");
 }
 
 /// gcc's driver names its temporaries `cc` + six characters + an extension.
-fn is_compiler_temporary(name: &str) -> bool {
-    name.len() > 9 && name.starts_with("cc") && name.as_bytes()[8] == b'.'
+/// Temp-dir entries of other programs that may run beside the tests: other tests' tempfile
+/// directories (`.tmp…`), a C compiler's temporaries (`ccXXXXXX.*`), pip's and Python's
+/// (`pip-…`, `tmp…`), the e2e suite's generated meetings (`zs-e2e-…`) and its browser's profiles.
+fn is_someone_elses(name: &str) -> bool {
+    let compiler = name.len() > 9 && name.starts_with("cc") && name.as_bytes()[8] == b'.';
+    compiler
+        || [".tmp", "tmp", "pip-", "zs-e2e-", "org.chromium."]
+            .iter()
+            .any(|p| name.starts_with(p))
 }

@@ -23,10 +23,14 @@ impl Stretch {
 
 /// One piece and the stretches of it that are speech.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct PieceSpeech<'a> {
-    pub source: &'a str,
+pub(super) struct PieceSpeech {
     pub offset_seconds: f64,
     pub stretches: Vec<Stretch>,
+}
+
+/// Seconds to whole samples, as every cut and map rounds them.
+pub(super) fn to_samples(seconds: f64, rate: u32) -> u64 {
+    (seconds * f64::from(rate)).round().max(0.0) as u64
 }
 
 /// The pieces by offset, as the merge plays them; an offset that is not a finite,
@@ -50,13 +54,12 @@ pub(super) fn in_meeting_order(pieces: &[SpeechPiece]) -> Result<Vec<&SpeechPiec
 /// piece: like the merge, a piece plays only until the next one starts, which also keeps the
 /// segments of successive pieces from overlapping in meeting time.
 pub(super) fn stretches(segments: &[SpeechSegment], limit_seconds: Option<f64>, rate: u32) -> Vec<Stretch> {
-    let to_samples = |secs: f64| (secs * f64::from(rate)).round().max(0.0) as u64;
-    let limit = limit_seconds.map_or(u64::MAX, to_samples);
+    let limit = limit_seconds.map_or(u64::MAX, |l| to_samples(l, rate));
     segments
         .iter()
         .map(|s| Stretch {
-            from: to_samples(s.start).min(limit),
-            to: to_samples(s.end).min(limit),
+            from: to_samples(s.start, rate).min(limit),
+            to: to_samples(s.end, rate).min(limit),
         })
         .filter(|s| s.to > s.from)
         .collect()
@@ -160,7 +163,6 @@ mod tests {
     fn the_map_lays_stretches_back_to_back_at_their_pieces_offsets() {
         let pieces = [
             PieceSpeech {
-                source: "a",
                 offset_seconds: 2.0,
                 stretches: vec![Stretch {
                     from: 16_000,
@@ -168,7 +170,6 @@ mod tests {
                 }],
             },
             PieceSpeech {
-                source: "b",
                 offset_seconds: 60.0,
                 stretches: vec![
                     Stretch { from: 0, to: 4_000 },
@@ -194,7 +195,6 @@ mod tests {
     #[test]
     fn no_stretches_make_an_empty_map() {
         let pieces = [PieceSpeech {
-            source: "a",
             offset_seconds: 0.0,
             stretches: vec![],
         }];
