@@ -386,6 +386,15 @@ pub async fn record(spec: MeetingSpec) -> GeneratedMeeting {
     meeting
 }
 
+/// Delivers the meeting's `recording.completed` (with a valid download token) as Zoom would,
+/// requires the webhook's 200, and returns its answer.
+pub async fn start(stack: &Stack, m: &GeneratedMeeting) -> Value {
+    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
+    let (status, reply) = deliver(stack, &event).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
 /// Sends the sandbox's signed recording.completed for the meeting to the deployed webhook.
 pub async fn deliver(stack: &Stack, body: &Value) -> (u16, Value) {
     try_deliver(stack, body).await.expect("POST to the zoom webhook")

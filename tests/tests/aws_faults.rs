@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{attr_s, audio_of, deliver, eventually, llm, record, sandbox, unix_now, Mail, Stack};
+use e2e::{attr_s, audio_of, eventually, llm, record, start, unix_now, Mail, Stack};
 use llm_sandbox::Faults;
 use tokio::sync::Mutex;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
@@ -26,12 +26,6 @@ async fn meeting(what: &str) -> (GeneratedMeeting, String) {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     spec.topic = format!("{what} {tag}");
     (record(spec).await, tag)
-}
-
-async fn start(stack: &Stack, m: &GeneratedMeeting) {
-    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
 }
 
 async fn one_mail(stack: &Stack, tag: &str) -> Mail {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, audio_of, deliver, llm, record, sandbox, Mail, Stack};
+use e2e::{attr_s, audio_of, llm, record, Mail, Stack};
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
 use zoom_symbl_core::aws::transcribe::TranscribeJobs;
 use zoom_symbl_core::meeting_key::MeetingKey;
@@ -23,10 +23,10 @@ async fn meeting_with_a_silent_participant() -> (GeneratedMeeting, String) {
 }
 
 async fn start(stack: &Stack, m: &GeneratedMeeting) -> String {
-    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
-    reply["status"].as_str().unwrap_or_default().to_owned()
+    e2e::start(stack, m).await["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// What the model was asked about this meeting.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, deliver, eventually, llm, record, sandbox, unix_now, zoom_symbl, Mail, Stack};
+use e2e::{attr_s, eventually, llm, record, sandbox, start, unix_now, zoom_symbl, Mail, Stack};
 use llm_sandbox::Faults;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -33,12 +33,6 @@ async fn meeting(what: &str, host: &str, start: Option<OffsetDateTime>) -> Gener
         spec.start = start;
     }
     record(spec).await
-}
-
-async fn start(stack: &Stack, m: &GeneratedMeeting) {
-    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
 }
 
 async fn one_mail(stack: &Stack, needle: &str) -> Mail {

@@ -6,20 +6,14 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, deliver, record, sandbox, submissions_of, symbl, Stack};
+use e2e::{attr_s, record, start, submissions_of, symbl, Stack};
 use symbl_sandbox::Faults;
 use tokio::sync::Mutex;
-use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
+use zoom_sandbox::MeetingSpec;
 use zoom_symbl_core::meeting_key::MeetingKey;
 
 static TURN: Mutex<()> = Mutex::const_new(());
 const WAIT: Duration = Duration::from_secs(240);
-
-async fn start(stack: &Stack, meeting: &GeneratedMeeting) {
-    let event = sandbox().recording_completed(meeting, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
-}
 
 /// Submitted, transcribed (statuses applied by the notifier), and the slot given back.
 async fn transcribed(stack: &Stack, uuid: &str) {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use e2e::{
-    attr_s, audio_of, deliver, eventually, function_processes, record, sandbox, submissions_of, symbl, Mail, Stack,
+    attr_s, audio_of, eventually, function_processes, record, sandbox, start, submissions_of, symbl, Mail, Stack,
 };
 use symbl_sandbox::Faults;
 use tokio::sync::RwLock;
@@ -28,12 +28,6 @@ async fn meeting(participants: usize, minutes: f64, label: &str) -> (GeneratedMe
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     spec.topic = format!("Fault {tag} {label}");
     (record(spec).await, tag)
-}
-
-async fn start(stack: &Stack, m: &GeneratedMeeting) {
-    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
 }
 
 /// Waits for the first email for `tag`, then makes sure no second one follows.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::{attr_s, deliver, http, record, sandbox, symbl, Mail, Stack};
+use e2e::{attr_s, deliver, http, record, sandbox, start, symbl, Mail, Stack};
 use symbl_sandbox::{Faults, WebhookPlan};
 use tokio::sync::Mutex;
 use zoom_sandbox::{GeneratedMeeting, MeetingSpec};
@@ -20,12 +20,6 @@ async fn meeting(suffix: &str) -> (GeneratedMeeting, String) {
     spec.topic = format!("Launch review {} {suffix}", &tag[..8]);
     let topic_tag = tag[..8].to_owned();
     (record(spec).await, topic_tag)
-}
-
-async fn start(stack: &Stack, m: &GeneratedMeeting) {
-    let event = sandbox().recording_completed(m, &sandbox().default_download_token());
-    let (status, reply) = deliver(stack, &event).await;
-    assert_eq!(status, 200, "{reply}");
 }
 
 async fn one_mail(stack: &Stack, tag: &str) -> Mail {
