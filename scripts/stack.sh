@@ -19,6 +19,9 @@ up() {
     sleep 1
   fi
   trust_sandbox
+  # What an earlier ministack on this port unpacked (see `down`) is nobody's now.
+  pkill -f "ministack-provided-code-${MINISTACK_PORT}" 2>/dev/null || true
+  rm -rf "${TMPDIR:-/tmp}/ministack-provided-code-${MINISTACK_PORT}"
   log "starting ministack on $ENDPOINT (log: .local/ministack.log)"
   # Every Lambda process ministack starts inherits its environment: AWS_ENDPOINT_URL points
   # the functions' AWS SDK at the local stack, SSL_CERT_FILE makes them trust the Zoom
@@ -73,8 +76,11 @@ down() {
     kill "$(cat "$PIDFILE")" 2>/dev/null || true
     rm -f "$PIDFILE"
   fi
-  # Function processes ministack started outlive it; they belong to no one now.
+  # Function processes ministack started outlive it; they belong to no one now. So does the
+  # code it unpacked for them (each deploy's binaries, ~75 MB a function; gigabytes after a
+  # day of deploys): a fresh ministack unpacks what it runs again.
   pkill -f "ministack-provided-code-${MINISTACK_PORT}" 2>/dev/null || true
+  rm -rf "${TMPDIR:-/tmp}/ministack-provided-code-${MINISTACK_PORT}"
   log "ministack stopped"
 }
 

@@ -9,7 +9,7 @@ pub mod audio;
 pub mod browser;
 pub mod speech_meeting;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -380,10 +380,29 @@ pub fn llm() -> &'static llm_sandbox::LlmSandbox {
 
 /// Generates the meeting's audio with ffmpeg and registers it with the sandbox.
 pub async fn record(spec: MeetingSpec) -> GeneratedMeeting {
-    let dir = std::env::temp_dir().join(format!("zs-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let dir = meetings_dir().join(uuid::Uuid::new_v4().simple().to_string());
     let meeting = spec.generate(&dir).await.expect("generating meeting audio");
     sandbox().add_meeting(&meeting);
     meeting
+}
+
+/// Where generated meetings' audio lives: `target/e2e-meetings/`, inside the checkout, not
+/// the machine's temp dir (a full suite writes hundreds of megabytes, and nothing runs after
+/// a test binary to delete them). Each test binary, on its first meeting, deletes what runs
+/// before it left more than an hour ago; the files run one after another.
+fn meetings_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-meetings");
+        let stale = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < stale);
+            if old {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        dir
+    })
 }
 
 /// Delivers the meeting's `recording.completed` (with a valid download token) as Zoom would,
