@@ -36,9 +36,11 @@ unit: ## unit and handler tests, and the template checks (no stack needed)
 build-arm64: tools ## sam build for arm64 (cross-compiled with zig), offline; PROFILE=release for the exact AWS build
 	@scripts/build_arm64.sh
 
+# Without backtraces: a failing test's message (the email it got, the state it saw) is what
+# tells why, and CI shows only part of the output.
 e2e: deploy ## end-to-end tests against the deployed local stack, then the log scan for secrets
 	$(CARGO) build -p zoom-symbl-cli
-	$(CARGO) test -p e2e --no-fail-fast -- --test-threads 4
+	RUST_BACKTRACE=0 $(CARGO) test -p e2e --no-fail-fast -- --test-threads 4
 	@$(MAKE) --no-print-directory scan-logs
 
 scan-logs: ## fail if any secret, token or presigned signature is in the local functions' logs

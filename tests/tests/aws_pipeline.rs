@@ -51,7 +51,12 @@ async fn a_meeting_is_transcribed_per_speaker_summarized_by_the_model_and_emaile
     let (m, tag) = meeting_with_a_silent_participant().await;
     assert_eq!(start(&stack, &m).await, "accepted");
     let mail = one_mail(&stack, &tag).await;
-    assert_eq!(mail.subject, format!("Meeting insights: {}", m.spec.topic));
+    assert_eq!(
+        mail.subject,
+        format!("Meeting insights: {}", m.spec.topic),
+        "the email says:\n{}",
+        mail.text
+    );
     for part in [&mail.text, &mail.html] {
         for needle in ["Dana Host", "李雷", "Summary"] {
             assert!(part.contains(needle), "{needle} missing from:\n{part}");

@@ -61,7 +61,12 @@ async fn assert_no_dead_letters(stack: &Stack, m: &GeneratedMeeting) {
 
 /// An insights email naming every participant.
 fn assert_insights_email(mail: &Mail, m: &GeneratedMeeting, names: &[&str]) {
-    assert_eq!(mail.subject, format!("Meeting insights: {}", m.spec.topic));
+    assert_eq!(
+        mail.subject,
+        format!("Meeting insights: {}", m.spec.topic),
+        "the email says:\n{}",
+        mail.text
+    );
     for name in names {
         assert!(mail.text.contains(name), "{name} missing from:\n{}", mail.text);
     }

@@ -41,7 +41,12 @@ async fn a_meeting_ends_in_one_well_formed_email_to_its_host() {
     let mail = one_mail(&stack, &tag).await;
 
     assert_eq!(mail.to, "host@example.com");
-    assert_eq!(mail.subject, format!("Meeting insights: {}", m.spec.topic));
+    assert_eq!(
+        mail.subject,
+        format!("Meeting insights: {}", m.spec.topic),
+        "the email says:\n{}",
+        mail.text
+    );
     assert_eq!(mail.content_type, "multipart/alternative");
     // Both parts: the meeting, its people, Symbl's insights and the summary page.
     for part in [&mail.text, &mail.html] {
