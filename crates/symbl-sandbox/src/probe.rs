@@ -17,12 +17,29 @@ pub struct Probe {
     pub duration_secs: f64,
 }
 
+/// Why a submitted file was not probed.
+#[derive(Debug, PartialEq)]
+pub enum ProbeError {
+    /// The file or its URL: the 400 answer carries the text.
+    Refused(String),
+    /// The sandbox's own trouble (its disk, its ffprobe): Symbl would answer 5xx, and a
+    /// client may try again.
+    Internal(String),
+}
+
+impl From<String> for ProbeError {
+    fn from(text: String) -> Self {
+        ProbeError::Refused(text)
+    }
+}
+
 /// Downloads `url` into a temporary file, probes it and deletes the file.
-/// The error text is what the 400 answer carries.
-pub async fn fetch_and_probe(client: &reqwest::Client, url: &str) -> Result<Probe, String> {
+pub async fn fetch_and_probe(client: &reqwest::Client, url: &str) -> Result<Probe, ProbeError> {
     let parsed = url::Url::parse(url).map_err(|e| format!("\"url\" must be a valid uri: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("\"url\" must be a valid uri with a scheme matching the http|https pattern".into());
+        return Err(ProbeError::Refused(
+            "\"url\" must be a valid uri with a scheme matching the http|https pattern".into(),
+        ));
     }
     let mut response = client
         .get(parsed)
@@ -31,27 +48,28 @@ pub async fn fetch_and_probe(client: &reqwest::Client, url: &str) -> Result<Prob
         .map_err(|e| format!("Could not fetch the file at url: {e}"))?;
     let status = response.status();
     if status.is_redirection() {
-        return Err("Redirected links are not supported. Please provide a direct link to the file.".into());
-    }
-    if !status.is_success() {
-        return Err(format!(
-            "Could not fetch the file at url: the server answered {}",
-            status.as_u16()
+        return Err(ProbeError::Refused(
+            "Redirected links are not supported. Please provide a direct link to the file.".into(),
         ));
     }
+    if !status.is_success() {
+        return Err(ProbeError::Refused(format!(
+            "Could not fetch the file at url: the server answered {}",
+            status.as_u16()
+        )));
+    }
     let path = std::env::temp_dir().join(format!("symbl-sandbox-{}", uuid::Uuid::new_v4()));
+    let internal = |e: std::io::Error| ProbeError::Internal(format!("the sandbox's temp file: {e}"));
     let result = async {
-        let mut file = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| format!("internal: {e}"))?;
+        let mut file = tokio::fs::File::create(&path).await.map_err(internal)?;
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| format!("Could not fetch the file at url: {e}"))?
         {
-            file.write_all(&chunk).await.map_err(|e| format!("internal: {e}"))?;
+            file.write_all(&chunk).await.map_err(internal)?;
         }
-        file.flush().await.map_err(|e| format!("internal: {e}"))?;
+        file.flush().await.map_err(internal)?;
         drop(file);
         ffprobe(&path).await
     }
@@ -86,18 +104,24 @@ struct ProbeFormat {
     duration: Option<String>,
 }
 
-pub async fn ffprobe(path: &Path) -> Result<Probe, String> {
-    let out = tokio::process::Command::new(ffprobe_bin())
+pub async fn ffprobe(path: &Path) -> Result<Probe, ProbeError> {
+    ffprobe_with(&ffprobe_bin(), path).await
+}
+
+async fn ffprobe_with(bin: &Path, path: &Path) -> Result<Probe, ProbeError> {
+    let out = tokio::process::Command::new(bin)
         .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
         .arg(path)
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("internal: cannot run ffprobe: {e}"))?;
+        .map_err(|e| ProbeError::Internal(format!("cannot run ffprobe: {e}")))?;
     if !out.status.success() {
-        return Err("The file at url is not a supported audio file.".into());
+        return Err(ProbeError::Refused(
+            "The file at url is not a supported audio file.".into(),
+        ));
     }
-    parse_ffprobe(&out.stdout)
+    Ok(parse_ffprobe(&out.stdout)?)
 }
 
 pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, String> {
@@ -177,6 +201,18 @@ mod tests {
             channels,
             duration_secs,
         }
+    }
+
+    #[tokio::test]
+    async fn the_sandboxs_own_trouble_is_not_a_refusal_of_the_file() {
+        let missing = Path::new("/nonexistent/ffprobe");
+        let err = ffprobe_with(missing, Path::new("/dev/null")).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Internal(_)), "{err:?}");
+        let not_audio = ffprobe(Path::new("/dev/null")).await.unwrap_err();
+        assert_eq!(
+            not_audio,
+            ProbeError::Refused("The file at url is not a supported audio file.".into())
+        );
     }
 
     #[test]

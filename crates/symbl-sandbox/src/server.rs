@@ -1008,7 +1008,13 @@ async fn submit(
     let reservation = Reservation::take(&s).map_err(too_many)?;
     let probed = probe::fetch_and_probe(&s.fetcher, &req.url)
         .await
-        .map_err(bad_request)?;
+        .map_err(|e| match e {
+            probe::ProbeError::Refused(text) => bad_request(text),
+            probe::ProbeError::Internal(detail) => {
+                tracing::error!(%detail, "could not probe a submitted file");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        })?;
     probe::check(&probed, req.separate_channels, req.channel_metadata.as_deref()).map_err(bad_request)?;
 
     let ScheduledJob {
